@@ -124,7 +124,9 @@ mod tests {
     #[test]
     fn round_trip_every_day_of_the_supported_range() {
         let mut prev = days_from_civil(MIN_YEAR, 1, 1) - 1;
-        for y in [MIN_YEAR, 1600, 1899, 1900, 1969, 1970, 2000, 2024, 2100, 2400, MAX_YEAR] {
+        for y in [
+            MIN_YEAR, 1600, 1899, 1900, 1969, 1970, 2000, 2024, 2100, 2400, MAX_YEAR,
+        ] {
             for m in 1..=12u8 {
                 for d in 1..=days_in_month(y, m) {
                     let n = days_from_civil(y, m, d);
@@ -144,7 +146,16 @@ mod tests {
 
     #[test]
     fn secs_round_trip() {
-        for s in [min_secs(), -1, 0, 1, 86_399, 86_400, 1_795_000_000, max_secs()] {
+        for s in [
+            min_secs(),
+            -1,
+            0,
+            1,
+            86_399,
+            86_400,
+            1_795_000_000,
+            max_secs(),
+        ] {
             assert_eq!(Civil::from_secs(s).to_secs(), s);
         }
     }

@@ -35,7 +35,10 @@ impl fmt::Display for CoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CoreError::Cron(e) => e.fmt(f),
-            CoreError::UnknownZone(name) => write!(f, "unknown time zone {name:?}: not an IANA zone name in the bundled tz database"),
+            CoreError::UnknownZone(name) => write!(
+                f,
+                "unknown time zone {name:?}: not an IANA zone name in the bundled tz database"
+            ),
             CoreError::InvalidArgument(m) | CoreError::OutOfRange(m) => f.write_str(m),
         }
     }

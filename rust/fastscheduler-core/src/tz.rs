@@ -8,6 +8,8 @@ use crate::civil::CivilSecs;
 use crate::error::{CoreError, Result};
 use jiff::tz::{AmbiguousOffset, TimeZone};
 use jiff::Timestamp;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// A span of instants `[start, end)` with one UTC offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,29 +33,56 @@ impl Period {
     }
 }
 
-/// An IANA time zone (or UTC).
+/// An IANA time zone (or UTC). Cheap to clone: zones are loaded once per process and shared.
 #[derive(Debug, Clone)]
-pub struct Zone {
+pub struct Zone(Arc<ZoneData>);
+
+#[derive(Debug)]
+struct ZoneData {
     name: String,
     tz: TimeZone,
     /// Set when the zone has a single offset forever (UTC): skips all lookups.
     fixed: Option<i32>,
+    /// Transition instants within [TABLE_LO, TABLE_HI), ascending.
+    transitions: Vec<i64>,
+    /// `offsets[i]` is in force before `transitions[i]` (and after `transitions[i - 1]`);
+    /// one longer than `transitions`.
+    offsets: Vec<i32>,
 }
 
 impl PartialEq for Zone {
     fn eq(&self, other: &Self) -> bool {
-        self.name == other.name
+        self.0.name == other.0.name
     }
 }
 impl Eq for Zone {}
 
 /// Longest zone name accepted (the longest IANA name is about 30 characters).
 const MAX_NAME_LEN: usize = 128;
+/// The transition table covers 1900-01-01 .. 2200-01-01 UTC; outside it jiff answers directly.
+const TABLE_LO: i64 = -2_208_988_800;
+const TABLE_HI: i64 = 7_258_118_400;
+
+fn cache() -> &'static Mutex<HashMap<String, Zone>> {
+    static ZONES: OnceLock<Mutex<HashMap<String, Zone>>> = OnceLock::new();
+    ZONES.get_or_init(|| Mutex::new(HashMap::new()))
+}
 
 impl Zone {
     /// Look a zone up by IANA name (`"America/New_York"`, `"UTC"`). Unknown names are an error
-    /// naming the zone.
+    /// naming the zone. Each zone is loaded once per process.
     pub fn get(name: &str) -> Result<Zone> {
+        if let Some(z) = cache().lock().ok().and_then(|c| c.get(name).cloned()) {
+            return Ok(z);
+        }
+        let zone = Zone::load(name)?;
+        if let Ok(mut c) = cache().lock() {
+            c.insert(name.to_string(), zone.clone());
+        }
+        Ok(zone)
+    }
+
+    fn load(name: &str) -> Result<Zone> {
         if name.eq_ignore_ascii_case("utc") || name.eq_ignore_ascii_case("z") {
             return Ok(Zone::utc());
         }
@@ -63,61 +92,133 @@ impl Zone {
         let tz = TimeZone::get(name).map_err(|_| CoreError::UnknownZone(name.to_string()))?;
         // Keep the canonical spelling the database uses for display.
         let canonical = tz.iana_name().unwrap_or(name).to_string();
-        Ok(Zone { name: canonical, tz, fixed: None })
+        let mut transitions = Vec::new();
+        let mut offsets = vec![tz.to_offset(Self::ts(TABLE_LO)).seconds()];
+        for tr in tz.following(Self::ts(TABLE_LO)) {
+            let at = tr.timestamp().as_second();
+            if at >= TABLE_HI {
+                break;
+            }
+            let off = tr.offset().seconds();
+            // Only offset changes matter here (abbreviation-only transitions are skipped).
+            if offsets.last() != Some(&off) {
+                transitions.push(at);
+                offsets.push(off);
+            }
+        }
+        Ok(Zone(Arc::new(ZoneData {
+            name: canonical,
+            tz,
+            fixed: None,
+            transitions,
+            offsets,
+        })))
     }
 
     pub fn utc() -> Zone {
-        Zone { name: "UTC".to_string(), tz: TimeZone::UTC, fixed: Some(0) }
+        Zone(Arc::new(ZoneData {
+            name: "UTC".to_string(),
+            tz: TimeZone::UTC,
+            fixed: Some(0),
+            transitions: Vec::new(),
+            offsets: vec![0],
+        }))
     }
 
     /// The zone's IANA name.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.0.name
     }
 
     fn ts(t: i64) -> Timestamp {
         // Instants handled here lie in years 1..=9999; clamp anything else into jiff's range.
-        let t = t.clamp(Timestamp::MIN.as_second() + 1, Timestamp::MAX.as_second() - 1);
+        let t = t.clamp(
+            Timestamp::MIN.as_second() + 1,
+            Timestamp::MAX.as_second() - 1,
+        );
         Timestamp::from_second(t).unwrap_or(Timestamp::UNIX_EPOCH)
     }
 
     /// UTC offset in seconds at instant `t`.
     #[inline]
     pub fn offset_at(&self, t: i64) -> i32 {
-        match self.fixed {
-            Some(o) => o,
-            None => self.tz.to_offset(Self::ts(t)).seconds(),
+        let z = &*self.0;
+        if let Some(o) = z.fixed {
+            return o;
         }
+        if (TABLE_LO..TABLE_HI).contains(&t) {
+            return z.offsets[z.transitions.partition_point(|&x| x <= t)];
+        }
+        z.tz.to_offset(Self::ts(t)).seconds()
     }
 
     /// The offset period containing instant `t`.
     pub fn period(&self, t: i64) -> Period {
-        if let Some(o) = self.fixed {
-            return Period { start: i64::MIN, end: i64::MAX, offset: o, prev_offset: o, next_offset: o };
+        let z = &*self.0;
+        if let Some(o) = z.fixed {
+            return Period {
+                start: i64::MIN,
+                end: i64::MAX,
+                offset: o,
+                prev_offset: o,
+                next_offset: o,
+            };
         }
-        let ts = Self::ts(t);
-        let offset = self.tz.to_offset(ts).seconds();
-        // `preceding` is strictly before its argument, so ask from t + 1 to include t itself.
-        let (start, prev_offset) = match self.tz.preceding(Self::ts(t.saturating_add(1))).next() {
-            Some(tr) => {
-                let s = tr.timestamp().as_second();
-                (s, self.tz.to_offset(Self::ts(s - 1)).seconds())
+        if (TABLE_LO..TABLE_HI).contains(&t) {
+            let i = z.transitions.partition_point(|&x| x <= t);
+            if i > 0 && i < z.transitions.len() {
+                return Period {
+                    start: z.transitions[i - 1],
+                    end: z.transitions[i],
+                    offset: z.offsets[i],
+                    prev_offset: z.offsets[i - 1],
+                    next_offset: z.offsets[i + 1],
+                };
             }
-            None => (i64::MIN, offset),
-        };
-        let (end, next_offset) = match self.tz.following(ts).next() {
-            Some(tr) => (tr.timestamp().as_second(), tr.offset().seconds()),
-            None => (i64::MAX, offset),
-        };
-        Period { start, end, offset, prev_offset, next_offset }
+        }
+        self.period_from_jiff(t)
+    }
+
+    fn period_from_jiff(&self, t: i64) -> Period {
+        let tz = &self.0.tz;
+        let ts = Self::ts(t);
+        let offset = tz.to_offset(ts).seconds();
+        // Transitions that keep the offset (abbreviation changes) are skipped.
+        // `preceding` is strictly before its argument, so ask from t + 1 to include t itself.
+        let (start, prev_offset) = tz
+            .preceding(Self::ts(t.saturating_add(1)))
+            .map(|tr| {
+                let s = tr.timestamp().as_second();
+                (s, tz.to_offset(Self::ts(s - 1)).seconds())
+            })
+            .find(|&(_, before)| before != offset)
+            .unwrap_or((i64::MIN, offset));
+        let (end, next_offset) = tz
+            .following(ts)
+            .map(|tr| (tr.timestamp().as_second(), tr.offset().seconds()))
+            .find(|&(_, after)| after != offset)
+            .unwrap_or((i64::MAX, offset));
+        Period {
+            start,
+            end,
+            offset,
+            prev_offset,
+            next_offset,
+        }
     }
 
     /// The instant of a wall-clock time, PEP 495 style: in a fold, `fold = false` picks the
     /// earlier instant and `true` the later; in a gap, `fold = false` reads the time with the
     /// offset from before the gap and `true` with the offset after it (what `datetime` does).
     pub fn resolve(&self, civil: CivilSecs, fold: bool) -> i64 {
-        if let Some(o) = self.fixed {
+        if let Some(o) = self.0.fixed {
             return civil - i64::from(o);
+        }
+        // Fast path: more than a day from any transition, the wall clock maps to one instant.
+        let p = self.period(civil - i64::from(self.offset_at(civil)));
+        let t = civil - i64::from(p.offset);
+        if p.start.saturating_add(86_400) < t && t < p.end.saturating_sub(86_400) {
+            return t;
         }
         let c = crate::civil::Civil::from_secs(civil);
         let dt = match jiff::civil::DateTime::new(
@@ -132,7 +233,7 @@ impl Zone {
             Ok(dt) => dt,
             Err(_) => return civil - i64::from(self.offset_at(civil)),
         };
-        let offset = match self.tz.to_ambiguous_timestamp(dt).offset() {
+        let offset = match self.0.tz.to_ambiguous_timestamp(dt).offset() {
             AmbiguousOffset::Unambiguous { offset } => offset,
             AmbiguousOffset::Gap { before, after } | AmbiguousOffset::Fold { before, after } => {
                 if fold {
@@ -143,6 +244,17 @@ impl Zone {
             }
         };
         civil - i64::from(offset.seconds())
+    }
+
+    /// Wall-clock time of instant `t`, and PEP 495's `fold`: true when that wall-clock time
+    /// happened before (`t` is its second occurrence).
+    pub fn civil_and_fold(&self, t: i64) -> (CivilSecs, bool) {
+        let p = self.period(t);
+        let civil = t + i64::from(p.offset);
+        let fold = p.start != i64::MIN
+            && p.prev_offset > p.offset
+            && civil < p.start + i64::from(p.prev_offset);
+        (civil, fold)
     }
 
     /// Wall-clock civil seconds of instant `t`.
@@ -158,7 +270,15 @@ mod tests {
     use crate::civil::Civil;
 
     fn civil(y: i32, mo: u8, d: u8, h: u8, mi: u8) -> i64 {
-        Civil { year: y, month: mo, day: d, hour: h, minute: mi, second: 0 }.to_secs()
+        Civil {
+            year: y,
+            month: mo,
+            day: d,
+            hour: h,
+            minute: mi,
+            second: 0,
+        }
+        .to_secs()
     }
 
     #[test]
@@ -167,16 +287,57 @@ mod tests {
         // 2026-03-08 07:00Z: clocks jump 02:00 EST -> 03:00 EDT.
         let spring = civil(2026, 3, 8, 7, 0);
         let p = z.period(spring);
-        assert_eq!((p.start, p.offset, p.prev_offset), (spring, -4 * 3600, -5 * 3600));
+        assert_eq!(
+            (p.start, p.offset, p.prev_offset),
+            (spring, -4 * 3600, -5 * 3600)
+        );
         let p = z.period(spring - 1);
-        assert_eq!((p.end, p.offset, p.next_offset), (spring, -5 * 3600, -4 * 3600));
+        assert_eq!(
+            (p.end, p.offset, p.next_offset),
+            (spring, -5 * 3600, -4 * 3600)
+        );
         // 02:30 in the gap: fold=0 reads it as EST (07:30Z), fold=1 as EDT (06:30Z).
-        assert_eq!(z.resolve(civil(2026, 3, 8, 2, 30), false), civil(2026, 3, 8, 7, 30));
-        assert_eq!(z.resolve(civil(2026, 3, 8, 2, 30), true), civil(2026, 3, 8, 6, 30));
+        assert_eq!(
+            z.resolve(civil(2026, 3, 8, 2, 30), false),
+            civil(2026, 3, 8, 7, 30)
+        );
+        assert_eq!(
+            z.resolve(civil(2026, 3, 8, 2, 30), true),
+            civil(2026, 3, 8, 6, 30)
+        );
         // 01:30 on 2026-11-01 happens twice: 05:30Z then 06:30Z.
-        assert_eq!(z.resolve(civil(2026, 11, 1, 1, 30), false), civil(2026, 11, 1, 5, 30));
-        assert_eq!(z.resolve(civil(2026, 11, 1, 1, 30), true), civil(2026, 11, 1, 6, 30));
+        assert_eq!(
+            z.resolve(civil(2026, 11, 1, 1, 30), false),
+            civil(2026, 11, 1, 5, 30)
+        );
+        assert_eq!(
+            z.resolve(civil(2026, 11, 1, 1, 30), true),
+            civil(2026, 11, 1, 6, 30)
+        );
+        assert_eq!(
+            z.resolve(civil(2026, 7, 1, 12, 0), false),
+            civil(2026, 7, 1, 16, 0)
+        );
+        assert_eq!(
+            z.resolve(civil(2026, 1, 1, 12, 0), true),
+            civil(2026, 1, 1, 17, 0)
+        );
         assert!(Zone::get("Mars/Olympus_Mons").is_err());
+        // The cached table and jiff agree everywhere it covers, and at its edges.
+        for name in [
+            "America/New_York",
+            "Australia/Lord_Howe",
+            "Pacific/Chatham",
+            "Europe/London",
+            "Asia/Tokyo",
+        ] {
+            let z = Zone::get(name).unwrap();
+            let mut t = TABLE_LO - 86_400 * 400;
+            while t < TABLE_HI + 86_400 * 400 {
+                assert_eq!(z.period(t), z.period_from_jiff(t), "{name} at {t}");
+                t += 86_400 * 7 + 3_601;
+            }
+        }
         assert_eq!(Zone::get("utc").unwrap().name(), "UTC");
     }
 }

@@ -16,7 +16,10 @@ pub(crate) fn detached<T: Send, F: FnOnce() -> T + Send>(py: Python<'_>, f: F) -
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("CronError", m.py().get_type::<errors::CronError>())?;
-    m.add("UnknownTimeZoneError", m.py().get_type::<errors::UnknownTimeZoneError>())?;
+    m.add(
+        "UnknownTimeZoneError",
+        m.py().get_type::<errors::UnknownTimeZoneError>(),
+    )?;
     cron::register(m)?;
     backoff::register(m)?;
     wheel::register(m)?;

@@ -21,6 +21,13 @@ use crate::error::Result;
 use crate::tz::{Period, Zone};
 pub use parse::Spec;
 
+/// Lookups reused across the searches of one batch.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SearchCache {
+    period: Option<Period>,
+    month: search::MonthCache,
+}
+
 /// A parsed cron expression bound to a time zone. Immutable.
 #[derive(Debug, Clone)]
 pub struct CronExpr {
@@ -50,12 +57,20 @@ impl CronExpr {
     pub fn new(expr: &str, tz: &str) -> Result<CronExpr> {
         let spec = parse::parse(expr)?;
         let zone = Zone::get(tz)?;
-        Ok(CronExpr { source: expr.to_string(), spec, zone })
+        Ok(CronExpr {
+            source: expr.to_string(),
+            spec,
+            zone,
+        })
     }
 
     /// Bind an already-parsed expression to a zone.
     pub fn with_zone(expr: &str, zone: Zone) -> Result<CronExpr> {
-        Ok(CronExpr { source: expr.to_string(), spec: parse::parse(expr)?, zone })
+        Ok(CronExpr {
+            source: expr.to_string(),
+            spec: parse::parse(expr)?,
+            zone,
+        })
     }
 
     pub fn source(&self) -> &str {
@@ -74,23 +89,23 @@ impl CronExpr {
 
     /// The first fire instant `>= lo` (epoch seconds), or `None` past year 9999.
     pub fn first_at_or_after(&self, lo: i64) -> Option<i64> {
-        let mut cache = None;
-        self.first_at_or_after_cached(lo, &mut cache)
+        self.first_at_or_after_cached(lo, &mut SearchCache::default())
     }
 
-    /// As [`Self::first_at_or_after`], reusing the offset period across calls (batch path).
-    pub fn first_at_or_after_cached(&self, lo: i64, cache: &mut Option<Period>) -> Option<i64> {
+    /// As [`Self::first_at_or_after`], reusing lookups across calls (batch path). A cache must
+    /// only be used with one expression.
+    pub fn first_at_or_after_cached(&self, lo: i64, cache: &mut SearchCache) -> Option<i64> {
         let fixed = self.spec.fixed_time;
         let mut t = lo.max(min_instant());
         loop {
             if t > max_instant() {
                 return None;
             }
-            let p = match *cache {
+            let p = match cache.period {
                 Some(p) if p.contains(t) => p,
                 _ => {
                     let p = self.zone.period(t);
-                    *cache = Some(p);
+                    cache.period = Some(p);
                     p
                 }
             };
@@ -98,7 +113,9 @@ impl CronExpr {
             if fixed && t == p.start && p.prev_offset < p.offset {
                 // The period opens with a gap: wall-clock times [t + prev_offset, t + off) never
                 // happen, and a fixed-time expression that names one fires now, at the gap's end.
-                if search::next_civil(&self.spec, t + i64::from(p.prev_offset), t + off - 1).is_some() {
+                if search::next_civil(&self.spec, t + i64::from(p.prev_offset), t + off - 1)
+                    .is_some()
+                {
                     return Some(t);
                 }
             }
@@ -107,9 +124,13 @@ impl CronExpr {
                 // Second occurrences of a fold: fixed-time expressions already fired at the first.
                 clo = clo.max(p.start + i64::from(p.prev_offset));
             }
-            let chi = if p.end == i64::MAX { max_secs() } else { p.end - 1 + off };
+            let chi = if p.end == i64::MAX {
+                max_secs()
+            } else {
+                p.end - 1 + off
+            };
             if clo <= chi {
-                if let Some(c) = search::next_civil(&self.spec, clo, chi) {
+                if let Some(c) = search::next_civil_cached(&self.spec, clo, chi, &mut cache.month) {
                     return Some(c - off);
                 }
             }
@@ -131,7 +152,11 @@ impl CronExpr {
             let p = self.zone.period(t);
             let off = i64::from(p.offset);
             let chi = t + off;
-            let mut clo = if p.start == i64::MIN { min_secs() } else { p.start + off };
+            let mut clo = if p.start == i64::MIN {
+                min_secs()
+            } else {
+                p.start + off
+            };
             if fixed && p.start != i64::MIN && p.prev_offset > p.offset {
                 clo = clo.max(p.start + i64::from(p.prev_offset));
             }
@@ -161,7 +186,7 @@ impl CronExpr {
 
     /// Append up to `n` fire instants strictly after `after` to `out`.
     pub fn next_n_into(&self, after: i64, n: usize, out: &mut Vec<i64>) {
-        let mut cache = None;
+        let mut cache = SearchCache::default();
         let mut t = after;
         for _ in 0..n {
             match self.first_at_or_after_cached(t.saturating_add(1), &mut cache) {

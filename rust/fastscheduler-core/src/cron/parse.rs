@@ -190,7 +190,10 @@ fn macro_expansion(token: &str) -> Option<&'static str> {
 pub fn parse(expr: &str) -> Result<Spec, CronError> {
     let ctx = Ctx { expr };
     if expr.len() > MAX_EXPR_LEN {
-        return Err(ctx.err(None, format!("expression is longer than {MAX_EXPR_LEN} characters")));
+        return Err(ctx.err(
+            None,
+            format!("expression is longer than {MAX_EXPR_LEN} characters"),
+        ));
     }
     let lower = expr.to_ascii_lowercase();
     let trimmed = lower.trim_matches(|c: char| c == ' ' || c == '\t');
@@ -222,7 +225,10 @@ pub fn parse(expr: &str) -> Result<Spec, CronError> {
         ));
     }
     for f in &fields {
-        if let Some(bad) = f.chars().find(|c| !(c.is_ascii_alphanumeric() || "*?,-/#".contains(*c))) {
+        if let Some(bad) = f
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || "*?,-/#".contains(*c)))
+        {
             let field = [
                 Field::Minute,
                 Field::Hour,
@@ -232,7 +238,10 @@ pub fn parse(expr: &str) -> Result<Spec, CronError> {
                 Field::Second,
                 Field::Year,
             ][fields.iter().position(|x| x == f).unwrap_or(0)];
-            return Err(ctx.err(Some(field), format!("unexpected character {bad:?} in '{f}'")));
+            return Err(ctx.err(
+                Some(field),
+                format!("unexpected character {bad:?} in '{f}'"),
+            ));
         }
     }
 
@@ -318,7 +327,11 @@ fn parse_value(ctx: &Ctx<'_>, field: Field, tok: &str, whole: &str) -> Result<u3
         _ => &[],
     };
     if let Some(i) = names.iter().position(|n| *n == tok) {
-        return Ok(if field == Field::Month { i as u32 + 1 } else { i as u32 });
+        return Ok(if field == Field::Month {
+            i as u32 + 1
+        } else {
+            i as u32
+        });
     }
     let what = match field {
         Field::Month => "a month number or name (JAN-DEC)",
@@ -330,17 +343,26 @@ fn parse_value(ctx: &Ctx<'_>, field: Field, tok: &str, whole: &str) -> Result<u3
 
 fn parse_step(ctx: &Ctx<'_>, field: Field, step: &str, whole: &str) -> Result<u32, CronError> {
     if step.is_empty() || !step.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(ctx.err(Some(field), format!("step '{step}' is not a positive number in '{whole}'")));
+        return Err(ctx.err(
+            Some(field),
+            format!("step '{step}' is not a positive number in '{whole}'"),
+        ));
     }
     let v: u32 = step.parse().unwrap_or(u32::MAX);
     if v == 0 {
-        return Err(ctx.err(Some(field), format!("step 0 in '{whole}' must be at least 1")));
+        return Err(ctx.err(
+            Some(field),
+            format!("step 0 in '{whole}' must be at least 1"),
+        ));
     }
     let (lo, hi) = field.range();
     if v > hi - lo + 1 {
         return Err(ctx.err(
             Some(field),
-            format!("step {v} in '{whole}' is larger than the field's range {}", field.range_text()),
+            format!(
+                "step {v} in '{whole}' is larger than the field's range {}",
+                field.range_text()
+            ),
         ));
     }
     Ok(v)
@@ -348,13 +370,24 @@ fn parse_step(ctx: &Ctx<'_>, field: Field, step: &str, whole: &str) -> Result<u3
 
 /// One range-or-value element: `*`, `v`, `a-b`, with an optional `/step`. Values as written
 /// (day-of-week 7 not yet folded to 0). Returns the expanded values, croniter-compatible.
-fn expand_element(ctx: &Ctx<'_>, field: Field, elem: &str, whole: &str) -> Result<Vec<u32>, CronError> {
+fn expand_element(
+    ctx: &Ctx<'_>,
+    field: Field,
+    elem: &str,
+    whole: &str,
+) -> Result<Vec<u32>, CronError> {
     let (lo_f, hi_f) = field.range();
     let (range_part, step) = match elem.split_once('/') {
         Some((r, s)) => (r, Some(parse_step(ctx, field, s, whole)?)),
         None => (elem, None),
     };
-    let fold = |v: u32| if field == Field::DayOfWeek && v == 7 { 0 } else { v };
+    let fold = |v: u32| {
+        if field == Field::DayOfWeek && v == 7 {
+            0
+        } else {
+            v
+        }
+    };
     if range_part == "*" {
         let step = step.unwrap_or(1);
         return Ok((lo_f..=hi_f).step_by(step as usize).collect());
@@ -441,17 +474,24 @@ fn parse_days(ctx: &Ctx<'_>, dom_text: &str, dow_text: &str) -> Result<DaySpec, 
         let elems = split_list(ctx, f, dom_text)?;
         for elem in &elems {
             if *elem == "?" {
-                return Err(ctx.err(Some(f), format!("'?' cannot be combined with other values in '{dom_text}'")));
+                return Err(ctx.err(
+                    Some(f),
+                    format!("'?' cannot be combined with other values in '{dom_text}'"),
+                ));
             }
             if *elem == "l" {
                 d.dom_from_last |= 1;
             } else if let Some(n) = elem.strip_prefix("l-") {
                 if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(ctx.err(Some(f), format!("'{elem}' must be L-n with n from 0 to 30")));
+                    return Err(
+                        ctx.err(Some(f), format!("'{elem}' must be L-n with n from 0 to 30"))
+                    );
                 }
                 let n: u32 = n.parse().unwrap_or(u32::MAX);
                 if n > 30 {
-                    return Err(ctx.err(Some(f), format!("'{elem}' must be L-n with n from 0 to 30")));
+                    return Err(
+                        ctx.err(Some(f), format!("'{elem}' must be L-n with n from 0 to 30"))
+                    );
                 }
                 d.dom_from_last |= 1 << n;
             } else if *elem == "lw" || elem.ends_with('w') {
@@ -466,7 +506,10 @@ fn parse_days(ctx: &Ctx<'_>, dom_text: &str, dow_text: &str) -> Result<DaySpec, 
                 } else {
                     let n = &elem[..elem.len() - 1];
                     if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
-                        return Err(ctx.err(Some(f), format!("'{elem}' must be nW with n a day from 1 to 31, or LW")));
+                        return Err(ctx.err(
+                            Some(f),
+                            format!("'{elem}' must be nW with n a day from 1 to 31, or LW"),
+                        ));
                     }
                     let v = parse_value(ctx, f, n, dom_text)?;
                     d.dom_nearest_weekday = v as u8;
@@ -485,7 +528,10 @@ fn parse_days(ctx: &Ctx<'_>, dom_text: &str, dow_text: &str) -> Result<DaySpec, 
         let f = Field::DayOfWeek;
         for elem in split_list(ctx, f, dow_text)? {
             if elem == "?" {
-                return Err(ctx.err(Some(f), format!("'?' cannot be combined with other values in '{dow_text}'")));
+                return Err(ctx.err(
+                    Some(f),
+                    format!("'?' cannot be combined with other values in '{dow_text}'"),
+                ));
             }
             if let Some((days, nth)) = elem.split_once('#') {
                 let n_ok = nth.len() == 1 && (b'1'..=b'5').contains(&nth.as_bytes()[0]);
@@ -497,14 +543,21 @@ fn parse_days(ctx: &Ctx<'_>, dom_text: &str, dow_text: &str) -> Result<DaySpec, 
                 }
                 let n = u32::from(nth.as_bytes()[0] - b'0');
                 if days.contains('/') {
-                    return Err(ctx.err(Some(f), format!("a step cannot be combined with '#' in '{elem}'")));
+                    return Err(ctx.err(
+                        Some(f),
+                        format!("a step cannot be combined with '#' in '{elem}'"),
+                    ));
                 }
                 for v in expand_element(ctx, f, days, dow_text)? {
                     d.dow_nth[v as usize] |= 1 << n;
                 }
             } else if elem.len() > 1 && (elem.ends_with('l') || elem.starts_with('l')) {
                 // `5L` / `FRIL` (Quartz) and `L5` (croniter): the last such weekday of the month.
-                let day = if elem.ends_with('l') { &elem[..elem.len() - 1] } else { &elem[1..] };
+                let day = if elem.ends_with('l') {
+                    &elem[..elem.len() - 1]
+                } else {
+                    &elem[1..]
+                };
                 let v = parse_value(ctx, f, day, dow_text)?;
                 d.dow_last |= 1 << (if v == 7 { 0 } else { v });
             } else {
@@ -520,7 +573,13 @@ fn parse_days(ctx: &Ctx<'_>, dom_text: &str, dow_text: &str) -> Result<DaySpec, 
 /// Reject expressions that name no date at all (`0 0 30 2 *`), so that no search can run
 /// forever. A day-of-week rule always matches some date (a fifth weekday in February recurs
 /// within 28 years); a day-of-month-only rule needs a listed month long enough for it.
-fn check_satisfiable(ctx: &Ctx<'_>, spec: &Spec, dom_text: &str, month_text: &str, year_text: Option<&str>) -> Result<(), CronError> {
+fn check_satisfiable(
+    ctx: &Ctx<'_>,
+    spec: &Spec,
+    dom_text: &str,
+    month_text: &str,
+    year_text: Option<&str>,
+) -> Result<(), CronError> {
     if spec.years.is_some() {
         return check_years(ctx, spec, year_text);
     }
@@ -547,7 +606,10 @@ fn check_satisfiable(ctx: &Ctx<'_>, spec: &Spec, dom_text: &str, month_text: &st
 fn check_years(ctx: &Ctx<'_>, spec: &Spec, year_text: Option<&str>) -> Result<(), CronError> {
     if let Some(years) = spec.years {
         if years.is_empty() {
-            return Err(ctx.err(Some(Field::Year), format!("no year in '{}'", year_text.unwrap_or(""))));
+            return Err(ctx.err(
+                Some(Field::Year),
+                format!("no year in '{}'", year_text.unwrap_or("")),
+            ));
         }
         // With explicit years, confirm by search that some date in them matches.
         let lo = crate::civil::days_from_civil(YEAR_MIN as i32, 1, 1) * 86_400;
@@ -575,7 +637,10 @@ mod tests {
 
     #[test]
     fn error_messages_name_field_and_text() {
-        assert_eq!(msg("61 * * * *"), "minute field: 61 is out of range 0-59 in '61 * * * *'");
+        assert_eq!(
+            msg("61 * * * *"),
+            "minute field: 61 is out of range 0-59 in '61 * * * *'"
+        );
         assert!(msg("* 24 * * *").starts_with("hour field: 24 is out of range 0-23"));
         assert!(msg("* * * FOO *").contains("month field: 'foo' is not a month number or name"));
         assert!(msg("*/0 * * * *").contains("minute field: step 0"));

@@ -108,7 +108,11 @@ pub fn day_mask(spec: &Spec, year: i32, month: u8) -> u64 {
 fn year_ok(spec: &Spec, year: i32) -> bool {
     match &spec.years {
         None => true,
-        Some(set) => year >= YEAR_MIN as i32 && year <= YEAR_MAX as i32 && set.contains((year - YEAR_MIN as i32) as u32),
+        Some(set) => {
+            year >= YEAR_MIN as i32
+                && year <= YEAR_MAX as i32
+                && set.contains((year - YEAR_MIN as i32) as u32)
+        }
     }
 }
 
@@ -117,12 +121,30 @@ fn month_start(year: i32, month: u8) -> CivilSecs {
     days_from_civil(year, month, 1) * 86_400
 }
 
+/// The day mask of the month last looked at, kept across searches of one batch.
+#[derive(Debug, Clone, Copy)]
+pub struct MonthCache(i32, u8, u64);
+
+impl Default for MonthCache {
+    fn default() -> Self {
+        MonthCache(i32::MIN, 0, 0)
+    }
+}
+
 /// The first matching civil second in `[lo, hi]`.
 pub fn next_civil(spec: &Spec, lo: CivilSecs, hi: CivilSecs) -> Option<CivilSecs> {
+    next_civil_cached(spec, lo, hi, &mut MonthCache::default())
+}
+
+/// As [`next_civil`], reusing `cache` (which must only ever be used with this `spec`).
+pub fn next_civil_cached(
+    spec: &Spec,
+    lo: CivilSecs,
+    hi: CivilSecs,
+    cache: &mut MonthCache,
+) -> Option<CivilSecs> {
     let hi = hi.min(crate::civil::max_secs());
     let mut t = lo.max(crate::civil::min_secs());
-    // Cache the day mask of the month last looked at.
-    let mut cached: (i32, u8, u64) = (i32::MIN, 0, 0);
     while t <= hi {
         let c = Civil::from_secs(t);
         if !year_ok(spec, c.year) {
@@ -131,7 +153,8 @@ pub fn next_civil(spec: &Spec, lo: CivilSecs, hi: CivilSecs) -> Option<CivilSecs
             if from > YEAR_MAX as i32 {
                 return None;
             }
-            let y = years.next_at_or_after((from - YEAR_MIN as i32) as u32)? as i32 + YEAR_MIN as i32;
+            let y =
+                years.next_at_or_after((from - YEAR_MIN as i32) as u32)? as i32 + YEAR_MIN as i32;
             t = month_start(y, 1);
             continue;
         }
@@ -146,10 +169,10 @@ pub fn next_civil(spec: &Spec, lo: CivilSecs, hi: CivilSecs) -> Option<CivilSecs
             t = month_start(c.year, m as u8);
             continue;
         }
-        if cached.0 != c.year || cached.1 != c.month {
-            cached = (c.year, c.month, day_mask(spec, c.year, c.month));
+        if cache.0 != c.year || cache.1 != c.month {
+            *cache = MonthCache(c.year, c.month, day_mask(spec, c.year, c.month));
         }
-        let Some(d) = next_bit(cached.2, u32::from(c.day)) else {
+        let Some(d) = next_bit(cache.2, u32::from(c.day)) else {
             t = if c.month == 12 {
                 if c.year >= MAX_YEAR {
                     return None;
@@ -160,7 +183,8 @@ pub fn next_civil(spec: &Spec, lo: CivilSecs, hi: CivilSecs) -> Option<CivilSecs
             };
             continue;
         };
-        let day_start = t - i64::from(c.hour) * 3600 - i64::from(c.minute) * 60 - i64::from(c.second);
+        let day_start =
+            t - i64::from(c.hour) * 3600 - i64::from(c.minute) * 60 - i64::from(c.second);
         if d != u32::from(c.day) {
             t = day_start + i64::from(d - u32::from(c.day)) * 86_400;
             continue;
@@ -206,7 +230,8 @@ pub fn prev_civil(spec: &Spec, hi: CivilSecs, lo: CivilSecs) -> Option<CivilSecs
             if from < YEAR_MIN as i32 {
                 return None;
             }
-            let y = years.prev_at_or_before((from - YEAR_MIN as i32) as u32)? as i32 + YEAR_MIN as i32;
+            let y =
+                years.prev_at_or_before((from - YEAR_MIN as i32) as u32)? as i32 + YEAR_MIN as i32;
             t = month_start(y + 1, 1) - 1;
             continue;
         }
@@ -218,7 +243,11 @@ pub fn prev_civil(spec: &Spec, hi: CivilSecs, lo: CivilSecs) -> Option<CivilSecs
             continue;
         };
         if m != u32::from(c.month) {
-            t = if m == 12 { month_start(c.year + 1, 1) } else { month_start(c.year, m as u8 + 1) } - 1;
+            t = if m == 12 {
+                month_start(c.year + 1, 1)
+            } else {
+                month_start(c.year, m as u8 + 1)
+            } - 1;
             continue;
         }
         if cached.0 != c.year || cached.1 != c.month {
@@ -231,7 +260,8 @@ pub fn prev_civil(spec: &Spec, hi: CivilSecs, lo: CivilSecs) -> Option<CivilSecs
             t = month_start(c.year, c.month) - 1;
             continue;
         };
-        let day_start = t - i64::from(c.hour) * 3600 - i64::from(c.minute) * 60 - i64::from(c.second);
+        let day_start =
+            t - i64::from(c.hour) * 3600 - i64::from(c.minute) * 60 - i64::from(c.second);
         if d != u32::from(c.day) {
             t = day_start - i64::from(u32::from(c.day) - d - 1) * 86_400 - 1;
             continue;
@@ -270,7 +300,15 @@ mod tests {
     use super::*;
 
     fn secs(y: i32, mo: u8, d: u8, h: u8, mi: u8, s: u8) -> i64 {
-        Civil { year: y, month: mo, day: d, hour: h, minute: mi, second: s }.to_secs()
+        Civil {
+            year: y,
+            month: mo,
+            day: d,
+            hour: h,
+            minute: mi,
+            second: s,
+        }
+        .to_secs()
     }
 
     fn next(e: &str, from: i64) -> Civil {
@@ -280,27 +318,66 @@ mod tests {
     #[test]
     fn specials() {
         let jan1 = secs(2026, 1, 1, 0, 0, 1);
-        assert_eq!(next("0 0 L * *", jan1), Civil::from_secs(secs(2026, 1, 31, 0, 0, 0)));
-        assert_eq!(next("0 0 L-3 * *", jan1), Civil::from_secs(secs(2026, 1, 28, 0, 0, 0)));
-        assert_eq!(next("0 0 * * 5L", jan1), Civil::from_secs(secs(2026, 1, 30, 0, 0, 0)));
-        assert_eq!(next("0 0 * * 5#3", jan1), Civil::from_secs(secs(2026, 1, 16, 0, 0, 0)));
+        assert_eq!(
+            next("0 0 L * *", jan1),
+            Civil::from_secs(secs(2026, 1, 31, 0, 0, 0))
+        );
+        assert_eq!(
+            next("0 0 L-3 * *", jan1),
+            Civil::from_secs(secs(2026, 1, 28, 0, 0, 0))
+        );
+        assert_eq!(
+            next("0 0 * * 5L", jan1),
+            Civil::from_secs(secs(2026, 1, 30, 0, 0, 0))
+        );
+        assert_eq!(
+            next("0 0 * * 5#3", jan1),
+            Civil::from_secs(secs(2026, 1, 16, 0, 0, 0))
+        );
         // 2026-02-01 is a Sunday: 1W is Monday the 2nd.
-        assert_eq!(next("0 0 1W * *", jan1), Civil::from_secs(secs(2026, 2, 2, 0, 0, 0)));
+        assert_eq!(
+            next("0 0 1W * *", jan1),
+            Civil::from_secs(secs(2026, 2, 2, 0, 0, 0))
+        );
         // 2026-05-31 is a Sunday: LW is Friday the 29th.
-        assert_eq!(next("0 0 LW 5 *", jan1), Civil::from_secs(secs(2026, 5, 29, 0, 0, 0)));
-        assert_eq!(next("0 0 29 2 *", jan1), Civil::from_secs(secs(2028, 2, 29, 0, 0, 0)));
+        assert_eq!(
+            next("0 0 LW 5 *", jan1),
+            Civil::from_secs(secs(2026, 5, 29, 0, 0, 0))
+        );
+        assert_eq!(
+            next("0 0 29 2 *", jan1),
+            Civil::from_secs(secs(2028, 2, 29, 0, 0, 0))
+        );
         // Vixie OR: the 13th or any Friday.
-        assert_eq!(next("0 0 13 * 5", jan1), Civil::from_secs(secs(2026, 1, 2, 0, 0, 0)));
+        assert_eq!(
+            next("0 0 13 * 5", jan1),
+            Civil::from_secs(secs(2026, 1, 2, 0, 0, 0))
+        );
     }
 
     #[test]
     fn prev_mirrors_next() {
-        for e in ["*/7 3-5 * * *", "0 0 L * *", "15 10 * * 5#3", "0 0 29 2 *", "*/13 * * * * *", "0 12 1W * *"] {
+        for e in [
+            "*/7 3-5 * * *",
+            "0 0 L * *",
+            "15 10 * * 5#3",
+            "0 0 29 2 *",
+            "*/13 * * * * *",
+            "0 12 1W * *",
+        ] {
             let spec = parse(e).unwrap();
             let mut t = secs(2026, 1, 1, 0, 0, 0);
             for _ in 0..50 {
                 let n = next_civil(&spec, t + 1, i64::MAX).unwrap();
-                assert_eq!(prev_civil(&spec, n - 1, i64::MIN), if t == secs(2026, 1, 1, 0, 0, 0) { prev_civil(&spec, n - 1, i64::MIN) } else { Some(t) }, "{e}");
+                assert_eq!(
+                    prev_civil(&spec, n - 1, i64::MIN),
+                    if t == secs(2026, 1, 1, 0, 0, 0) {
+                        prev_civil(&spec, n - 1, i64::MIN)
+                    } else {
+                        Some(t)
+                    },
+                    "{e}"
+                );
                 assert_eq!(prev_civil(&spec, n, i64::MIN), Some(n));
                 t = n;
             }
