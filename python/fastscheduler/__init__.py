@@ -5,7 +5,6 @@ The core (cron + time zones + DST, backoff, timer wheel) lives in the compiled
 """
 
 from fastscheduler._core import (
-
     CronError,
     CronExpr,
     UnknownTimeZoneError,

@@ -18,6 +18,8 @@ struct DtApi {
     epoch: Py<PyAny>,
     utc: Py<PyAny>,
     zoneinfo: Option<Py<PyAny>>,
+    /// Zone name -> tzinfo attached to results (ZoneInfo caches too; this skips the call).
+    tzinfos: Py<pyo3::types::PyDict>,
 }
 
 static DT_API: PyOnceLock<DtApi> = PyOnceLock::new();
@@ -37,6 +39,7 @@ fn dt_api(py: Python<'_>) -> PyResult<&DtApi> {
             epoch: epoch.unbind(),
             utc: utc.unbind(),
             zoneinfo: zoneinfo.map(Bound::unbind),
+            tzinfos: pyo3::types::PyDict::new(py).unbind(),
         })
     })
 }
@@ -165,20 +168,28 @@ impl PyCronExpr {
         let inner = py_result(CoreCron::new(expr, tz))?;
         let api = dt_api(py)?;
         let name = inner.zone().name();
-        let tzinfo = if name == "UTC" {
-            api.utc.clone_ref(py)
-        } else {
-            match &api.zoneinfo {
-                Some(zi) => zi.bind(py).call1((name,)).map(Bound::unbind).map_err(|e| {
-                    PyValueError::new_err(format!(
-                        "zoneinfo cannot load {name:?} ({e}); install the 'tzdata' package"
-                    ))
-                })?,
-                None => {
-                    return Err(PyValueError::new_err(
-                        "the zoneinfo module is not available",
-                    ))
-                }
+        let cache = api.tzinfos.bind(py);
+        let tzinfo = match cache.get_item(name)? {
+            Some(t) => t.unbind(),
+            None => {
+                let t = if name == "UTC" {
+                    api.utc.clone_ref(py)
+                } else {
+                    match &api.zoneinfo {
+                        Some(zi) => zi.bind(py).call1((name,)).map(Bound::unbind).map_err(|e| {
+                            PyValueError::new_err(format!(
+                                "zoneinfo cannot load {name:?} ({e}); install the 'tzdata' package"
+                            ))
+                        })?,
+                        None => {
+                            return Err(PyValueError::new_err(
+                                "the zoneinfo module is not available",
+                            ))
+                        }
+                    }
+                };
+                cache.set_item(name, &t)?;
+                t
             }
         };
         Ok(PyCronExpr { inner, tzinfo })

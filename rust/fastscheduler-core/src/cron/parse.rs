@@ -296,12 +296,15 @@ pub fn parse(expr: &str) -> Result<Spec, CronError> {
 
 const FULL_DOM: u64 = 0xffff_fffe; // bits 1..=31
 
-fn split_list<'a>(ctx: &Ctx<'_>, field: Field, text: &'a str) -> Result<Vec<&'a str>, CronError> {
-    let parts: Vec<&str> = text.split(',').collect();
-    if parts.iter().any(|p| p.is_empty()) {
+fn split_list<'a>(
+    ctx: &Ctx<'_>,
+    field: Field,
+    text: &'a str,
+) -> Result<std::str::Split<'a, char>, CronError> {
+    if text.split(',').any(str::is_empty) {
         return Err(ctx.err(Some(field), format!("empty list element in '{text}'")));
     }
-    Ok(parts)
+    Ok(text.split(','))
 }
 
 /// A number or a name of this field (months, weekdays). Returns the raw value (7 stays 7).
@@ -368,14 +371,15 @@ fn parse_step(ctx: &Ctx<'_>, field: Field, step: &str, whole: &str) -> Result<u3
     Ok(v)
 }
 
-/// One range-or-value element: `*`, `v`, `a-b`, with an optional `/step`. Values as written
-/// (day-of-week 7 not yet folded to 0). Returns the expanded values, croniter-compatible.
+/// One range-or-value element: `*`, `v`, `a-b`, with an optional `/step`. Calls `add` with each
+/// value (day-of-week 7 folded to 0), expanding exactly as croniter 7 does.
 fn expand_element(
     ctx: &Ctx<'_>,
     field: Field,
     elem: &str,
     whole: &str,
-) -> Result<Vec<u32>, CronError> {
+    add: &mut dyn FnMut(u32),
+) -> Result<(), CronError> {
     let (lo_f, hi_f) = field.range();
     let (range_part, step) = match elem.split_once('/') {
         Some((r, s)) => (r, Some(parse_step(ctx, field, s, whole)?)),
@@ -388,9 +392,16 @@ fn expand_element(
             v
         }
     };
+    let mut emit = |from: u32, to: u32, step: u32| {
+        let mut v = from;
+        while v <= to {
+            add(v);
+            v += step;
+        }
+    };
     if range_part == "*" {
-        let step = step.unwrap_or(1);
-        return Ok((lo_f..=hi_f).step_by(step as usize).collect());
+        emit(lo_f, hi_f, step.unwrap_or(1));
+        return Ok(());
     }
     if let Some((a, b)) = range_part.split_once('-') {
         let a_raw = parse_value(ctx, field, a, whole)?;
@@ -400,39 +411,37 @@ fn expand_element(
             parse_value(ctx, field, b, whole)?
         };
         let step = step.unwrap_or(1);
+        let (low, high) = (fold(a_raw), fold(b_raw));
         if a_raw == b_raw {
             // Deliberate difference from croniter, which reads `5-5` as the whole field.
-            return Ok(vec![fold(a_raw)]);
-        }
-        let (low, high) = (fold(a_raw), fold(b_raw));
-        if low == high {
+            emit(low, low, 1);
+        } else if low == high {
             // `0-7` in day-of-week: every day, as croniter reads it.
-            return Ok((lo_f..=hi_f).step_by(step as usize).collect());
-        }
-        if low < high {
-            return Ok((low..=high).step_by(step as usize).collect());
-        }
-        // Wrapping range (`FRI-MON`, `22-2`): croniter's expansion, step phase included.
-        let mut out: Vec<u32> = (low..=hi_f).step_by(step as usize).collect();
-        let mut to_skip = 0;
-        if let Some(&last) = out.last() {
+            emit(lo_f, hi_f, step);
+        } else if low < high {
+            emit(low, high, step);
+        } else {
+            // Wrapping range (`FRI-MON`, `22-2`): croniter's expansion, step phase included.
+            emit(low, hi_f, step);
+            let last = low + (hi_f - low) / step * step;
             let already_skipped = hi_f - last;
             let curpos = last - lo_f;
-            if curpos + step > hi_f - lo_f + 1 && already_skipped < step {
-                to_skip = step - already_skipped;
-            }
+            let to_skip = if curpos + step > hi_f - lo_f + 1 && already_skipped < step {
+                step - already_skipped
+            } else {
+                0
+            };
+            emit(lo_f + to_skip, high, step);
         }
-        if lo_f + to_skip <= high {
-            out.extend((lo_f + to_skip..=high).step_by(step as usize));
-        }
-        return Ok(out);
+        return Ok(());
     }
     let v = fold(parse_value(ctx, field, range_part, whole)?);
     match step {
         // `5/15` means 5-max/15.
-        Some(step) => Ok((v..=hi_f).step_by(step as usize).collect()),
-        None => Ok(vec![v]),
+        Some(step) => emit(v, hi_f, step),
+        None => emit(v, v, 1),
     }
+    Ok(())
 }
 
 fn parse_simple(ctx: &Ctx<'_>, field: Field, text: &str) -> Result<u64, CronError> {
@@ -444,9 +453,7 @@ fn parse_simple(ctx: &Ctx<'_>, field: Field, text: &str) -> Result<u64, CronErro
                 "'?' is only allowed in the day-of-month and day-of-week fields",
             ));
         }
-        for v in expand_element(ctx, field, elem, text)? {
-            bits |= 1u64 << v;
-        }
+        expand_element(ctx, field, elem, text, &mut |v| bits |= 1u64 << v)?;
     }
     Ok(bits)
 }
@@ -457,9 +464,9 @@ fn parse_years(ctx: &Ctx<'_>, text: &str) -> Result<Option<BitSet192>, CronError
     }
     let mut set = BitSet192::default();
     for elem in split_list(ctx, Field::Year, text)? {
-        for v in expand_element(ctx, Field::Year, elem, text)? {
-            set.insert(v - YEAR_MIN);
-        }
+        expand_element(ctx, Field::Year, elem, text, &mut |v| {
+            set.insert(v - YEAR_MIN)
+        })?;
     }
     Ok(Some(set))
 }
@@ -471,15 +478,14 @@ fn parse_days(ctx: &Ctx<'_>, dom_text: &str, dow_text: &str) -> Result<DaySpec, 
         d.dom_star = true;
     } else {
         let f = Field::DayOfMonth;
-        let elems = split_list(ctx, f, dom_text)?;
-        for elem in &elems {
-            if *elem == "?" {
+        for elem in split_list(ctx, f, dom_text)? {
+            if elem == "?" {
                 return Err(ctx.err(
                     Some(f),
                     format!("'?' cannot be combined with other values in '{dom_text}'"),
                 ));
             }
-            if *elem == "l" {
+            if elem == "l" {
                 d.dom_from_last |= 1;
             } else if let Some(n) = elem.strip_prefix("l-") {
                 if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
@@ -494,14 +500,14 @@ fn parse_days(ctx: &Ctx<'_>, dom_text: &str, dow_text: &str) -> Result<DaySpec, 
                     );
                 }
                 d.dom_from_last |= 1 << n;
-            } else if *elem == "lw" || elem.ends_with('w') {
-                if elems.len() != 1 {
+            } else if elem == "lw" || elem.ends_with('w') {
+                if dom_text.contains(',') {
                     return Err(ctx.err(
                         Some(f),
                         format!("'W' can only be used with a single day value, not in a list: '{dom_text}'"),
                     ));
                 }
-                if *elem == "lw" {
+                if elem == "lw" {
                     d.dom_last_weekday = true;
                 } else {
                     let n = &elem[..elem.len() - 1];
@@ -515,9 +521,7 @@ fn parse_days(ctx: &Ctx<'_>, dom_text: &str, dow_text: &str) -> Result<DaySpec, 
                     d.dom_nearest_weekday = v as u8;
                 }
             } else {
-                for v in expand_element(ctx, f, elem, dom_text)? {
-                    d.dom_days |= 1u64 << v;
-                }
+                expand_element(ctx, f, elem, dom_text, &mut |v| d.dom_days |= 1u64 << v)?;
             }
         }
     }
@@ -548,22 +552,18 @@ fn parse_days(ctx: &Ctx<'_>, dom_text: &str, dow_text: &str) -> Result<DaySpec, 
                         format!("a step cannot be combined with '#' in '{elem}'"),
                     ));
                 }
-                for v in expand_element(ctx, f, days, dow_text)? {
-                    d.dow_nth[v as usize] |= 1 << n;
-                }
+                let nth = &mut d.dow_nth;
+                expand_element(ctx, f, days, dow_text, &mut |v| nth[v as usize] |= 1 << n)?;
             } else if elem.len() > 1 && (elem.ends_with('l') || elem.starts_with('l')) {
                 // `5L` / `FRIL` (Quartz) and `L5` (croniter): the last such weekday of the month.
-                let day = if elem.ends_with('l') {
-                    &elem[..elem.len() - 1]
-                } else {
-                    &elem[1..]
-                };
+                let day = elem
+                    .strip_suffix('l')
+                    .or_else(|| elem.strip_prefix('l'))
+                    .unwrap_or(elem);
                 let v = parse_value(ctx, f, day, dow_text)?;
                 d.dow_last |= 1 << (if v == 7 { 0 } else { v });
             } else {
-                for v in expand_element(ctx, f, elem, dow_text)? {
-                    d.dow_days |= 1 << v;
-                }
+                expand_element(ctx, f, elem, dow_text, &mut |v| d.dow_days |= 1 << v)?;
             }
         }
     }

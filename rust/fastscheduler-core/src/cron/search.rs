@@ -136,6 +136,43 @@ pub fn next_civil(spec: &Spec, lo: CivilSecs, hi: CivilSecs) -> Option<CivilSecs
     next_civil_cached(spec, lo, hi, &mut MonthCache::default())
 }
 
+/// The first time of day `>= (h, m, s)` whose hour, minute and second all match, as seconds
+/// since midnight.
+#[inline]
+fn next_time_of_day(spec: &Spec, h: u32, m: u32, s: u32) -> Option<u32> {
+    let first = |bits: u64| bits.trailing_zeros();
+    if spec.hours & (1 << h) != 0 {
+        if spec.minutes & (1 << m) != 0 {
+            if let Some(sec) = next_bit(spec.seconds, s) {
+                return Some(h * 3600 + m * 60 + sec);
+            }
+        }
+        if let Some(min) = next_bit(spec.minutes, m + 1) {
+            return Some(h * 3600 + min * 60 + first(spec.seconds));
+        }
+    }
+    let hour = next_bit(spec.hours, h + 1)?;
+    Some(hour * 3600 + first(spec.minutes) * 60 + first(spec.seconds))
+}
+
+/// The last time of day `<= (h, m, s)` whose hour, minute and second all match.
+#[inline]
+fn prev_time_of_day(spec: &Spec, h: u32, m: u32, s: u32) -> Option<u32> {
+    let last = |bits: u64| 63 - bits.leading_zeros();
+    if spec.hours & (1 << h) != 0 {
+        if spec.minutes & (1 << m) != 0 {
+            if let Some(sec) = prev_bit(spec.seconds, s) {
+                return Some(h * 3600 + m * 60 + sec);
+            }
+        }
+        if let Some(min) = m.checked_sub(1).and_then(|m| prev_bit(spec.minutes, m)) {
+            return Some(h * 3600 + min * 60 + last(spec.seconds));
+        }
+    }
+    let hour = h.checked_sub(1).and_then(|h| prev_bit(spec.hours, h))?;
+    Some(hour * 3600 + last(spec.minutes) * 60 + last(spec.seconds))
+}
+
 /// As [`next_civil`], reusing `cache` (which must only ever be used with this `spec`).
 pub fn next_civil_cached(
     spec: &Spec,
@@ -144,154 +181,135 @@ pub fn next_civil_cached(
     cache: &mut MonthCache,
 ) -> Option<CivilSecs> {
     let hi = hi.min(crate::civil::max_secs());
-    let mut t = lo.max(crate::civil::min_secs());
-    while t <= hi {
-        let c = Civil::from_secs(t);
-        if !year_ok(spec, c.year) {
-            let years = spec.years.unwrap_or_default();
-            let from = (c.year + 1).max(YEAR_MIN as i32);
+    let lo = lo.max(crate::civil::min_secs());
+    if lo > hi {
+        return None;
+    }
+    let c = Civil::from_secs(lo);
+    let (mut y, mut mo, mut d) = (c.year, c.month, c.day);
+    // Lower bound on the time of day, for the first date only.
+    let mut tod = (u32::from(c.hour), u32::from(c.minute), u32::from(c.second));
+    loop {
+        // Year, then month: jump forward to the first allowed one, starting at its day 1.
+        if !year_ok(spec, y) {
+            let from = (y + 1).max(YEAR_MIN as i32);
             if from > YEAR_MAX as i32 {
                 return None;
             }
-            let y =
-                years.next_at_or_after((from - YEAR_MIN as i32) as u32)? as i32 + YEAR_MIN as i32;
-            t = month_start(y, 1);
-            continue;
+            let years = spec.years.unwrap_or_default();
+            y = years.next_at_or_after((from - YEAR_MIN as i32) as u32)? as i32 + YEAR_MIN as i32;
+            (mo, d, tod) = (1, 1, (0, 0, 0));
         }
-        let Some(m) = next_bit(spec.months, u32::from(c.month)) else {
-            if c.year >= MAX_YEAR {
-                return None;
-            }
-            t = month_start(c.year + 1, 1);
-            continue;
-        };
-        if m != u32::from(c.month) {
-            t = month_start(c.year, m as u8);
-            continue;
-        }
-        if cache.0 != c.year || cache.1 != c.month {
-            *cache = MonthCache(c.year, c.month, day_mask(spec, c.year, c.month));
-        }
-        let Some(d) = next_bit(cache.2, u32::from(c.day)) else {
-            t = if c.month == 12 {
-                if c.year >= MAX_YEAR {
+        match next_bit(spec.months, u32::from(mo)) {
+            Some(m) if m == u32::from(mo) => {}
+            Some(m) => (mo, d, tod) = (m as u8, 1, (0, 0, 0)),
+            None => {
+                (y, mo, d, tod) = (y + 1, 1, 1, (0, 0, 0));
+                if y > MAX_YEAR || month_start(y, 1) > hi {
                     return None;
                 }
-                month_start(c.year + 1, 1)
-            } else {
-                month_start(c.year, c.month + 1)
-            };
-            continue;
-        };
-        let day_start =
-            t - i64::from(c.hour) * 3600 - i64::from(c.minute) * 60 - i64::from(c.second);
-        if d != u32::from(c.day) {
-            t = day_start + i64::from(d - u32::from(c.day)) * 86_400;
-            continue;
+                continue;
+            }
         }
-        let Some(h) = next_bit(spec.hours, u32::from(c.hour)) else {
-            t = day_start + 86_400;
-            continue;
-        };
-        if h != u32::from(c.hour) {
-            t = day_start + i64::from(h) * 3600;
-            continue;
+        if cache.0 != y || cache.1 != mo {
+            *cache = MonthCache(y, mo, day_mask(spec, y, mo));
         }
-        let hour_start = day_start + i64::from(h) * 3600;
-        let Some(mi) = next_bit(spec.minutes, u32::from(c.minute)) else {
-            t = hour_start + 3600;
-            continue;
-        };
-        if mi != u32::from(c.minute) {
-            t = hour_start + i64::from(mi) * 60;
-            continue;
+        // Day, then time of day; a date with no matching time moves on to the next date.
+        let mut day = next_bit(cache.2, u32::from(d));
+        if day == Some(u32::from(d)) {
+            if let Some(t) = next_time_of_day(spec, tod.0, tod.1, tod.2) {
+                let found = days_from_civil(y, mo, d) * 86_400 + i64::from(t);
+                return (found <= hi).then_some(found);
+            }
+            day = next_bit(cache.2, u32::from(d) + 1);
         }
-        let minute_start = hour_start + i64::from(mi) * 60;
-        let Some(s) = next_bit(spec.seconds, u32::from(c.second)) else {
-            t = minute_start + 60;
-            continue;
-        };
-        let found = minute_start + i64::from(s);
-        return (found <= hi).then_some(found);
+        tod = (0, 0, 0);
+        match day {
+            Some(nd) => {
+                let t = next_time_of_day(spec, 0, 0, 0).unwrap_or(0);
+                let found = days_from_civil(y, mo, nd as u8) * 86_400 + i64::from(t);
+                return (found <= hi).then_some(found);
+            }
+            None => {
+                (mo, d) = (mo + 1, 1);
+                if mo > 12 {
+                    (y, mo) = (y + 1, 1);
+                }
+                if y > MAX_YEAR || month_start(y, mo) > hi {
+                    return None;
+                }
+            }
+        }
     }
-    None
 }
 
 /// The last matching civil second in `[lo, hi]`.
 pub fn prev_civil(spec: &Spec, hi: CivilSecs, lo: CivilSecs) -> Option<CivilSecs> {
     let lo = lo.max(crate::civil::min_secs());
-    let mut t = hi.min(crate::civil::max_secs());
-    let mut cached: (i32, u8, u64) = (i32::MIN, 0, 0);
-    while t >= lo {
-        let c = Civil::from_secs(t);
-        if !year_ok(spec, c.year) {
-            let years = spec.years.unwrap_or_default();
-            let from = (c.year - 1).min(YEAR_MAX as i32);
+    let hi = hi.min(crate::civil::max_secs());
+    if lo > hi {
+        return None;
+    }
+    let c = Civil::from_secs(hi);
+    let (mut y, mut mo, mut d) = (c.year, c.month, c.day);
+    let mut tod = (u32::from(c.hour), u32::from(c.minute), u32::from(c.second));
+    let end_of_day = (23, 59, 59);
+    loop {
+        if !year_ok(spec, y) {
+            let from = (y - 1).min(YEAR_MAX as i32);
             if from < YEAR_MIN as i32 {
                 return None;
             }
-            let y =
-                years.prev_at_or_before((from - YEAR_MIN as i32) as u32)? as i32 + YEAR_MIN as i32;
-            t = month_start(y + 1, 1) - 1;
-            continue;
+            let years = spec.years.unwrap_or_default();
+            y = years.prev_at_or_before((from - YEAR_MIN as i32) as u32)? as i32 + YEAR_MIN as i32;
+            (mo, d, tod) = (12, 31, end_of_day);
         }
-        let Some(m) = prev_bit(spec.months, u32::from(c.month)).filter(|&m| m >= 1) else {
-            if c.year <= MIN_YEAR {
-                return None;
+        match prev_bit(spec.months, u32::from(mo)).filter(|&m| m >= 1) {
+            Some(m) if m == u32::from(mo) => {}
+            Some(m) => (mo, d, tod) = (m as u8, 31, end_of_day),
+            None => {
+                (y, mo, d, tod) = (y - 1, 12, 31, end_of_day);
+                if y < MIN_YEAR || month_start(y + 1, 1) - 1 < lo {
+                    return None;
+                }
+                continue;
             }
-            t = month_start(c.year, 1) - 1;
-            continue;
-        };
-        if m != u32::from(c.month) {
-            t = if m == 12 {
-                month_start(c.year + 1, 1)
-            } else {
-                month_start(c.year, m as u8 + 1)
-            } - 1;
-            continue;
         }
-        if cached.0 != c.year || cached.1 != c.month {
-            cached = (c.year, c.month, day_mask(spec, c.year, c.month));
+        let mask = day_mask(spec, y, mo);
+        let d_clamped = u32::from(d).min(u32::from(days_in_month(y, mo)));
+        if d_clamped < u32::from(d) {
+            tod = end_of_day;
         }
-        let Some(d) = prev_bit(cached.2, u32::from(c.day)).filter(|&d| d >= 1) else {
-            if c.year <= MIN_YEAR && c.month == 1 {
-                return None;
+        let mut day = prev_bit(mask, d_clamped).filter(|&x| x >= 1);
+        if day == Some(d_clamped) {
+            if let Some(t) = prev_time_of_day(spec, tod.0, tod.1, tod.2) {
+                let found = days_from_civil(y, mo, d_clamped as u8) * 86_400 + i64::from(t);
+                return (found >= lo).then_some(found);
             }
-            t = month_start(c.year, c.month) - 1;
-            continue;
-        };
-        let day_start =
-            t - i64::from(c.hour) * 3600 - i64::from(c.minute) * 60 - i64::from(c.second);
-        if d != u32::from(c.day) {
-            t = day_start - i64::from(u32::from(c.day) - d - 1) * 86_400 - 1;
-            continue;
+            day = prev_bit(mask, d_clamped - 1).filter(|&x| x >= 1);
         }
-        let Some(h) = prev_bit(spec.hours, u32::from(c.hour)) else {
-            t = day_start - 1;
-            continue;
-        };
-        if h != u32::from(c.hour) {
-            t = day_start + i64::from(h) * 3600 + 3599;
-            continue;
+        tod = end_of_day;
+        match day {
+            Some(pd) => {
+                let t = prev_time_of_day(spec, 23, 59, 59).unwrap_or(0);
+                let found = days_from_civil(y, mo, pd as u8) * 86_400 + i64::from(t);
+                return (found >= lo).then_some(found);
+            }
+            None => {
+                if mo == 1 {
+                    (y, mo) = (y - 1, 12);
+                } else {
+                    mo -= 1;
+                }
+                d = 31;
+                if y < MIN_YEAR
+                    || month_start(y, mo) + i64::from(days_in_month(y, mo)) * 86_400 - 1 < lo
+                {
+                    return None;
+                }
+            }
         }
-        let hour_start = day_start + i64::from(h) * 3600;
-        let Some(mi) = prev_bit(spec.minutes, u32::from(c.minute)) else {
-            t = hour_start - 1;
-            continue;
-        };
-        if mi != u32::from(c.minute) {
-            t = hour_start + i64::from(mi) * 60 + 59;
-            continue;
-        }
-        let minute_start = hour_start + i64::from(mi) * 60;
-        let Some(s) = prev_bit(spec.seconds, u32::from(c.second)) else {
-            t = minute_start - 1;
-            continue;
-        };
-        let found = minute_start + i64::from(s);
-        return (found >= lo).then_some(found);
     }
-    None
 }
 
 #[cfg(test)]

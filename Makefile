@@ -1,0 +1,73 @@
+# fastscheduler developer commands. `make help` lists them; `make test` is what CI runs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+export VIRTUAL_ENV := $(abspath $(VENV))
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+# Never let a stray user-site or PYTHONPATH shadow the package under test.
+export PYTHONNOUSERSITE := 1
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+$(VENV)/.deps: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade "pip>=25.1"
+	$(PY) -m pip install -q --group dev
+	touch $@
+
+.PHONY: venv
+venv: $(VENV)/.deps ## create .venv with the dev dependencies
+
+.PHONY: dev
+dev: $(VENV)/.deps ## build the Rust extension (release) and install the package into .venv, editable
+	$(PY) -m maturin develop --release -q
+
+.PHONY: test-rust
+test-rust: ## cargo tests of the pure-Rust core (no Python needed)
+	cargo test -p fastscheduler-core
+
+.PHONY: test-python
+test-python: dev ## pytest suite against the installed extension
+	$(PY) -m pytest -q
+
+.PHONY: lint
+lint: dev ## cargo fmt/clippy, ruff, mypy and stubtest of _core.pyi
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	$(PY) -m ruff check python tests benches
+	$(PY) -m ruff format --check python tests benches
+	$(PY) -m mypy
+	$(PY) -m mypy.stubtest fastscheduler._core
+
+.PHONY: test
+test: lint test-rust test-python ## everything CI runs: lint, cargo tests, pytest
+
+.PHONY: bench
+bench: dev ## benchmarks against croniter, cronsim and APScheduler (ratios in one run)
+	$(PY) -m pytest benches -q --benchmark-enable --benchmark-only --benchmark-columns=median,ops,rounds --benchmark-sort=name
+	$(PY) benches/report.py
+
+.PHONY: demo
+demo: dev ## run the product: next fire times of a weekday 09:00 Paris cron, and a DST example
+	$(VENV)/bin/fastscheduler cron "0 9 * * MON-FRI" --tz Europe/Paris -n 5
+	$(VENV)/bin/fastscheduler cron "30 2 * * *" --tz America/New_York --after 2026-03-07T12:00:00-05:00 -n 3
+
+.PHONY: wheel
+wheel: $(VENV)/.deps ## build the abi3 wheel and the sdist into dist/
+	$(PY) -m maturin build --release --out dist
+	$(PY) -m maturin sdist --out dist
+
+.PHONY: fmt
+fmt: $(VENV)/.deps ## format Rust and Python sources
+	cargo fmt --all
+	$(PY) -m ruff format python tests benches
+	$(PY) -m ruff check --fix python tests benches
+
+.PHONY: clean
+clean: ## remove build outputs (target/, .venv/, dist/)
+	rm -rf target $(VENV) dist .pytest_cache .ruff_cache .mypy_cache .hypothesis .benchmarks

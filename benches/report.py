@@ -1,0 +1,156 @@
+"""One benchmark report: fastscheduler's cron core against croniter, cronsim and APScheduler 3.
+
+Everything is measured in this one process, in one run, so the ratios are fair on a shared,
+noisy machine (absolute times drift; ratios much less). Each figure is the median of several
+repeats. Usage:
+
+    python benches/report.py [--quick] [--markdown FILE] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+import timeit
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from apscheduler.triggers.cron import CronTrigger
+from croniter import croniter
+from cronsim import CronSim
+
+from fastscheduler import CronExpr
+
+EXPRESSIONS = ["*/5 * * * *", "0 9 * * MON-FRI", "30 2 * * *", "0 0 1,15 * *", "15 */2 * * SUN"]
+ZONES = ["UTC", "America/New_York"]
+START = (2026, 3, 1, 12, 0)
+
+
+def _median_per_call(fn: Callable[[], object], number: int, repeat: int) -> float:
+    """Median seconds per call of `fn` over `repeat` runs of `number` calls."""
+    runs = timeit.repeat(fn, number=number, repeat=repeat)
+    return statistics.median(runs) / number
+
+
+def _next_loop(step: Callable[[Any], Any], start: Any) -> Callable[[], None]:
+    """A closure that advances a chain of next-fire calls by one each time it is called."""
+    state = [start]
+
+    def run() -> None:
+        state[0] = step(state[0])
+
+    return run
+
+
+def measure(expr: str, zone: str, scale: float) -> dict[str, Any]:
+    tz = ZoneInfo(zone)
+    start = datetime(*START, tzinfo=tz)
+    n_fast = max(1, int(20000 * scale))
+    n_slow = max(1, int(500 * scale))
+    rep = 5
+    out: dict[str, Any] = {"expression": expr, "zone": zone}
+
+    # Parse (construction) cost.
+    out["parse_fastscheduler"] = _median_per_call(lambda: CronExpr(expr, tz=zone), n_fast, rep)
+    out["parse_croniter"] = _median_per_call(lambda: croniter(expr, start), n_slow, rep)
+    out["parse_cronsim"] = _median_per_call(lambda: CronSim(expr, start), n_slow, rep)
+    out["parse_apscheduler"] = _median_per_call(
+        lambda: CronTrigger.from_crontab(expr, timezone=tz), n_slow, rep
+    )
+
+    # Next fire time, one call at a time, chained from the previous result.
+    fs = CronExpr(expr, tz=zone)
+    out["next_fastscheduler"] = _median_per_call(_next_loop(fs.next, start), n_fast, rep)
+    it = croniter(expr, start)
+    out["next_croniter"] = _median_per_call(lambda: it.get_next(datetime), n_slow, rep)
+    cs = CronSim(expr, start)
+    out["next_cronsim"] = _median_per_call(lambda: next(cs), n_slow, rep)
+    trig = CronTrigger.from_crontab(expr, timezone=tz)
+    out["next_apscheduler"] = _median_per_call(
+        _next_loop(lambda prev: trig.get_next_fire_time(prev, prev), start), n_slow, rep
+    )
+
+    # Batched fast path: many fire times per call, GIL released.
+    batch = max(1000, int(200_000 * scale))
+    after = start.timestamp()
+    out["batch_fastscheduler"] = _median_per_call(lambda: fs.next_timestamps(after, batch), 1, rep) / batch
+    return out
+
+
+def _fmt_time(s: float) -> str:
+    if s >= 1e-3:
+        return f"{s * 1e3:.2f} ms"
+    if s >= 1e-6:
+        return f"{s * 1e6:.1f} µs"
+    return f"{s * 1e9:.0f} ns"
+
+
+def render_markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
+    lines = [
+        f"Measured {meta['date']} on {meta['machine']}; Python {meta['python']}; "
+        f"croniter {meta['croniter']}, cronsim {meta['cronsim']}, APScheduler {meta['apscheduler']}. "
+        "Medians of 5 repeats; ratio = peer time / fastscheduler time (higher is better).",
+        "",
+        "| expression | zone | parse: fastscheduler | croniter | cronsim | APScheduler 3 | "
+        "× croniter | next(): fastscheduler | croniter | cronsim | APScheduler 3 | × croniter | "
+        "next_timestamps | fires/s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| `{r['expression']}` | {r['zone']} "
+            f"| {_fmt_time(r['parse_fastscheduler'])} | {_fmt_time(r['parse_croniter'])} "
+            f"| {_fmt_time(r['parse_cronsim'])} | {_fmt_time(r['parse_apscheduler'])} "
+            f"| **{r['parse_croniter'] / r['parse_fastscheduler']:.0f}×** "
+            f"| {_fmt_time(r['next_fastscheduler'])} | {_fmt_time(r['next_croniter'])} "
+            f"| {_fmt_time(r['next_cronsim'])} | {_fmt_time(r['next_apscheduler'])} "
+            f"| **{r['next_croniter'] / r['next_fastscheduler']:.0f}×** "
+            f"| {_fmt_time(r['batch_fastscheduler'])}/fire "
+            f"| {1 / r['batch_fastscheduler'] / 1e6:.1f} M |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="fewer iterations (a smoke run)")
+    parser.add_argument("--markdown", help="also write the table to this Markdown file")
+    parser.add_argument("--json", help="also write the raw numbers to this JSON file")
+    args = parser.parse_args(argv)
+    import platform
+    from importlib.metadata import version
+
+    meta = {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores",
+        "python": platform.python_version(),
+        "croniter": version("croniter"),
+        "cronsim": version("cronsim"),
+        "apscheduler": version("apscheduler"),
+    }
+    scale = 0.05 if args.quick else 1.0
+    rows = []
+    t0 = time.perf_counter()
+    for zone in ZONES:
+        for expr in EXPRESSIONS:
+            rows.append(measure(expr, zone, scale))
+            print(f"  measured {expr!r} in {zone}", file=sys.stderr)
+    table = render_markdown(rows, meta)
+    print(table)
+    print(f"(report took {time.perf_counter() - t0:.0f} s)", file=sys.stderr)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(table)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"meta": meta, "rows": rows}, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

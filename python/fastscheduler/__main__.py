@@ -1,0 +1,5 @@
+"""``python -m fastscheduler``: the command-line interface."""
+
+from fastscheduler.cli import main
+
+raise SystemExit(main())
