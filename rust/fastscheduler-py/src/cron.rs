@@ -303,15 +303,22 @@ impl PyCronExpr {
         h.finish() >> 2
     }
 
-    fn __getnewargs_ex__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let kwargs = pyo3::types::PyDict::new(py);
-        kwargs.set_item("tz", self.inner.zone().name())?;
-        Ok(((self.inner.source(),), kwargs)
+    /// Pickle support for every protocol: rebuilt from the expression and the zone name.
+    fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let rebuild = py.import("fastscheduler._core")?.getattr("_cron_expr")?;
+        Ok((rebuild, (self.inner.source(), self.inner.zone().name()))
             .into_pyobject(py)?
             .into_any())
     }
 }
 
+/// Rebuilds a `CronExpr` when unpickling (see `CronExpr.__reduce__`).
+#[pyfunction]
+fn _cron_expr(py: Python<'_>, expr: &str, tz: &str) -> PyResult<PyCronExpr> {
+    PyCronExpr::new(py, expr, tz)
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<PyCronExpr>()
+    m.add_class::<PyCronExpr>()?;
+    m.add_function(wrap_pyfunction!(_cron_expr, m)?)
 }

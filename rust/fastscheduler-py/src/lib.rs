@@ -15,6 +15,7 @@ pub(crate) fn detached<T: Send, F: FnOnce() -> T + Send>(py: Python<'_>, f: F) -
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("TZDB_VERSION", fastscheduler_core::tz::tzdb_version())?;
     m.add("CronError", m.py().get_type::<errors::CronError>())?;
     m.add(
         "UnknownTimeZoneError",

@@ -43,8 +43,9 @@ impl PartialEq for CronExpr {
 }
 impl Eq for CronExpr {}
 
-/// Earliest / latest instants handled: the civil range 0001-01-02 .. 9999-12-30 read as UTC,
-/// which keeps every zone's wall clock inside years 1..=9999.
+/// Earliest / latest fire instants: the civil range 0001-01-02 .. 9999-12-30 read as UTC, which
+/// keeps every zone's wall clock inside years 1..=9999. `next`, `prev` and `is_fire_time` all
+/// answer within these bounds, so they always agree.
 pub fn min_instant() -> i64 {
     min_secs() + 86_400
 }
@@ -131,7 +132,7 @@ impl CronExpr {
             };
             if clo <= chi {
                 if let Some(c) = search::next_civil_cached(&self.spec, clo, chi, &mut cache.month) {
-                    return Some(c - off);
+                    return Some(c - off).filter(|&f| f <= max_instant());
                 }
             }
             if p.end == i64::MAX {
@@ -162,7 +163,7 @@ impl CronExpr {
             }
             if clo <= chi {
                 if let Some(c) = search::prev_civil(&self.spec, chi, clo) {
-                    return Some(c - off);
+                    return Some(c - off).filter(|&f| f >= min_instant());
                 }
             }
             if p.start == i64::MIN {
@@ -172,7 +173,7 @@ impl CronExpr {
             if fixed && p.prev_offset < p.offset {
                 let gap_lo = boundary + i64::from(p.prev_offset);
                 if search::next_civil(&self.spec, gap_lo, boundary + off - 1).is_some() {
-                    return Some(boundary);
+                    return Some(boundary).filter(|&f| f >= min_instant());
                 }
             }
             t = boundary - 1;

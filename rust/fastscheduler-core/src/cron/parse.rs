@@ -165,8 +165,13 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     fn err(&self, field: Option<Field>, msg: impl Into<String>) -> CronError {
         let msg = msg.into();
+        // Quote very long input only in part.
+        let expr = match self.expr.char_indices().nth(120) {
+            Some((cut, _)) => format!("{}…", &self.expr[..cut]),
+            None => self.expr.to_string(),
+        };
         CronError {
-            expr: self.expr.to_string(),
+            expr,
             message: match field {
                 Some(f) => format!("{} field: {msg}", f.name()),
                 None => msg,
@@ -467,6 +472,10 @@ fn parse_years(ctx: &Ctx<'_>, text: &str) -> Result<Option<BitSet192>, CronError
         expand_element(ctx, Field::Year, elem, text, &mut |v| {
             set.insert(v - YEAR_MIN)
         })?;
+    }
+    // A year field that lists every year is `*`, as croniter reads it (so it runs on past 2099).
+    if (YEAR_MIN..=YEAR_MAX).all(|y| set.contains(y - YEAR_MIN)) {
+        return Ok(None);
     }
     Ok(Some(set))
 }
