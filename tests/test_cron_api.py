@@ -59,7 +59,8 @@ def test_tz_is_keyword_only_and_expression_positional_only() -> None:
     with pytest.raises(TypeError):
         CronExpr(None)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
-        CronExpr("0 9 * * *", tz=None)  # type: ignore[arg-type]
+        CronExpr("0 9 * * *", tz=1)  # type: ignore[arg-type]
+    assert CronExpr("0 9 * * *", tz=None).tz == "UTC"  # None means the default, UTC
     with pytest.raises(TypeError):
         CronExpr("0 9 * * *", zone="UTC")  # type: ignore[call-arg]
 

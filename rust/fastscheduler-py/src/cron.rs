@@ -160,11 +160,8 @@ fn finite_timestamp(after: f64) -> PyResult<i64> {
     Ok(after.floor().clamp(-1e15, 1e15) as i64)
 }
 
-#[pymethods]
 impl PyCronExpr {
-    #[new]
-    #[pyo3(signature = (expr, /, *, tz = "UTC"))]
-    fn new(py: Python<'_>, expr: &str, tz: &str) -> PyResult<Self> {
+    fn build(py: Python<'_>, expr: &str, tz: &str) -> PyResult<Self> {
         let inner = py_result(CoreCron::new(expr, tz))?;
         let api = dt_api(py)?;
         let name = inner.zone().name();
@@ -194,7 +191,21 @@ impl PyCronExpr {
         };
         Ok(PyCronExpr { inner, tzinfo })
     }
+}
 
+#[pymethods]
+impl PyCronExpr {
+    #[new]
+    #[pyo3(signature = (expr, /, *, tz = None), text_signature = "(expr, /, *, tz='UTC')")]
+    fn new(
+        py: Python<'_>,
+        expr: &Bound<'_, PyString>,
+        tz: Option<&Bound<'_, PyString>>,
+    ) -> PyResult<Self> {
+        // Lossy: a lone surrogate becomes U+FFFD, which the parser then rejects with CronError.
+        let tz = tz.map_or(std::borrow::Cow::Borrowed("UTC"), |t| t.to_string_lossy());
+        Self::build(py, &expr.to_string_lossy(), &tz)
+    }
     /// The expression as written.
     #[getter]
     fn expression(&self) -> &str {
@@ -315,7 +326,7 @@ impl PyCronExpr {
 /// Rebuilds a `CronExpr` when unpickling (see `CronExpr.__reduce__`).
 #[pyfunction]
 fn _cron_expr(py: Python<'_>, expr: &str, tz: &str) -> PyResult<PyCronExpr> {
-    PyCronExpr::new(py, expr, tz)
+    PyCronExpr::build(py, expr, tz)
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -262,11 +262,12 @@ pub fn parse(expr: &str) -> Result<Spec, CronError> {
         None => None,
     };
     let mut days = parse_days(&ctx, fields[2], fields[4])?;
-    // croniter collapses a field that lists every value to `*`, unless the other day field is
-    // written without a `*` (then it stays a restriction and the two are OR-ed).
+    // croniter collapses a day field with as many distinct entries as the field has values
+    // (31; `L` counts as one) to `*`, unless the other day field is written without a `*` (then it
+    // stays a restriction and the two are OR-ed).
     if !days.dom_star
-        && days.dom_days == FULL_DOM
-        && days.dom_from_last == 0
+        && (days.dom_days & FULL_DOM).count_ones() + (days.dom_from_last & 1) == 31
+        && days.dom_from_last & !1 == 0
         && days.dom_nearest_weekday == 0
         && !days.dom_last_weekday
         && fields[4].contains('*')
@@ -483,7 +484,8 @@ fn parse_years(ctx: &Ctx<'_>, text: &str) -> Result<Option<BitSet192>, CronError
 fn parse_days(ctx: &Ctx<'_>, dom_text: &str, dow_text: &str) -> Result<DaySpec, CronError> {
     let mut d = DaySpec::default();
     // Day of month.
-    if dom_text == "*" || dom_text == "?" {
+    // A `*` anywhere in a day field's list leaves that field unrestricted (croniter 7).
+    if dom_text == "?" || dom_text.split(',').any(|e| e == "*") {
         d.dom_star = true;
     } else {
         let f = Field::DayOfMonth;
@@ -509,7 +511,7 @@ fn parse_days(ctx: &Ctx<'_>, dom_text: &str, dow_text: &str) -> Result<DaySpec, 
                     );
                 }
                 d.dom_from_last |= 1 << n;
-            } else if elem == "lw" || elem.ends_with('w') {
+            } else if elem == "lw" || elem.ends_with('w') || elem.starts_with('w') {
                 if dom_text.contains(',') {
                     return Err(ctx.err(
                         Some(f),
@@ -519,7 +521,11 @@ fn parse_days(ctx: &Ctx<'_>, dom_text: &str, dow_text: &str) -> Result<DaySpec, 
                 if elem == "lw" {
                     d.dom_last_weekday = true;
                 } else {
-                    let n = &elem[..elem.len() - 1];
+                    // `15W`, or croniter's `W15`.
+                    let n = elem
+                        .strip_suffix('w')
+                        .or_else(|| elem.strip_prefix('w'))
+                        .unwrap_or(elem);
                     if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
                         return Err(ctx.err(
                             Some(f),
@@ -535,7 +541,7 @@ fn parse_days(ctx: &Ctx<'_>, dom_text: &str, dow_text: &str) -> Result<DaySpec, 
         }
     }
     // Day of week.
-    if dow_text == "*" || dow_text == "?" {
+    if dow_text == "?" || dow_text.split(',').any(|e| e == "*") {
         d.dow_star = true;
     } else {
         let f = Field::DayOfWeek;
