@@ -130,6 +130,12 @@ impl Zone {
         }))
     }
 
+    /// A process-wide identity for this zone (zones are loaded once and shared), usable as a
+    /// cache key by callers.
+    pub fn id(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
+    }
+
     /// The zone's IANA name.
     pub fn name(&self) -> &str {
         &self.0.name

@@ -18,8 +18,9 @@ struct DtApi {
     epoch: Py<PyAny>,
     utc: Py<PyAny>,
     zoneinfo: Option<Py<PyAny>>,
-    /// Zone name -> tzinfo attached to results (ZoneInfo caches too; this skips the call).
-    tzinfos: Py<pyo3::types::PyDict>,
+    /// Zone identity -> tzinfo attached to results (ZoneInfo caches too; this skips the call).
+    /// Only touched with the GIL held (it is the lock); zones live for the whole process.
+    tzinfos: std::sync::Mutex<std::collections::HashMap<usize, Py<PyAny>>>,
 }
 
 static DT_API: PyOnceLock<DtApi> = PyOnceLock::new();
@@ -39,7 +40,7 @@ fn dt_api(py: Python<'_>) -> PyResult<&DtApi> {
             epoch: epoch.unbind(),
             utc: utc.unbind(),
             zoneinfo: zoneinfo.map(Bound::unbind),
-            tzinfos: pyo3::types::PyDict::new(py).unbind(),
+            tzinfos: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
     })
 }
@@ -165,9 +166,13 @@ impl PyCronExpr {
         let inner = py_result(CoreCron::new(expr, tz))?;
         let api = dt_api(py)?;
         let name = inner.zone().name();
-        let cache = api.tzinfos.bind(py);
-        let tzinfo = match cache.get_item(name)? {
-            Some(t) => t.unbind(),
+        let cached = api
+            .tzinfos
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&inner.zone().id()).map(|t| t.clone_ref(py)));
+        let tzinfo = match cached {
+            Some(t) => t,
             None => {
                 let t = if name == "UTC" {
                     api.utc.clone_ref(py)
@@ -185,7 +190,9 @@ impl PyCronExpr {
                         }
                     }
                 };
-                cache.set_item(name, &t)?;
+                if let Ok(mut c) = api.tzinfos.lock() {
+                    c.insert(inner.zone().id(), t.clone_ref(py));
+                }
                 t
             }
         };

@@ -191,6 +191,24 @@ fn macro_expansion(token: &str) -> Option<&'static str> {
     })
 }
 
+/// Byte-level helpers: fields are short ASCII strings, where these beat generic `char` patterns.
+#[inline]
+fn has(s: &str, b: u8) -> bool {
+    s.bytes().any(|x| x == b)
+}
+
+#[inline]
+fn split_at_byte(s: &str, b: u8) -> Option<(&str, &str)> {
+    let i = s.bytes().position(|x| x == b)?;
+    Some((&s[..i], &s[i + 1..]))
+}
+
+/// Is `b` a field separator? croniter splits on ASCII whitespace.
+#[inline]
+fn is_sep(c: char) -> bool {
+    c.is_ascii_whitespace() || c == '\x0b'
+}
+
 /// Parse an expression. Never panics; every error names the field and the offending text.
 pub fn parse(expr: &str) -> Result<Spec, CronError> {
     let ctx = Ctx { expr };
@@ -200,8 +218,13 @@ pub fn parse(expr: &str) -> Result<Spec, CronError> {
             format!("expression is longer than {MAX_EXPR_LEN} characters"),
         ));
     }
-    let lower = expr.to_ascii_lowercase();
-    let trimmed = lower.trim_matches(|c: char| c == ' ' || c == '\t');
+    // Names and letters compare in lower case; most expressions have none to fold.
+    let lower: std::borrow::Cow<'_, str> = if expr.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(expr.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(expr)
+    };
+    let trimmed = lower.trim_matches(is_sep);
     let body: &str = if trimmed.starts_with('@') {
         match macro_expansion(trimmed) {
             Some(b) => b,
@@ -218,22 +241,39 @@ pub fn parse(expr: &str) -> Result<Spec, CronError> {
     } else {
         trimmed
     };
-    // Fields are separated by ASCII spaces and tabs only, as in croniter.
-    let fields: Vec<&str> = body.split([' ', '\t']).filter(|s| !s.is_empty()).collect();
-    if !(5..=7).contains(&fields.len()) {
+    // Fields are separated by ASCII whitespace, as in croniter (`\S+` with re.ASCII).
+    let mut buf = [""; 7];
+    let mut count = 0;
+    let bytes = body.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if is_sep(char::from(bytes[i])) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && !is_sep(char::from(bytes[i])) {
+            i += 1;
+        }
+        if count < 7 {
+            // Separators are ASCII, so these are char boundaries.
+            buf[count] = &body[start..i];
+        }
+        count += 1;
+    }
+    if !(5..=7).contains(&count) {
         return Err(ctx.err(
             None,
             format!(
-                "expected 5 fields (minute hour day-of-month month day-of-week), 6 (+ second) or 7 (+ second, year), got {}",
-                fields.len()
+                "expected 5 fields (minute hour day-of-month month day-of-week), 6 (+ second) or 7 (+ second, year), got {count}"
             ),
         ));
     }
-    for f in &fields {
-        if let Some(bad) = f
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || "*?,-/#".contains(*c)))
-        {
+    let fields = &buf[..count];
+    for f in fields {
+        if let Some(bad) = f.chars().find(|&c| {
+            !(c.is_ascii_alphanumeric() || matches!(c, '*' | '?' | ',' | '-' | '/' | '#'))
+        }) {
             let field = [
                 Field::Minute,
                 Field::Hour,
@@ -270,7 +310,7 @@ pub fn parse(expr: &str) -> Result<Spec, CronError> {
         && days.dom_from_last & !1 == 0
         && days.dom_nearest_weekday == 0
         && !days.dom_last_weekday
-        && fields[4].contains('*')
+        && has(fields[4], b'*')
     {
         days.dom_star = true;
     }
@@ -278,14 +318,14 @@ pub fn parse(expr: &str) -> Result<Spec, CronError> {
         && days.dow_days == 0x7f
         && days.dow_last == 0
         && days.dow_nth == [0; 7]
-        && fields[2].contains('*')
+        && has(fields[2], b'*')
     {
         days.dow_star = true;
     }
     let fixed_time = [fields[0], fields[1]]
         .iter()
         .chain(fields.get(5))
-        .all(|f| !f.contains(['*', '-', '/', '?']));
+        .all(|f| !f.bytes().any(|b| matches!(b, b'*' | b'-' | b'/' | b'?')));
     let spec = Spec {
         seconds,
         minutes,
@@ -307,7 +347,7 @@ fn split_list<'a>(
     field: Field,
     text: &'a str,
 ) -> Result<std::str::Split<'a, char>, CronError> {
-    if text.split(',').any(str::is_empty) {
+    if text.is_empty() || text.starts_with(',') || text.ends_with(',') || text.contains(",,") {
         return Err(ctx.err(Some(field), format!("empty list element in '{text}'")));
     }
     Ok(text.split(','))
@@ -387,7 +427,7 @@ fn expand_element(
     add: &mut dyn FnMut(u32),
 ) -> Result<(), CronError> {
     let (lo_f, hi_f) = field.range();
-    let (range_part, step) = match elem.split_once('/') {
+    let (range_part, step) = match split_at_byte(elem, b'/') {
         Some((r, s)) => (r, Some(parse_step(ctx, field, s, whole)?)),
         None => (elem, None),
     };
@@ -409,7 +449,7 @@ fn expand_element(
         emit(lo_f, hi_f, step.unwrap_or(1));
         return Ok(());
     }
-    if let Some((a, b)) = range_part.split_once('-') {
+    if let Some((a, b)) = split_at_byte(range_part, b'-') {
         let a_raw = parse_value(ctx, field, a, whole)?;
         let b_raw = if field == Field::DayOfMonth && b == "l" {
             31
@@ -485,7 +525,7 @@ fn parse_days(ctx: &Ctx<'_>, dom_text: &str, dow_text: &str) -> Result<DaySpec, 
     let mut d = DaySpec::default();
     // Day of month.
     // A `*` anywhere in a day field's list leaves that field unrestricted (croniter 7).
-    if dom_text == "?" || dom_text.split(',').any(|e| e == "*") {
+    if dom_text == "?" || (has(dom_text, b'*') && dom_text.split(',').any(|e| e == "*")) {
         d.dom_star = true;
     } else {
         let f = Field::DayOfMonth;
@@ -512,7 +552,7 @@ fn parse_days(ctx: &Ctx<'_>, dom_text: &str, dow_text: &str) -> Result<DaySpec, 
                 }
                 d.dom_from_last |= 1 << n;
             } else if elem == "lw" || elem.ends_with('w') || elem.starts_with('w') {
-                if dom_text.contains(',') {
+                if has(dom_text, b',') {
                     return Err(ctx.err(
                         Some(f),
                         format!("'W' can only be used with a single day value, not in a list: '{dom_text}'"),
@@ -541,7 +581,7 @@ fn parse_days(ctx: &Ctx<'_>, dom_text: &str, dow_text: &str) -> Result<DaySpec, 
         }
     }
     // Day of week.
-    if dow_text == "?" || dow_text.split(',').any(|e| e == "*") {
+    if dow_text == "?" || (has(dow_text, b'*') && dow_text.split(',').any(|e| e == "*")) {
         d.dow_star = true;
     } else {
         let f = Field::DayOfWeek;
@@ -552,7 +592,7 @@ fn parse_days(ctx: &Ctx<'_>, dom_text: &str, dow_text: &str) -> Result<DaySpec, 
                     format!("'?' cannot be combined with other values in '{dow_text}'"),
                 ));
             }
-            if let Some((days, nth)) = elem.split_once('#') {
+            if let Some((days, nth)) = split_at_byte(elem, b'#') {
                 let n_ok = nth.len() == 1 && (b'1'..=b'5').contains(&nth.as_bytes()[0]);
                 if !n_ok {
                     return Err(ctx.err(
@@ -561,7 +601,7 @@ fn parse_days(ctx: &Ctx<'_>, dom_text: &str, dow_text: &str) -> Result<DaySpec, 
                     ));
                 }
                 let n = u32::from(nth.as_bytes()[0] - b'0');
-                if days.contains('/') {
+                if has(days, b'/') {
                     return Err(ctx.err(
                         Some(f),
                         format!("a step cannot be combined with '#' in '{elem}'"),
