@@ -631,12 +631,10 @@ fn collapse_corner(e: &Expr) -> bool {
         }
         _ => false,
     };
-    let dom_restricted = matches!(e.dom, DayField::List(_));
-    let dow_restricted = matches!(e.dow, DayField::List(_));
-    bare_star
-        || (dom_full && dow_restricted)
-        || (dow_full && dom_restricted)
-        || year_lists_every_year(e)
+    // Whatever the other field holds: with a restriction there the reading depends on whether its
+    // text has a `*`, and with `*` there a full list collapses too, which matters when it reaches
+    // 31 entries through `L` (`L,2-L` then includes the 1st, as croniter 7 reads it).
+    bare_star || dom_full || dow_full || year_lists_every_year(e)
 }
 
 /// A year field listing all of 1970-2099 without being `*`: the engine, like croniter, reads it as
