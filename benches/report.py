@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.triggers.cron import CronTrigger
 from croniter import croniter
 from cronsim import CronSim
+
 from fastscheduler import CronExpr
 
 EXPRESSIONS = ["*/5 * * * *", "0 9 * * MON-FRI", "30 2 * * *", "0 0 1,15 * *", "15 */2 * * SUN"]

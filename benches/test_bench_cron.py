@@ -16,6 +16,7 @@ import pytest
 from apscheduler.triggers.cron import CronTrigger
 from croniter import croniter
 from cronsim import CronSim
+
 from fastscheduler import CronExpr
 
 EXPRESSIONS = ["*/5 * * * *", "0 9 * * MON-FRI", "30 2 * * *"]

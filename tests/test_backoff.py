@@ -4,8 +4,9 @@ import copy
 import math
 import pickle
 
-import fastscheduler
 import pytest
+
+import fastscheduler
 from fastscheduler._core import Backoff
 
 

@@ -10,8 +10,9 @@ import re
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-import fastscheduler
 import pytest
+
+import fastscheduler
 from fastscheduler import CronError, CronExpr, UnknownTimeZoneError
 
 UTC = timezone.utc

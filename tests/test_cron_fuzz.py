@@ -22,9 +22,10 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
-from fastscheduler import CronError, CronExpr, UnknownTimeZoneError
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
+
+from fastscheduler import CronError, CronExpr, UnknownTimeZoneError
 
 UTC = timezone.utc
 

@@ -56,6 +56,7 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from fastscheduler import CronError, CronExpr
 
 _croniter = pytest.importorskip("croniter")

@@ -19,6 +19,7 @@ from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from fastscheduler import CronExpr
 
 UTC = timezone.utc

@@ -4,6 +4,7 @@ import heapq
 import random
 
 import pytest
+
 from fastscheduler._core import TimerWheel
 
 U64_MAX = 2**64 - 1

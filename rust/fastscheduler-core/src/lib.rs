@@ -10,6 +10,7 @@
 pub mod backoff;
 pub mod civil;
 pub mod cron;
+pub mod engine;
 pub mod error;
 pub mod trigger;
 pub mod tz;

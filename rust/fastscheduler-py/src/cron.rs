@@ -58,6 +58,11 @@ pub struct PyCronExpr {
 }
 
 impl PyCronExpr {
+    /// The core expression (for `Trigger.cron`).
+    pub(crate) fn core(&self) -> &CoreCron {
+        &self.inner
+    }
+
     fn no_fire(&self, what: &str) -> PyErr {
         py_result::<()>(Err(CoreError::Cron(CronError {
             expr: self.inner.source().to_string(),

@@ -4,6 +4,7 @@ use pyo3::prelude::*;
 
 mod backoff;
 mod cron;
+mod engine;
 mod errors;
 mod wheel;
 
@@ -24,5 +25,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     cron::register(m)?;
     backoff::register(m)?;
     wheel::register(m)?;
+    engine::register(m)?;
     Ok(())
 }

@@ -1,0 +1,83 @@
+"""Typed scheduler events and the broker that delivers them to subscribers.
+
+The dashboard and metrics subscribe here. Delivery is synchronous on the thread that published
+the event; a subscriber that raises is logged and does not affect the scheduler or the others.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger("fastscheduler")
+
+
+class EventType(str, enum.Enum):
+    JOB_ADDED = "job_added"
+    JOB_REMOVED = "job_removed"
+    JOB_PAUSED = "job_paused"
+    JOB_RESUMED = "job_resumed"
+    JOB_STARTED = "job_started"
+    JOB_SUCCEEDED = "job_succeeded"
+    JOB_FAILED = "job_failed"
+    JOB_RETRYING = "job_retrying"
+    JOB_MISSED = "job_missed"
+    JOB_DEAD_LETTERED = "job_dead_lettered"
+    SCHEDULER_STARTED = "scheduler_started"
+    SCHEDULER_STOPPED = "scheduler_stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something that happened. ``data`` carries the event's details (run outcome, error...)."""
+
+    type: EventType
+    job_id: str | None = None
+    timestamp: float = field(default_factory=time.time)
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+Subscriber = Callable[[Event], object]
+
+
+class EventBroker(ABC):
+    """Delivers events to subscribers."""
+
+    @abstractmethod
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Call ``callback(event)`` for every event from now on; returns an unsubscribe function."""
+
+    @abstractmethod
+    def publish(self, event: Event) -> None:
+        """Deliver ``event`` to every current subscriber."""
+
+
+class LocalEventBroker(EventBroker):
+    """In-process broker: subscribers are called in subscription order on the publishing thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._subscribers: tuple[Subscriber, ...] = ()
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        with self._lock:
+            self._subscribers = (*self._subscribers, callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                self._subscribers = tuple(s for s in self._subscribers if s is not callback)
+
+        return unsubscribe
+
+    def publish(self, event: Event) -> None:
+        for sub in self._subscribers:  # a snapshot: the tuple is replaced, never mutated
+            try:
+                sub(event)
+            except Exception:
+                log.exception("event subscriber %r failed on %s", sub, event.type.value)

@@ -1,0 +1,112 @@
+"""Async jobs on an event loop: the application's when ``start()`` ran inside one, otherwise one
+loop owned by the scheduler (in its own thread). Never a fresh loop per run."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fastscheduler.executors.base import Done, Executor, RunOutcome
+
+
+class AsyncioExecutor(Executor):
+    """Runs coroutine functions as tasks. A timeout cancels the task at the deadline."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._app_loop: asyncio.AbstractEventLoop | None = None
+        self._own_loop: asyncio.AbstractEventLoop | None = None
+        self._own_thread: threading.Thread | None = None
+        self._inflight: set[concurrent.futures.Future[None]] = set()
+        self._lock = threading.Lock()
+
+    def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """Use ``loop`` (the application's) when given; otherwise the owned loop, started lazily."""
+        self._app_loop = loop
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The loop async jobs run on now."""
+        app = self._app_loop
+        if app is not None and not app.is_closed():
+            return app
+        with self._lock:
+            if self._own_loop is None:
+                own = asyncio.new_event_loop()
+                ready = threading.Event()
+
+                def serve() -> None:
+                    asyncio.set_event_loop(own)
+                    own.call_soon(ready.set)
+                    own.run_forever()
+
+                self._own_thread = threading.Thread(target=serve, name="fastscheduler-asyncio", daemon=True)
+                self._own_thread.start()
+                ready.wait()
+                self._own_loop = own
+            return self._own_loop
+
+    def submit(
+        self,
+        func: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        timeout: float | None,
+        done: Done,
+    ) -> None:
+        clock = self._clock
+
+        async def runner() -> None:
+            started = clock()
+            error: BaseException | None = None
+            timed_out = False
+            try:
+                if timeout is None:
+                    await func(*args, **kwargs)
+                else:
+                    await asyncio.wait_for(func(*args, **kwargs), timeout)
+            except asyncio.TimeoutError:
+                error, timed_out = TimeoutError(f"timed out after {timeout:g} s (cancelled)"), True
+            except BaseException as exc:  # a job's SystemExit is a failed run, not ours
+                error = exc
+            done(RunOutcome(started_at=started, finished_at=clock(), error=error, timed_out=timed_out))
+
+        future = asyncio.run_coroutine_threadsafe(runner(), self.loop)
+        with self._lock:
+            self._inflight.add(future)
+        future.add_done_callback(self._forget)
+
+    def _forget(self, future: concurrent.futures.Future[None]) -> None:
+        with self._lock:
+            self._inflight.discard(future)
+
+    def pending(self) -> list[concurrent.futures.Future[None]]:
+        """Runs not finished yet."""
+        with self._lock:
+            return list(self._inflight)
+
+    def on_app_loop_thread(self) -> bool:
+        """True when called from the application's running loop (where blocking would deadlock)."""
+        try:
+            return asyncio.get_running_loop() is self._app_loop
+        except RuntimeError:
+            return False
+
+    def shutdown(self, wait: bool, timeout: float | None) -> None:
+        if wait and not self.on_app_loop_thread():
+            concurrent.futures.wait(self.pending(), timeout=timeout)
+        elif not wait:
+            for f in self.pending():
+                f.cancel()
+        with self._lock:
+            own, self._own_loop = self._own_loop, None
+            thread, self._own_thread = self._own_thread, None
+        if own is not None:
+            own.call_soon_threadsafe(own.stop)
+            if thread is not None:
+                thread.join(timeout=5)
+            own.close()

@@ -1,0 +1,713 @@
+"""``FastScheduler``: the decorator API on the Rust engine.
+
+The engine (``fastscheduler._core.Engine``) owns the timer wheel, the waiting and the per-job
+counters; it calls ``_dispatch`` once per batch of due jobs. This module owns what runs where
+(executors), retries and dead letters, history, statistics and events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import inspect
+import logging
+import signal
+import threading
+import time
+import traceback as tb
+from collections.abc import Awaitable, Callable, Generator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from fastscheduler._builders import At, Cron, Daily, Every, Hourly, JobSpec, Once, Weekly
+from fastscheduler._clock import ManualClock, SystemClock
+from fastscheduler._core import Backoff, CronExpr, Engine, Trigger
+from fastscheduler._localzone import local_zone_name
+from fastscheduler.events import Event, EventBroker, EventType, LocalEventBroker, Subscriber
+from fastscheduler.executors import AsyncioExecutor, RunOutcome, ThreadPoolExecutor
+from fastscheduler.models import DeadLetter, HistoryEntry, JobStatus, readable
+from fastscheduler.stores import MemoryStorageBackend, StorageBackend
+
+log = logging.getLogger("fastscheduler")
+
+Clock = SystemClock | ManualClock
+
+
+@dataclass(slots=True, eq=False)
+class Job:
+    """A registered job (read it through ``get_job``/``get_jobs``). Its counters, pause flag and
+    next fire time live in the Rust engine, under ``key``."""
+
+    job_id: str
+    func: Callable[..., Any]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    spec: JobSpec
+    func_name: str
+    is_async: bool
+    key: int | None = None  # engine key; None until the scheduler has started
+    running: int = 0
+    last_run: float | None = None
+    finished: bool = False  # a one-shot job that has run
+    recent: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=5))
+
+    @property
+    def name(self) -> str:
+        return self.spec.name or self.func_name
+
+
+@dataclass(slots=True)
+class _Retry:
+    job: Job
+    attempt: int
+    scheduled: float
+    first_attempt_at: float
+
+
+class _StopHandle:
+    """What ``stop()`` returns: already finished when ``stop()`` was called from sync code, and
+    awaitable in both cases, so ``scheduler.stop()`` and ``await scheduler.stop()`` both work."""
+
+    def __init__(self, finish: Callable[[], Awaitable[None]] | None = None) -> None:
+        self._finish = finish
+
+    def __await__(self) -> Generator[Any, None, None]:
+        if self._finish is not None:
+            finish, self._finish = self._finish, None
+            yield from finish().__await__()
+
+    @property
+    def done(self) -> bool:
+        return self._finish is None
+
+
+class FastScheduler:
+    """A job scheduler with a decorator API (the names of fastscheduler 0.2.x).
+
+    ``timezone`` is the zone of wall-clock schedules written without one (default: this machine's
+    local zone, as the product docs promise). ``start()`` returns at once; jobs then run on a
+    bounded thread pool (sync functions) or on an event loop (``async def``: the loop ``start()``
+    was called from, else one owned by the scheduler). ``clock`` is for tests: a
+    :class:`~fastscheduler.ManualClock` makes time move only when advanced.
+    """
+
+    def __init__(
+        self,
+        state_file: str = "fastscheduler_state.json",
+        storage: str | StorageBackend | None = None,
+        database_url: str | None = None,
+        auto_start: bool = False,
+        quiet: bool = False,
+        max_history: int = 10000,
+        max_workers: int = 10,
+        history_retention_days: float = 7,
+        max_dead_letters: int = 500,
+        *,
+        timezone: str | None = None,
+        clock: Clock | None = None,
+        events: EventBroker | None = None,
+    ) -> None:
+        if storage not in (None, "json", "sqlmodel") and not isinstance(storage, StorageBackend):
+            raise ValueError(
+                f"storage must be None, 'json', 'sqlmodel' or a StorageBackend instance, got {storage!r}"
+            )
+        for label, value in (
+            ("max_history", max_history),
+            ("max_workers", max_workers),
+            ("max_dead_letters", max_dead_letters),
+        ):
+            least = 1 if label == "max_workers" else 0
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+                raise ValueError(f"{label} must be an int >= {least}, got {value!r}")
+        if history_retention_days <= 0:
+            raise ValueError(f"history_retention_days must be positive, got {history_retention_days!r}")
+        #: Zone of wall-clock schedules given without one (``daily.at("14:30")`` is local time).
+        self.timezone = CronExpr("* * * * *", tz=timezone or local_zone_name()).tz
+        self.state_file = state_file
+        self.database_url = database_url
+        self.quiet = quiet
+        self.max_history = max_history
+        self.max_workers = max_workers
+        self.history_retention_days = history_retention_days
+        self.max_dead_letters = max_dead_letters
+        # Persistence backends (JSON, SQLModel) arrive with the persistence work; until then every
+        # choice keeps state in memory behind the same interface.
+        self.storage: StorageBackend = (
+            storage if isinstance(storage, StorageBackend) else MemoryStorageBackend()
+        )
+        self._clock: Clock = clock or SystemClock()
+        self.events: EventBroker = events or LocalEventBroker()
+        self._engine = Engine(self._dispatch)
+        self._threads = ThreadPoolExecutor(max_workers, clock=self._clock.now)
+        self._asyncio = AsyncioExecutor(clock=self._clock.now)
+        self._backoff = Backoff()
+        self._lock = threading.RLock()
+        self._jobs: dict[str, Job] = {}
+        self._by_key: dict[int, Job] = {}
+        self._retries: dict[int, _Retry] = {}
+        self._id_counts: collections.Counter[str] = collections.Counter()
+        self._history: collections.deque[HistoryEntry] = collections.deque(maxlen=max_history or None)
+        self._dead: collections.deque[DeadLetter] = collections.deque(maxlen=max_dead_letters or None)
+        self._totals = {"runs": 0, "failures": 0, "retries": 0, "missed": 0}
+        self._per_job: dict[str, dict[str, int]] = {}
+        self._inflight = 0
+        self._idle = threading.Condition(self._lock)
+        self._running = False
+        self._start_time: float | None = None
+        self._stopped = threading.Event()
+        self._keepalive_registered = False
+        self._paused_before_start: set[str] = set()
+        if isinstance(self._clock, ManualClock):
+            self._clock.attach(self._advance_manual)
+        if quiet:
+            log.setLevel(logging.WARNING)
+        if auto_start:
+            self.start()
+
+    # ------------------------------------------------------------------ builders
+
+    def every(self, n: float) -> Every:
+        """``@scheduler.every(10).seconds`` (also minutes, hours, days, weeks)."""
+        return Every(self._register, self._clock.now, n, default_tz=self.timezone)
+
+    @property
+    def daily(self) -> Daily:
+        """``@scheduler.daily.at("14:30")`` (``tz=`` or ``.tz()`` for a zone)."""
+        return Daily(self._register, self._clock.now, default_tz=self.timezone)
+
+    @property
+    def hourly(self) -> Hourly:
+        """``@scheduler.hourly.at(":15")``."""
+        return Hourly(self._register, self._clock.now, default_tz=self.timezone)
+
+    @property
+    def weekly(self) -> Weekly:
+        """``@scheduler.weekly.monday.at("10:00")``; ``.weekdays``, ``.weekends``, ``.on([...])``."""
+        return Weekly(self._register, self._clock.now, default_tz=self.timezone)
+
+    def cron(self, expr: str, tz: str | None = None) -> Cron:
+        """``@scheduler.cron("0 9 * * MON-FRI")``, optionally in a zone."""
+        return Cron(self._register, self._clock.now, expr, tz=tz, default_tz=self.timezone)
+
+    def once(self, delay: float) -> Once:
+        """``@scheduler.once(60)``: one run ``delay`` seconds after registration."""
+        return Once(self._register, self._clock.now, delay, default_tz=self.timezone)
+
+    def at(self, when: datetime | str) -> At:
+        """``@scheduler.at(datetime(...))``: one run at that time (must be in the future)."""
+        return At(self._register, self._clock.now, when, default_tz=self.timezone)
+
+    # ------------------------------------------------------------------ registration
+
+    def _register(
+        self, spec: JobSpec, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> str:
+        if not callable(func):
+            raise TypeError(f"a job must be callable, got {func!r}")
+        module = getattr(func, "__module__", None) or "?"
+        qualname = getattr(func, "__qualname__", None) or getattr(func, "__name__", None) or repr(func)
+        with self._lock:
+            if spec.job_id is not None:
+                if spec.job_id in self._jobs:
+                    raise ValueError(f"job id {spec.job_id!r} is already registered; ids must be unique")
+                job_id = spec.job_id
+            else:
+                base = f"{module}.{qualname}:{spec.schedule_key}"
+                self._id_counts[base] += 1
+                n = self._id_counts[base]
+                job_id = base if n == 1 else f"{base}#{n}"
+                while job_id in self._jobs:  # an explicit id took this one
+                    self._id_counts[base] += 1
+                    job_id = f"{base}#{self._id_counts[base]}"
+            job = Job(
+                job_id=job_id,
+                func=func,
+                args=tuple(args),
+                kwargs=dict(kwargs),
+                spec=spec,
+                func_name=getattr(func, "__name__", qualname),
+                is_async=inspect.iscoroutinefunction(func),
+            )
+            self._jobs[job_id] = job
+            if self._running:
+                self._arm(job, self._clock.now())
+        self._publish(EventType.JOB_ADDED, job, schedule=spec.schedule)
+        return job_id
+
+    def _trigger(self, spec: JobSpec, now: float) -> Trigger:
+        if spec.kind == "interval":
+            assert spec.interval is not None
+            return Trigger.interval(spec.interval, now + spec.interval)
+        if spec.kind == "cron":
+            assert spec.cron is not None
+            return Trigger.cron(CronExpr(spec.cron, tz=spec.tz))
+        assert spec.at is not None
+        return Trigger.date(spec.at)
+
+    def _arm(self, job: Job, now: float) -> None:
+        """Put a job into the engine (called with the lock held)."""
+        if job.key is not None or job.finished:
+            return
+        job.key = self._engine.add(self._trigger(job.spec, now), now)
+        self._by_key[job.key] = job
+        if job.job_id in self._paused_before_start:
+            self._paused_before_start.discard(job.job_id)
+            self._engine.pause(job.key)
+
+    # ------------------------------------------------------------------ running
+
+    def _dispatch(self, batch: list[tuple[int, float, int]]) -> None:
+        """Called by the engine, once per batch of due jobs, with the GIL held: hand each to
+        its executor and return quickly."""
+        for key, scheduled, missed in batch:
+            with self._lock:
+                retry = self._retries.pop(key, None)
+                if retry is not None:
+                    self._engine.remove(key)
+                    if retry.job.job_id in self._jobs:
+                        self._start(retry.job, retry.attempt, retry.scheduled, retry.first_attempt_at)
+                    continue
+                job = self._by_key.get(key)
+                if job is None:
+                    continue
+                if missed:
+                    self._record_missed(job, scheduled, missed, "the scheduler was not running on time")
+                    if not job.spec.catch_up:
+                        # .no_catch_up(): the late fire is skipped too.
+                        self._record_missed(job, scheduled, 1, "catch-up is off for this job")
+                        continue
+                if job.running:
+                    self._record_missed(job, scheduled, 1, "the previous run was still running")
+                    continue
+                self._start(job, 1, scheduled, self._clock.now())
+
+    def _start(self, job: Job, attempt: int, scheduled: float, first_attempt_at: float) -> None:
+        """Submit one attempt (lock held)."""
+        job.running += 1
+        self._inflight += 1
+        executor = self._asyncio if job.is_async else self._threads
+
+        def done(outcome: RunOutcome) -> None:
+            self._finished(job, attempt, scheduled, first_attempt_at, outcome)
+
+        self._publish(EventType.JOB_STARTED, job, attempt=attempt, scheduled_time=scheduled)
+        try:
+            executor.submit(job.func, job.args, job.kwargs, job.spec.timeout, done)
+        except BaseException as exc:  # e.g. an executor already shut down
+            now = self._clock.now()
+            done(RunOutcome(started_at=now, finished_at=now, error=exc))
+
+    def _finished(
+        self, job: Job, attempt: int, scheduled: float, first_attempt_at: float, outcome: RunOutcome
+    ) -> None:
+        now = outcome.finished_at
+        with self._lock:
+            job.running -= 1
+            job.last_run = now
+            key = job.key
+            stats = self._per_job.setdefault(job.name, {"completed": 0, "failed": 0, "total_runs": 0})
+            stats["total_runs"] += 1
+            self._totals["runs"] += 1
+            if outcome.ok:
+                stats["completed"] += 1
+                if key is not None:
+                    self._engine.record_run(key, True)
+                self._history_add(job, JobStatus.COMPLETED, now, None, scheduled, attempt, outcome)
+                event: tuple[EventType, dict[str, Any]] = (EventType.JOB_SUCCEEDED, {"attempt": attempt})
+            else:
+                error = outcome.error
+                assert error is not None
+                message = f"{type(error).__name__}: {error}"
+                stats["failed"] += 1
+                self._totals["failures"] += 1
+                self._history_add(job, JobStatus.FAILED, now, message, scheduled, attempt, outcome)
+                if attempt <= job.spec.retries and job.job_id in self._jobs:
+                    delay = self._backoff.delay(attempt)
+                    self._totals["retries"] += 1
+                    if key is not None:
+                        self._engine.record_retry(key)
+                    retry_key = self._engine.add(Trigger.date(now + delay), now)
+                    self._retries[retry_key] = _Retry(job, attempt + 1, scheduled, first_attempt_at)
+                    event = (EventType.JOB_RETRYING, {"attempt": attempt, "delay": delay, "error": message})
+                else:
+                    if key is not None:
+                        self._engine.record_run(key, False)
+                    letter = DeadLetter(
+                        job_id=job.job_id,
+                        func_name=job.func_name,
+                        error_type=type(error).__name__,
+                        error_message=str(error),
+                        traceback="".join(tb.format_exception(type(error), error, error.__traceback__)),
+                        attempts=attempt,
+                        executed_at=now,
+                        first_attempt_at=first_attempt_at,
+                        scheduled_time=scheduled,
+                        name=job.spec.name,
+                    )
+                    self._dead.append(letter)
+                    event = (EventType.JOB_DEAD_LETTERED, {"attempts": attempt, "error": message})
+                    self._publish(EventType.JOB_FAILED, job, attempt=attempt, error=message)
+            if job.spec.kind == "date" and event[0] is not EventType.JOB_RETRYING:
+                job.finished = True
+            self._inflight -= 1
+            self._idle.notify_all()
+        self._publish(event[0], job, **event[1])
+
+    def _record_missed(self, job: Job, scheduled: float, count: int, reason: str) -> None:
+        self._totals["missed"] += count
+        now = self._clock.now()
+        for _ in range(min(count, 1)):  # one history line per occurrence, with the count
+            error = f"{count} run(s) missed: {reason}"
+            self._history_add(job, JobStatus.MISSED, now, error, scheduled, 0, None)
+        self._publish(EventType.JOB_MISSED, job, count=count, reason=reason, scheduled_time=scheduled)
+
+    def _history_add(
+        self,
+        job: Job,
+        status: JobStatus,
+        now: float,
+        error: str | None,
+        scheduled: float | None,
+        attempt: int,
+        outcome: RunOutcome | None,
+    ) -> None:
+        counters = self._engine.counters(job.key) if job.key is not None else None
+        runs, _failures, retries = counters or (0, 0, 0)
+        self._history.append(
+            HistoryEntry(
+                job_id=job.job_id,
+                func_name=job.func_name,
+                status=status.value,
+                timestamp=now,
+                error=error,
+                run_count=runs,
+                retry_count=retries,
+                execution_time=(outcome.finished_at - outcome.started_at) if outcome else None,
+                scheduled_time=scheduled,
+                attempt=attempt,
+                name=job.spec.name,
+            )
+        )
+        job.recent.append(status.value)
+
+    def _publish(self, kind: EventType, job: Job | None, **data: Any) -> None:
+        job_id = job.job_id if job else None
+        self.events.publish(Event(type=kind, job_id=job_id, timestamp=time.time(), data=data))
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Receive every scheduler :class:`~fastscheduler.events.Event`; returns an unsubscribe function."""
+        return self.events.subscribe(callback)
+
+    # ------------------------------------------------------------------ manual clock
+
+    def _advance_manual(self, target: float) -> None:
+        """ManualClock hook: run everything due up to ``target``, in order, one due time at a time,
+        waiting for each batch (and the retries it schedules) to finish."""
+        if not self._running:
+            return
+        assert isinstance(self._clock, ManualClock)
+        while True:
+            deadline = self._engine.next_deadline()
+            if deadline is None or deadline > target:
+                break
+            self._clock.set(max(deadline, self._clock.now()))
+            self._engine.run_due(deadline)
+            if self._clock.wait_for_runs:
+                self._wait_idle(timeout=30)
+
+    def _wait_idle(self, timeout: float | None) -> bool:
+        """Wait until no run is in flight; False if ``timeout`` passed first."""
+        end = None if timeout is None else time.monotonic() + timeout
+        with self._idle:
+            while self._inflight:
+                remaining = None if end is None else end - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._idle.wait(remaining)
+        return True
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    def start(self) -> None:
+        """Start running jobs and return at once (in scripts, in FastAPI lifespans, in Flask).
+
+        A script whose last statement is ``scheduler.start()`` keeps running its jobs until
+        Ctrl-C or SIGTERM, then stops gracefully.
+        """
+        with self._lock:
+            if self._running:
+                return
+            try:
+                app_loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+            except RuntimeError:
+                app_loop = None
+            self._threads.start()
+            self._asyncio.start(app_loop)
+            self._running = True
+            self._stopped.clear()
+            self._start_time = self._clock.now()
+            now = self._clock.now()
+            for job in self._jobs.values():
+                self._arm(job, now)
+            if not isinstance(self._clock, ManualClock):
+                self._engine.start()
+        if threading.current_thread() is threading.main_thread() and not self._keepalive_registered:
+            # Runs when the main thread's script ends, before Python joins threads: keep serving.
+            threading._register_atexit(self._serve_until_stopped)  # type: ignore[attr-defined]
+            self._keepalive_registered = True
+        self._publish(EventType.SCHEDULER_STARTED, None)
+        log.info("fastscheduler started with %d job(s)", len(self._jobs))
+
+    def _serve_until_stopped(self) -> None:
+        if not self._running:
+            return
+        previous = {}
+
+        def handle(signum: int, _frame: object) -> None:
+            self.stop(wait=True)
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(ValueError, OSError):  # not the main thread, or unsupported
+                previous[sig] = signal.signal(sig, handle)
+        try:
+            self._stopped.wait()
+        finally:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+
+    def stop(self, wait: bool = True, timeout: float = 30) -> _StopHandle:
+        """Stop dispatching; with ``wait``, let running jobs finish (up to ``timeout`` seconds).
+
+        From sync code this returns when done. Inside a running event loop (a FastAPI lifespan)
+        ``await scheduler.stop(wait=True)`` waits without blocking the loop.
+        """
+        with self._lock:
+            if not self._running:
+                return _StopHandle()
+            self._running = False
+        # Jobs stay in the engine (counters, pause state, the interval grid); a job that falls due
+        # while stopped runs after the next start() under its catch-up policy.
+        self._engine.stop()
+
+        def finish_sync() -> None:
+            self._threads.shutdown(wait, timeout)
+            self._asyncio.shutdown(wait, timeout)
+            if wait:
+                self._wait_idle(timeout)
+            self._after_stop()
+
+        if self._asyncio.on_app_loop_thread():
+
+            async def finish_async() -> None:
+                pending = [asyncio.wrap_future(f) for f in self._asyncio.pending()]
+                if wait and pending:
+                    await asyncio.wait(pending, timeout=timeout)
+                await asyncio.get_running_loop().run_in_executor(None, finish_sync)
+
+            return _StopHandle(finish_async)
+        finish_sync()
+        return _StopHandle()
+
+    def _after_stop(self) -> None:
+        self.storage.flush()
+        self._stopped.set()
+        self._publish(EventType.SCHEDULER_STOPPED, None)
+        log.info("fastscheduler stopped")
+
+    def __enter__(self) -> FastScheduler:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop(wait=True)
+
+    # ------------------------------------------------------------------ control
+
+    def _job(self, job_id: str) -> Job | None:
+        return self._jobs.get(job_id)
+
+    def run_job_now(self, job_id: str) -> bool:
+        """Start one extra run now; the job's schedule (and every other job's) is untouched."""
+        with self._lock:
+            job = self._job(job_id)
+            if job is None:
+                return False
+            now = self._clock.now()
+            self._start(job, 1, now, now)
+        return True
+
+    def pause_job(self, job_id: str) -> bool:
+        """Stop firing; the schedule is kept (resume continues at the next scheduled time)."""
+        with self._lock:
+            job = self._job(job_id)
+            if job is None:
+                return False
+            if job.key is not None:
+                self._engine.pause(job.key)
+            else:
+                self._paused_before_start.add(job_id)
+        self._publish(EventType.JOB_PAUSED, job)
+        return True
+
+    def resume_job(self, job_id: str) -> bool:
+        """Fire again from the next scheduled time (not immediately)."""
+        with self._lock:
+            job = self._job(job_id)
+            if job is None:
+                return False
+            if job.key is not None:
+                self._engine.resume(job.key, self._clock.now())
+            else:
+                self._paused_before_start.discard(job_id)
+        self._publish(EventType.JOB_RESUMED, job)
+        return True
+
+    def cancel_job(self, job_id: str) -> bool:
+        """Remove a job (a run in progress finishes; it is not retried)."""
+        with self._lock:
+            job = self._jobs.pop(job_id, None)
+            if job is None:
+                return False
+            if job.key is not None:
+                self._engine.remove(job.key)
+                self._by_key.pop(job.key, None)
+            for key, retry in list(self._retries.items()):
+                if retry.job is job:
+                    self._engine.remove(key)
+                    del self._retries[key]
+        self._publish(EventType.JOB_REMOVED, job)
+        return True
+
+    def cancel_job_by_name(self, name: str) -> int:
+        """Cancel every job whose name is ``name`` (``.name()``, else the function's name);
+        returns how many."""
+        ids = [j.job_id for j in list(self._jobs.values()) if j.name == name]
+        return sum(self.cancel_job(i) for i in ids)
+
+    # ------------------------------------------------------------------ queries
+
+    def _is_paused(self, job: Job) -> bool:
+        if job.key is not None:
+            return bool(self._engine.is_paused(job.key))
+        return job.job_id in self._paused_before_start
+
+    def _job_record(self, job: Job) -> dict[str, Any]:
+        now = self._clock.now()
+        next_ts = self._engine.next_fire(job.key) if job.key is not None and not job.finished else None
+        counters = self._engine.counters(job.key) if job.key is not None else None
+        runs, failures, retries = counters or (0, 0, 0)
+        paused = self._is_paused(job)
+        if job.running:
+            status = JobStatus.RUNNING
+        elif paused:
+            status = JobStatus.PAUSED
+        elif job.finished:
+            status = JobStatus(job.recent[-1]) if job.recent else JobStatus.COMPLETED
+        else:
+            status = JobStatus.SCHEDULED
+        return {
+            "job_id": job.job_id,
+            "func_name": job.func_name,
+            "name": job.name,
+            "status": status.value,
+            "schedule": job.spec.schedule,
+            "next_run": readable(next_ts),
+            "next_run_in": None if next_ts is None else max(0.0, next_ts - now),
+            "next_run_timestamp": next_ts,
+            "run_count": runs,
+            "failure_count": failures,
+            "retry_count": retries,
+            "paused": paused,
+            "running": job.running > 0,
+            "last_run": readable(job.last_run),
+            "last_run_timestamp": job.last_run,
+            "last_results": list(job.recent),
+            "kind": job.spec.kind,
+            "tz": job.spec.tz,
+            "retries": job.spec.retries,
+            "catch_up": job.spec.catch_up,
+        }
+
+    def get_jobs(self) -> list[dict[str, Any]]:
+        """Every job (running ones included), soonest next run first."""
+        with self._lock:
+            records = [self._job_record(j) for j in self._jobs.values()]
+        return sorted(records, key=lambda r: (r["next_run_timestamp"] is None, r["next_run_timestamp"] or 0))
+
+    def get_job(self, job_id: str) -> dict[str, Any] | None:
+        """One job's record (with ``timeout``), or None."""
+        with self._lock:
+            job = self._job(job_id)
+            if job is None:
+                return None
+            record = self._job_record(job)
+        record["timeout"] = job.spec.timeout
+        record["timeout_kill"] = job.spec.timeout_kill
+        return record
+
+    def _prune_history(self) -> None:
+        horizon = self._clock.now() - self.history_retention_days * 86400
+        while self._history and self._history[0].timestamp < horizon:
+            self._history.popleft()
+
+    def get_history(self, func_name: str | None = None, limit: int = 50) -> list[HistoryEntry]:
+        """The newest ``limit`` finished runs, newest first, optionally for one function."""
+        with self._lock:
+            self._prune_history()
+            entries = [e for e in reversed(self._history) if func_name is None or e.func_name == func_name]
+        return entries[: max(0, limit)]
+
+    def get_statistics(self) -> dict[str, Any]:
+        """Totals, uptime and per-job counts (``success_rate`` is in percent, 0-100)."""
+        with self._lock:
+            now = self._clock.now()
+            uptime = (now - self._start_time) if self._start_time is not None else 0.0
+            runs, failures = self._totals["runs"], self._totals["failures"]
+            return {
+                "total_runs": runs,
+                "total_failures": failures,
+                "total_retries": self._totals["retries"],
+                "total_missed": self._totals["missed"],
+                "success_rate": 100.0 * (runs - failures) / runs if runs else 100.0,
+                "start_time": readable(self._start_time),
+                "uptime_seconds": uptime,
+                "uptime_readable": _duration(uptime),
+                "per_job": {k: dict(v) for k, v in self._per_job.items()},
+                "active_jobs": sum(
+                    1 for j in self._jobs.values() if not j.finished and not self._is_paused(j)
+                ),
+                "total_jobs": len(self._jobs),
+                "running_jobs": sum(1 for j in self._jobs.values() if j.running),
+                "dead_letters": len(self._dead),
+            }
+
+    def get_dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """Executions that failed on every attempt, newest first."""
+        with self._lock:
+            return list(reversed(self._dead))[: max(0, limit)]
+
+    def clear_dead_letters(self) -> int:
+        """Remove every dead letter; returns how many were removed."""
+        with self._lock:
+            n = len(self._dead)
+            self._dead.clear()
+        return n
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{days}d"] if days else []
+    parts.append(f"{hours:02d}:{minutes:02d}:{secs:02d}")
+    return " ".join(parts)
+
+
+__all__ = ["FastScheduler", "Job"]

@@ -1,0 +1,417 @@
+"""Engine and Trigger: the manual clock (`run_due`), and the background thread."""
+
+import math
+import re
+import sys
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from fastscheduler._core import CronExpr, Engine, Trigger
+
+Batch = list[tuple[int, float, int]]
+
+
+class Recorder:
+    """A dispatch callable that keeps every batch (and when it arrived)."""
+
+    def __init__(self) -> None:
+        self.batches: list[Batch] = []
+        self.arrivals: list[float] = []
+        self.fired = threading.Event()
+
+    def __call__(self, batch: Batch) -> None:
+        self.arrivals.append(time.time())
+        self.batches.append(batch)
+        self.fired.set()
+
+    @property
+    def fires(self) -> Batch:
+        return [f for b in self.batches for f in b]
+
+
+def wait_for(cond: Any, timeout: float = 3.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.005)
+    return bool(cond())
+
+
+# --- Trigger ---------------------------------------------------------------------------------
+
+
+def test_trigger_kinds_and_next_after() -> None:
+    t = Trigger.interval(1.5, 1000.0)
+    assert t.kind == "interval"
+    assert t.next_after(0.0) == 1000.0
+    assert t.next_after(1000.0) == 1001.5
+    assert t.next_after(1001.499999) == 1001.5
+    assert t.next_after(1001.4999996) == 1003.0  # rounded to 1001.5 first
+    assert repr(t) == "Trigger.interval(1.5, anchor=1000.0)"
+    c = Trigger.cron(CronExpr("*/10 * * * *", tz="Europe/Paris"))
+    assert c.kind == "cron"
+    assert c.next_after(0.0) == 600.0
+    assert repr(c) == "Trigger.cron(CronExpr('*/10 * * * *', tz='Europe/Paris'))"
+    d = Trigger.date(5.25)
+    assert d.kind == "date"
+    assert d.next_after(5.0) == 5.25
+    assert d.next_after(5.25) is None
+    assert repr(d) == "Trigger.date(5.25)"
+    # Grids far from the anchor do not overflow.
+    assert Trigger.interval(1e12, -9e12).next_after(9e12) is None
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, math.nan, math.inf, -math.inf, 1e-9])
+def test_interval_rejects_bad_seconds(bad: float) -> None:
+    with pytest.raises(ValueError, match=re.escape(repr(float(bad)))):
+        Trigger.interval(bad, 0.0)
+
+
+def test_times_out_of_range() -> None:
+    with pytest.raises(OverflowError, match="1e\\+300"):
+        Trigger.date(1e300)
+    with pytest.raises(ValueError, match="nan"):
+        Trigger.interval(1.0, math.nan)
+    e = Engine(Recorder())
+    with pytest.raises(ValueError, match="inf"):
+        e.run_due(math.inf)
+    with pytest.raises(TypeError, match="callable"):
+        Engine(42)  # type: ignore[arg-type]
+
+
+# --- manual clock ----------------------------------------------------------------------------
+
+
+def test_fixed_rate_grid_does_not_drift() -> None:
+    rec = Recorder()
+    e = Engine(rec)
+    k = e.add(Trigger.interval(0.1, 1000.0), 999.0)
+    assert e.next_fire(k) == 1000.0
+    now = 1000.0
+    for i in range(30):
+        # Late by 0..90 ms each time: the fires stay on the 100 ms grid.
+        now = max(now, e.next_deadline() or now) + (i * 37 % 91) / 1000
+        assert e.run_due(now) == 1
+    assert [m for _, _, m in rec.fires] == [0] * 30
+    assert [round(s, 6) for _, s, _ in rec.fires] == [round(1000.0 + i / 10, 6) for i in range(30)]
+    assert e.next_fire(k) == pytest.approx(1003.0)
+
+
+def test_late_fires_are_coalesced() -> None:
+    rec = Recorder()
+    e = Engine(rec)
+    k = e.add(Trigger.interval(1.0, 1000.0), 999.0)
+    assert e.run_due(999.999) == 0
+    assert rec.batches == []
+    # 3.5 periods late: one fire, three missed, next on the grid after now.
+    assert e.run_due(1003.5) == 1
+    assert rec.batches == [[(k, 1000.0, 3)]]
+    assert e.next_fire(k) == 1004.0
+    assert e.run_due(1004.2) == 1
+    assert rec.batches[-1] == [(k, 1004.0, 0)]
+
+
+def test_batch_order_and_sub_millisecond_times() -> None:
+    rec = Recorder()
+    e = Engine(rec)
+    a = e.add(Trigger.date(1000.0007), 999.0)
+    b = e.add(Trigger.date(1000.0003), 999.0)
+    c = e.add(Trigger.date(1000.0003), 999.0)
+    assert e.next_deadline() == 1000.0003
+    assert e.run_due(1000.0005) == 2
+    assert rec.batches == [[(b, 1000.0003, 0), (c, 1000.0003, 0)]]
+    assert e.next_deadline() == 1000.0007
+    assert e.run_due(1000.0007) == 1
+    assert rec.batches[-1] == [(a, 1000.0007, 0)]
+
+
+def test_pause_and_resume_stay_on_the_grid() -> None:
+    rec = Recorder()
+    e = Engine(rec)
+    k = e.add(Trigger.interval(10.0, 1003.0), 1000.0)
+    assert e.is_paused(k) is False
+    assert e.pause(k) is True
+    assert e.is_paused(k) is True
+    assert e.next_fire(k) == 1003.0  # kept for display
+    assert e.next_deadline() is None
+    assert e.run_due(1100.0) == 0
+    # Resumed between grid points: the next one, not at once.
+    assert e.resume(k, 1100.0) is True
+    assert e.next_fire(k) == 1103.0
+    assert e.run_due(1100.0) == 0
+    # Resumed exactly on a grid point: strictly after it.
+    e.pause(k)
+    e.resume(k, 1113.0)
+    assert e.next_fire(k) == 1123.0
+    assert e.run_due(1123.0) == 1
+    assert rec.fires == [(k, 1123.0, 0)]
+
+
+def test_one_shot_fires_once_and_remove() -> None:
+    rec = Recorder()
+    e = Engine(rec)
+    once = e.add(Trigger.date(1005.0), 1000.0)
+    other = e.add(Trigger.interval(1.0, 1000.0), 999.0)
+    assert len(e) == 2
+    assert e.run_due(1010.0) == 2
+    assert rec.batches == [[(other, 1000.0, 10), (once, 1005.0, 0)]]
+    assert e.next_fire(once) is None
+    assert e.run_due(1100.0) == 1  # only the interval
+    assert len(e) == 2  # the one-shot stays until removed
+    assert e.remove(once) is True
+    assert e.remove(once) is False
+    assert e.remove(other) is True
+    assert len(e) == 0
+    assert e.run_due(2000.0) == 0
+    for key in (once, other, 12345):
+        assert e.next_fire(key) is None
+        assert e.is_paused(key) is None
+        assert e.counters(key) is None
+        assert e.pause(key) is False
+        assert e.resume(key, 0.0) is False
+        assert e.reschedule(key, 0.0) is False
+        assert e.record_run(key, True) is False
+    # A date already past never fires.
+    past = e.add(Trigger.date(1.0), 2.0)
+    assert e.next_fire(past) is None
+    assert e.reschedule(past, 0.0) is True
+    assert e.next_fire(past) == 1.0
+
+
+def test_counters() -> None:
+    e = Engine(Recorder())
+    k = e.add(Trigger.interval(1.0, 0.0), 0.0)
+    assert e.counters(k) == (0, 0, 0)
+    assert e.record_run(k, True)
+    assert e.record_run(k, False)
+    assert e.record_retry(k)
+    assert e.record_run(k, False)
+    assert e.counters(k) == (3, 2, 1)
+
+
+def test_reentrant_dispatch_calls_the_engine() -> None:
+    seen: list[Any] = []
+
+    def dispatch(batch: Batch) -> None:
+        for key, scheduled, _ in batch:
+            e.record_run(key, True)
+            e.pause(key)
+            seen.append((e.counters(key), e.is_paused(key), len(e), e.run_due(scheduled)))
+            e.resume(key, scheduled)
+            e.add(Trigger.date(scheduled + 0.5), scheduled)
+            e.remove(key)
+            seen.append(e.next_deadline())
+
+    e = Engine(dispatch)
+    k = e.add(Trigger.interval(1.0, 1000.0), 999.0)
+    assert e.run_due(1000.0) == 1
+    assert seen == [((1, 0, 0), True, 1, 0), 1000.5]
+    assert e.next_fire(k) is None
+    assert e.run_due(1000.5) == 1
+    assert len(e) == 1
+
+
+def test_dispatch_error_propagates_from_run_due() -> None:
+    def boom(batch: Batch) -> None:
+        raise RuntimeError("boom")
+
+    e = Engine(boom)
+    k = e.add(Trigger.interval(1.0, 0.0), 0.0)
+    assert e.run_due(0.5) == 0
+    with pytest.raises(RuntimeError, match="boom"):
+        e.run_due(1.5)
+    assert e.next_fire(k) == 2.0  # the job was rescheduled before dispatch
+
+
+# --- the engine thread -----------------------------------------------------------------------
+
+
+def test_jobs_fire_close_to_their_deadlines() -> None:
+    rec = Recorder()
+    e = Engine(rec)
+    start = time.time()
+    k = e.add(Trigger.interval(0.05, start + 0.05), start)
+    e.start()
+    try:
+        assert wait_for(lambda: len(rec.fires) >= 20)
+    finally:
+        e.stop()
+    lateness = []
+    for batch, arrived in zip(rec.batches, rec.arrivals, strict=True):
+        for key, scheduled, missed in batch:
+            assert key == k
+            assert missed == 0
+            lateness.append(arrived - scheduled)
+    lateness.sort()
+    p50 = lateness[len(lateness) // 2]
+    p99 = lateness[min(len(lateness) - 1, math.ceil(len(lateness) * 0.99) - 1)]
+    print(f"\nlateness of {len(lateness)} fires: p50 {p50 * 1e3:.3f} ms, p99 {p99 * 1e3:.3f} ms")
+    assert min(lateness) >= 0
+    assert p99 < 0.05
+    # On the grid: scheduled times are anchor + k * 0.05 exactly.
+    for i, (_, s, _) in enumerate(rec.fires[:20]):
+        assert s == pytest.approx(start + 0.05 * (i + 1), abs=2e-6)
+
+
+def test_idle_engine_does_not_wake_up() -> None:
+    e = Engine(Recorder())
+    empty = Engine(Recorder())
+    e.add(Trigger.interval(60.0, time.time() + 3600), time.time())
+    e.start()
+    empty.start()
+    try:
+        time.sleep(0.5)
+        print(f"\nidle wake-ups in 0.5 s: {e.wakeups} (job 1 h ahead), {empty.wakeups} (no job)")
+        assert e.wakeups == 0
+        assert empty.wakeups == 0
+        assert e.running and empty.running
+    finally:
+        e.stop()
+        empty.stop()
+
+
+def test_adding_an_earlier_job_wakes_the_thread() -> None:
+    rec = Recorder()
+    e = Engine(rec)
+    e.add(Trigger.date(time.time() + 3600), time.time())
+    e.start()
+    try:
+        time.sleep(0.05)
+        at = time.time() + 0.1
+        k = e.add(Trigger.date(at), time.time())
+        assert rec.fired.wait(2.0)
+        [(key, scheduled, missed)] = rec.fires
+        assert (key, missed) == (k, 0)
+        assert scheduled == pytest.approx(at, abs=1e-6)
+        assert rec.arrivals[0] - at < 0.05
+        # The add woke the thread once; firing and re-arming add one or two more.
+        assert 1 <= e.wakeups <= 4
+    finally:
+        e.stop()
+
+
+def test_stop_is_prompt_idempotent_and_start_again_works() -> None:
+    rec = Recorder()
+    e = Engine(rec)
+    e.stop()  # never started
+    assert not e.running
+    e.add(Trigger.date(time.time() + 3600), time.time())
+    e.start()
+    e.start()  # already running: nothing happens
+    assert e.running
+    t0 = time.monotonic()
+    e.stop()
+    assert time.monotonic() - t0 < 0.5
+    assert not e.running
+    e.stop()
+    # Start again: a job added while stopped fires.
+    k = e.add(Trigger.date(time.time() + 0.05), time.time())
+    assert e.run_due(0.0) == 0
+    e.start()
+    try:
+        assert rec.fired.wait(2.0)
+        assert [f[0] for f in rec.fires] == [k]
+    finally:
+        e.stop()
+    assert not e.running
+
+
+def test_python_thread_calls_the_engine_during_a_dispatch() -> None:
+    in_dispatch = threading.Event()
+    release = threading.Event()
+    fired: list[Batch] = []
+
+    def dispatch(batch: Batch) -> None:
+        fired.append(batch)
+        in_dispatch.set()
+        release.wait(5.0)
+
+    e = Engine(dispatch)
+    k = e.add(Trigger.interval(0.02, time.time()), time.time() - 1)
+    e.start()
+    try:
+        assert in_dispatch.wait(2.0)
+        # The engine thread is inside dispatch (attached, waiting): the table is free.
+        t0 = time.monotonic()
+        k2 = e.add(Trigger.date(time.time() + 3600), time.time())
+        assert e.pause(k2) and e.resume(k2, time.time())
+        assert e.record_run(k, True)
+        assert len(e) == 2
+        assert e.next_deadline() is not None
+        assert e.remove(k2)
+        assert time.monotonic() - t0 < 1.0
+    finally:
+        release.set()
+        e.stop()
+    assert fired
+
+
+def test_dispatch_on_the_engine_thread_may_call_the_engine_and_stop_it() -> None:
+    e: Engine
+    events: list[Any] = []
+    done = threading.Event()
+
+    def dispatch(batch: Batch) -> None:
+        for key, scheduled, _ in batch:
+            events.append(threading.current_thread() is not threading.main_thread())
+            e.record_run(key, True)
+            if e.counters(key) == (3, 0, 0):
+                e.pause(key)
+                e.add(Trigger.date(scheduled), scheduled)  # already past: never fires
+                e.stop()  # from the engine thread itself: signals, does not join
+                events.append(e.running)
+                done.set()
+
+    e = Engine(dispatch)
+    e.add(Trigger.interval(0.01, time.time()), time.time() - 1)
+    e.start()
+    assert done.wait(3.0)
+    assert wait_for(lambda: not e.running)
+    assert events[:3] == [True, True, True]
+    assert events[-1] is False
+    e.stop()
+    e.start()  # and it starts again
+    e.stop()
+
+
+def test_dispatch_errors_are_reported_and_the_loop_goes_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    reported: list[Any] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: reported.append(u.exc_value))
+    calls = []
+
+    def dispatch(batch: Batch) -> None:
+        calls.append(batch)
+        raise ValueError(f"bad batch {len(calls)}")
+
+    e = Engine(dispatch)
+    e.add(Trigger.interval(0.01, time.time()), time.time() - 1)
+    e.start()
+    try:
+        assert wait_for(lambda: len(calls) >= 3)
+    finally:
+        e.stop()
+    assert len(reported) >= 3
+    assert all(isinstance(x, ValueError) for x in reported)
+
+
+def test_many_jobs_through_the_thread() -> None:
+    rec = Recorder()
+    e = Engine(rec)
+    now = time.time()
+    keys = {e.add(Trigger.date(now + 0.05), now) for i in range(1000)}
+    spread = {e.add(Trigger.date(now + 0.06 + i * 1e-5), now) for i in range(1000)}
+    e.start()
+    try:
+        assert wait_for(lambda: len(rec.fires) >= 2000)
+    finally:
+        e.stop()
+    assert {f[0] for f in rec.fires} == keys | spread
+    # Jobs due together come in one batch (one attach), in key order.
+    assert rec.batches[0] == sorted(rec.batches[0])
+    assert {f[0] for f in rec.batches[0]} == keys
+    # Those due 10 µs apart come in as many batches as the thread has wake-ups for them.
+    assert len(rec.batches) <= 1001

@@ -1,0 +1,344 @@
+"""FastScheduler behaviour, on a manual clock where timing is the point."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from fastscheduler import EventType, FastScheduler, ManualClock
+
+T0 = 1_780_000_000.0  # 2026-05-28T20:26:40Z
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(T0)
+
+
+@pytest.fixture
+def sched(clock: ManualClock) -> Iterator[FastScheduler]:
+    s = FastScheduler(quiet=True, clock=clock)
+    yield s
+    s.stop(wait=True, timeout=5)
+
+
+def test_interval_is_fixed_rate_on_its_grid(sched: FastScheduler, clock: ManualClock) -> None:
+    seen: list[float] = []
+
+    @sched.every(10).seconds
+    def tick() -> None:
+        seen.append(clock.now())
+
+    sched.start()
+    clock.advance(35)
+    assert seen == [T0 + 10, T0 + 20, T0 + 30]
+    job = sched.get_jobs()[0]
+    assert job["run_count"] == 3
+    assert job["next_run_timestamp"] == T0 + 40
+    assert job["status"] == "scheduled"
+
+
+def test_decorator_returns_the_function_and_two_decorators_make_two_jobs(sched: FastScheduler) -> None:
+    @sched.every(5).minutes
+    @sched.daily.at("09:00")
+    def report() -> str:
+        return "ok"
+
+    assert report() == "ok"
+    ids = sorted(j["job_id"] for j in sched.get_jobs())
+    assert len(ids) == 2 and len(set(ids)) == 2
+    assert all("report" in i for i in ids)
+
+
+def test_ids_are_stable_and_distinct_in_registration_order() -> None:
+    def make() -> list[str]:
+        s = FastScheduler(quiet=True, clock=ManualClock(T0))
+
+        def work(i: int) -> None:
+            pass
+
+        return [s.every(1).minutes.do(work, i) for i in range(3)]
+
+    first, second = make(), make()
+    assert first == second  # same code, same ids: what a restart needs
+    assert len(set(first)) == 3
+    assert first[1] == first[0] + "#2" and first[2] == first[0] + "#3"
+
+
+def test_explicit_id_collision_is_an_error(sched: FastScheduler) -> None:
+    sched.every(1).minutes.id("sync").do(lambda: None)
+    with pytest.raises(ValueError, match="'sync' is already registered"):
+        sched.every(2).minutes.id("sync").do(lambda: None)
+
+
+def test_retries_follow_backoff_and_dead_letter_once(sched: FastScheduler, clock: ManualClock) -> None:
+    attempts: list[float] = []
+
+    @sched.once(5).retries(2)
+    def flaky() -> None:
+        attempts.append(clock.now())
+        raise RuntimeError("gateway down")
+
+    sched.start()
+    clock.advance(60)
+    # first attempt at +5, then retries after 2 s and 4 s (Backoff defaults)
+    assert attempts == [T0 + 5, T0 + 7, T0 + 11]
+    letters = sched.get_dead_letters()
+    assert len(letters) == 1
+    dl = letters[0]
+    assert (dl.error_type, dl.error_message, dl.attempts) == ("RuntimeError", "gateway down", 3)
+    assert dl.executed_at == T0 + 11 and dl.first_attempt_at == T0 + 5
+    assert "RuntimeError: gateway down" in dl.traceback
+    assert dl["error"] == "gateway down" and dl["attempts"] == 3  # the original's dict keys
+    stats = sched.get_statistics()
+    assert (stats["total_runs"], stats["total_failures"], stats["total_retries"]) == (3, 3, 2)
+    assert sched.clear_dead_letters() == 1 and sched.get_dead_letters() == []
+
+
+def test_system_exit_in_a_job_is_a_failed_run_not_a_removed_job(
+    sched: FastScheduler, clock: ManualClock
+) -> None:
+    @sched.every(10).seconds.retries(0)
+    def bye() -> None:
+        raise SystemExit(3)
+
+    sched.start()
+    clock.advance(25)
+    jobs = sched.get_jobs()
+    assert len(jobs) == 1 and jobs[0]["run_count"] == 2 and jobs[0]["failure_count"] == 2
+    assert [d.error_type for d in sched.get_dead_letters()] == ["SystemExit", "SystemExit"]
+
+
+def test_pause_keeps_the_schedule_and_resume_waits_for_the_next_slot(
+    sched: FastScheduler, clock: ManualClock
+) -> None:
+    seen: list[float] = []
+    job_id = sched.every(10).seconds.do(lambda: seen.append(clock.now()))
+    sched.start()
+    clock.advance(10)
+    assert sched.pause_job(job_id)
+    assert sched.get_job(job_id)["status"] == "paused"  # type: ignore[index]
+    clock.advance(25)  # t = 35: fires at 20 and 30 skipped
+    assert seen == [T0 + 10]
+    assert sched.resume_job(job_id)
+    assert sched.get_job(job_id)["next_run_timestamp"] == T0 + 40  # type: ignore[index]
+    clock.advance(10)
+    assert seen == [T0 + 10, T0 + 40]
+    assert not sched.pause_job("nope") and not sched.resume_job("nope")
+
+
+def test_run_job_now_adds_one_run_and_leaves_every_schedule_alone(
+    sched: FastScheduler, clock: ManualClock
+) -> None:
+    a: list[float] = []
+    b: list[float] = []
+    ja = sched.every(10).seconds.do(lambda: a.append(clock.now()))
+    sched.every(7).seconds.do(lambda: b.append(clock.now()))
+    sched.start()
+    clock.advance(3)
+    assert sched.run_job_now(ja)
+    sched._wait_idle(5)
+    assert a == [T0 + 3]
+    clock.advance(17)  # to t = 20
+    assert a == [T0 + 3, T0 + 10, T0 + 20]
+    assert b == [T0 + 7, T0 + 14]
+    assert not sched.run_job_now("missing")
+
+
+def test_overlapping_run_is_skipped_and_recorded_missed(clock: ManualClock) -> None:
+    clock.wait_for_runs = False
+    sched = FastScheduler(quiet=True, clock=clock)
+    release = threading.Event()
+    started = threading.Event()
+
+    @sched.every(10).seconds
+    def slow() -> None:
+        started.set()
+        release.wait(5)
+
+    sched.start()
+    try:
+        clock.advance(10)
+        assert started.wait(5)
+        job = sched.get_jobs()[0]
+        assert job["status"] == "running"  # a running job stays visible
+        clock.advance(10)  # next fire while still running
+        history = sched.get_history()
+        assert history[0].status == "missed" and "still running" in (history[0].error or "")
+        assert sched.get_statistics()["total_missed"] == 1
+    finally:
+        release.set()
+        sched.stop(wait=True, timeout=5)
+
+
+def test_coalesced_catch_up_and_no_catch_up(sched: FastScheduler, clock: ManualClock) -> None:
+    seen: dict[str, int] = {"catch": 0, "skip": 0}
+    sched.every(10).seconds.do(lambda: seen.__setitem__("catch", seen["catch"] + 1))
+    sched.every(10).seconds.no_catch_up().do(lambda: seen.__setitem__("skip", seen["skip"] + 1))
+    sched.start()
+    # The process was "asleep" for 45 s: the engine sees both jobs 3 fires late at once.
+    clock.set(T0 + 45)
+    sched._engine.run_due(T0 + 45)
+    sched._wait_idle(5)
+    assert seen == {"catch": 1, "skip": 0}  # coalesced into one run; none with no_catch_up
+    assert sched.get_statistics()["total_missed"] >= 6
+
+
+def test_cancel_and_cancel_by_name(sched: FastScheduler, clock: ManualClock) -> None:
+    def beat() -> None:
+        pass
+
+    j1 = sched.every(1).minutes.do(beat)
+    sched.every(2).minutes.do(beat)
+    sched.every(3).minutes.name("other").do(beat)
+    assert sched.cancel_job(j1) and not sched.cancel_job(j1)
+    assert sched.cancel_job_by_name("beat") == 1
+    assert [j["name"] for j in sched.get_jobs()] == ["other"]
+
+
+def test_history_is_bounded_and_success_rate_is_right(clock: ManualClock) -> None:
+    sched = FastScheduler(quiet=True, clock=clock, max_history=5)
+    n = {"i": 0}
+
+    @sched.every(1).seconds.retries(0)
+    def sometimes() -> None:
+        n["i"] += 1
+        if n["i"] % 4 == 0:
+            raise ValueError("every fourth")
+
+    sched.start()
+    clock.advance(20)
+    sched.stop()
+    assert len(sched.get_history(limit=100)) == 5
+    stats = sched.get_statistics()
+    assert stats["total_runs"] == 20 and stats["total_failures"] == 5
+    assert stats["success_rate"] == pytest.approx(75.0)
+    assert stats["per_job"]["sometimes"] == {"completed": 15, "failed": 5, "total_runs": 20}
+    assert [e.func_name for e in sched.get_history(func_name="sometimes", limit=2)] == ["sometimes"] * 2
+
+
+def test_events_are_published(sched: FastScheduler, clock: ManualClock) -> None:
+    got: list[EventType] = []
+    sched.subscribe(lambda e: got.append(e.type))
+    jid = sched.every(10).seconds.do(lambda: None)
+    sched.start()
+    clock.advance(10)
+    sched.pause_job(jid)
+    sched.resume_job(jid)
+    sched.cancel_job(jid)
+    sched.stop()
+    assert got == [
+        EventType.JOB_ADDED,
+        EventType.SCHEDULER_STARTED,
+        EventType.JOB_STARTED,
+        EventType.JOB_SUCCEEDED,
+        EventType.JOB_PAUSED,
+        EventType.JOB_RESUMED,
+        EventType.JOB_REMOVED,
+        EventType.SCHEDULER_STOPPED,
+    ]
+
+
+def test_stop_then_start_runs_again(sched: FastScheduler, clock: ManualClock) -> None:
+    seen: list[float] = []
+    sched.every(10).seconds.do(lambda: seen.append(clock.now()))
+    sched.start()
+    clock.advance(10)
+    sched.stop()
+    sched.start()
+    clock.advance(10)
+    assert seen == [T0 + 10, T0 + 20]
+
+
+def test_storage_argument_is_validated() -> None:
+    with pytest.raises(ValueError, match="storage must be None, 'json', 'sqlmodel' or a StorageBackend"):
+        FastScheduler(storage="redis")
+
+
+# ---------------------------------------------------------------------------- real time
+
+
+def test_sync_timeout_is_reported_at_the_deadline_not_when_the_job_ends() -> None:
+    sched = FastScheduler(quiet=True)
+    done = threading.Event()
+
+    @sched.once(0.05).timeout(0.2).retries(0)
+    def hang() -> None:
+        time.sleep(1.5)
+
+    sched.subscribe(lambda e: done.set() if e.type is EventType.JOB_DEAD_LETTERED else None)
+    t = time.monotonic()
+    sched.start()
+    try:
+        assert done.wait(5)
+        elapsed = time.monotonic() - t
+        assert elapsed < 1.0, elapsed  # reported at ~0.25 s, long before the 1.5 s sleep ends
+        letter = sched.get_dead_letters()[0]
+        assert letter.error_type == "TimeoutError"
+    finally:
+        sched.stop(wait=False)
+
+
+def test_async_jobs_run_on_the_applications_loop_and_timeouts_cancel() -> None:
+    loops: list[asyncio.AbstractEventLoop] = []
+    cancelled = threading.Event()
+
+    async def main() -> None:
+        sched = FastScheduler(quiet=True)
+
+        @sched.every(0.05).seconds
+        async def on_loop() -> None:
+            loops.append(asyncio.get_running_loop())
+
+        @sched.once(0.05).timeout(0.1).retries(0)
+        async def too_slow() -> None:
+            try:
+                await asyncio.sleep(5)
+            except asyncio.CancelledError:
+                cancelled.set()
+                raise
+
+        sched.start()
+        await asyncio.sleep(0.5)
+        await sched.stop(wait=True)
+        assert loops and all(lp is asyncio.get_running_loop() for lp in loops)
+        assert [d.error_type for d in sched.get_dead_letters()] == ["TimeoutError"]
+
+    asyncio.run(main())
+    assert cancelled.is_set()
+
+
+def test_async_jobs_without_an_app_loop_share_one_owned_loop() -> None:
+    sched = FastScheduler(quiet=True)
+    loops: list[int] = []
+
+    @sched.every(0.05).seconds
+    async def job() -> None:
+        loops.append(id(asyncio.get_running_loop()))
+
+    sched.start()
+    time.sleep(0.4)
+    sched.stop(wait=True)
+    assert len(loops) >= 3 and len(set(loops)) == 1
+
+
+def test_engine_thread_runs_interval_jobs_on_time() -> None:
+    sched = FastScheduler(quiet=True)
+    stamps: list[float] = []
+
+    @sched.every(0.1).seconds
+    def beat() -> None:
+        stamps.append(time.time())
+
+    start = time.time()
+    sched.start()
+    time.sleep(0.75)
+    sched.stop()
+    assert 5 <= len(stamps) <= 8
+    # fixed rate: fires stay on start + k * 0.1 (no drift), within a generous bound on a busy box
+    lateness = [s - (start + 0.1 * round((s - start) / 0.1)) for s in stamps]
+    assert max(abs(x) for x in lateness) < 0.05, lateness
