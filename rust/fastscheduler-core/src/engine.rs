@@ -88,7 +88,7 @@ impl Trig {
             &Trig::Interval {
                 period_us,
                 anchor_us,
-            } => interval_next_after(period_us, anchor_us, after_us),
+            } => crate::trigger::interval_next_after(period_us, anchor_us, after_us),
             &Trig::Date { at_us } => (at_us > after_us).then_some(at_us),
             Trig::Other(t) => next_fire_after(t, after_us),
         }
@@ -122,39 +122,10 @@ impl Trig {
     }
 }
 
-/// The first point of the grid `anchor_us + k * period_us` (k >= 0) strictly after `after_us`,
-/// computed in 128 bits so that no anchor and time overflow (`None` past `i64::MAX`).
-fn interval_next_after(period_us: i64, anchor_us: i64, after_us: i64) -> Option<i64> {
-    if after_us < anchor_us {
-        return Some(anchor_us);
-    }
-    if period_us <= 0 {
-        return None;
-    }
-    // The common case in 64 bits (`diff >= 0`); 128 bits when an intermediate overflows.
-    let fast = after_us.checked_sub(anchor_us).and_then(|diff| {
-        (diff / period_us + 1)
-            .checked_mul(period_us)?
-            .checked_add(anchor_us)
-    });
-    if fast.is_some() {
-        return fast;
-    }
-    let (p, a) = (i128::from(period_us), i128::from(anchor_us));
-    let k = (i128::from(after_us) - a) / p + 1;
-    i64::try_from(k * p + a).ok()
-}
-
-/// [`Trigger::next_after`], with the interval grid computed without overflow for any anchor and
-/// time (`Trigger::next_after` subtracts the anchor in 64 bits).
+/// The trigger's next fire strictly after `after_us` (kept as the engine's name for
+/// [`Trigger::next_after`], which is overflow-safe for any anchor and time).
 pub fn next_fire_after(trigger: &Trigger, after_us: i64) -> Option<i64> {
-    match trigger {
-        &Trigger::Interval {
-            period_us,
-            anchor_us,
-        } => interval_next_after(period_us, anchor_us, after_us),
-        other => other.next_after(after_us),
-    }
+    trigger.next_after(after_us)
 }
 
 /// One job. 64 bytes.
@@ -1013,7 +984,7 @@ mod tests {
             let (p, a, t) = (i128::from(period), i128::from(anchor), i128::from(after));
             let want = if t < a { a } else { ((t - a) / p + 1) * p + a };
             let want = i64::try_from(want).ok();
-            let got = interval_next_after(period, anchor, after);
+            let got = crate::trigger::interval_next_after(period, anchor, after);
             prop_assert_eq!(got, want);
             if let Some(g) = got {
                 prop_assert!(g > after);

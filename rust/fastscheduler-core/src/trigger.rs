@@ -18,6 +18,29 @@ pub enum Trigger {
 
 const US: i64 = 1_000_000;
 
+/// The first point of the grid `anchor_us + k * period_us` (k >= 0) strictly after `after_us`,
+/// computed in 128 bits so that no anchor and time overflow (`None` past `i64::MAX`).
+pub(crate) fn interval_next_after(period_us: i64, anchor_us: i64, after_us: i64) -> Option<i64> {
+    if after_us < anchor_us {
+        return Some(anchor_us);
+    }
+    if period_us <= 0 {
+        return None;
+    }
+    // The common case in 64 bits (`diff >= 0`); 128 bits when an intermediate overflows.
+    let fast = after_us.checked_sub(anchor_us).and_then(|diff| {
+        (diff / period_us + 1)
+            .checked_mul(period_us)?
+            .checked_add(anchor_us)
+    });
+    if fast.is_some() {
+        return fast;
+    }
+    let (p, a) = (i128::from(period_us), i128::from(anchor_us));
+    let k = (i128::from(after_us) - a) / p + 1;
+    i64::try_from(k * p + a).ok()
+}
+
 impl Trigger {
     /// An interval trigger; `period_us` must be positive.
     pub fn interval(period_us: i64, anchor_us: i64) -> Result<Trigger> {
@@ -38,13 +61,7 @@ impl Trigger {
             Trigger::Interval {
                 period_us,
                 anchor_us,
-            } => {
-                if after_us < *anchor_us {
-                    return Some(*anchor_us);
-                }
-                let k = (after_us - anchor_us) / period_us + 1;
-                k.checked_mul(*period_us)?.checked_add(*anchor_us)
-            }
+            } => interval_next_after(*period_us, *anchor_us, after_us),
             Trigger::Cron(expr) => {
                 let secs = after_us.div_euclid(US);
                 expr.first_at_or_after(secs.checked_add(1)?)?
@@ -85,6 +102,18 @@ mod tests {
         assert!(Trigger::interval(0, 0).is_err());
         assert_eq!(
             Trigger::interval(i64::MAX, 0).unwrap().next_after(i64::MAX),
+            None
+        );
+    }
+
+    #[test]
+    fn interval_grid_does_not_overflow() {
+        // after - anchor overflows i64 here; the grid point is still found (or None past i64::MAX).
+        let t = Trigger::interval(3, i64::MIN + 1).unwrap();
+        let n = t.next_after(i64::MAX - 10).unwrap();
+        assert!(n > i64::MAX - 10 && (i128::from(n) - i128::from(i64::MIN + 1)) % 3 == 0);
+        assert_eq!(
+            Trigger::interval(7, i64::MIN).unwrap().next_after(i64::MAX),
             None
         );
     }
