@@ -17,7 +17,7 @@ import threading
 import time
 import traceback as tb
 from collections.abc import Awaitable, Callable, Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -51,7 +51,7 @@ class Job:
     running: int = 0
     last_run: float | None = None
     finished: bool = False  # a one-shot job that has run
-    recent: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=5))
+    recent: tuple[str, ...] = ()  # the last 5 outcomes (a tuple: no per-job container until a run)
 
     @property
     def name(self) -> str:
@@ -390,7 +390,7 @@ class FastScheduler:
                 name=job.spec.name,
             )
         )
-        job.recent.append(status.value)
+        job.recent = (*job.recent[-4:], status.value)
 
     def _publish(self, kind: EventType, job: Job | None, **data: Any) -> None:
         job_id = job.job_id if job else None
