@@ -78,10 +78,6 @@ class _StopHandle:
             finish, self._finish = self._finish, None
             yield from finish().__await__()
 
-    @property
-    def done(self) -> bool:
-        return self._finish is None
-
 
 class FastScheduler:
     """A job scheduler with a decorator API (the names of fastscheduler 0.2.x).
@@ -358,7 +354,7 @@ class FastScheduler:
     def _record_missed(self, job: Job, scheduled: float, count: int, reason: str) -> None:
         self._totals["missed"] += count
         now = self._clock.now()
-        for _ in range(min(count, 1)):  # one history line per occurrence, with the count
+        if count:  # one history line for the occurrence, carrying the count
             error = f"{count} run(s) missed: {reason}"
             self._history_add(job, JobStatus.MISSED, now, error, scheduled, 0, None)
         self._publish(EventType.JOB_MISSED, job, count=count, reason=reason, scheduled_time=scheduled)

@@ -90,7 +90,7 @@ impl Trig {
                 anchor_us,
             } => crate::trigger::interval_next_after(period_us, anchor_us, after_us),
             &Trig::Date { at_us } => (at_us > after_us).then_some(at_us),
-            Trig::Other(t) => next_fire_after(t, after_us),
+            Trig::Other(t) => t.next_after(after_us),
         }
     }
 
@@ -120,12 +120,6 @@ impl Trig {
             Trig::Other(t) => t.count_between(after_us, until_us, MISSED_CAP),
         }
     }
-}
-
-/// The trigger's next fire strictly after `after_us` (kept as the engine's name for
-/// [`Trigger::next_after`], which is overflow-safe for any anchor and time).
-pub fn next_fire_after(trigger: &Trigger, after_us: i64) -> Option<i64> {
-    trigger.next_after(after_us)
 }
 
 /// One job. 64 bytes.
@@ -812,10 +806,10 @@ mod tests {
                     continue;
                 };
                 let mut missed = 0;
-                let mut next = next_fire_after(&j.1, s);
+                let mut next = j.1.next_after(s);
                 if next.is_some_and(|n| n <= now) {
                     missed = j.1.count_between(s, now, MISSED_CAP);
-                    next = next_fire_after(&j.1, now);
+                    next = j.1.next_after(now);
                 }
                 j.2 = next;
                 out.push(due(j.0, s, missed));

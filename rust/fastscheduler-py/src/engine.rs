@@ -15,7 +15,7 @@
 //! Times cross the boundary as epoch seconds (floats), rounded to the microsecond.
 use crate::cron::PyCronExpr;
 use crate::errors::py_result;
-use fastscheduler_core::engine::{next_fire_after, Due, JobTable};
+use fastscheduler_core::engine::{Due, JobTable};
 use fastscheduler_core::trigger::Trigger as CoreTrigger;
 use fastscheduler_core::CoreError;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
@@ -146,7 +146,7 @@ impl PyTrigger {
     /// The first fire time strictly after `t`, or None when there is none.
     fn next_after(&self, py: Python<'_>, t: f64) -> PyResult<Option<f64>> {
         let t = to_us(py, "t", t)?;
-        Ok(next_fire_after(&self.inner, t).map(to_secs))
+        Ok(self.inner.next_after(t).map(to_secs))
     }
 
     /// "interval", "cron" or "date".
