@@ -511,7 +511,6 @@ class FastScheduler:
         return _StopHandle()
 
     def _after_stop(self) -> None:
-        self.storage.flush()
         self._stopped.set()
         self._publish(EventType.SCHEDULER_STOPPED, None)
         log.info("fastscheduler stopped")

@@ -1,50 +1,137 @@
-"""The storage interface. JSON and SQLModel backends implement it in their own files."""
+"""The storage interface. Each backend lives in its own file (memory, JSON, SQLModel).
+
+The scheduler keeps its working state in memory (the Rust engine and a few Python records) and
+hands a backend *batches of changes*: a background saver collects them, merges them while a save is
+pending (at most one save is ever queued, however fast changes arrive), and calls :meth:`write`.
+A backend therefore only has to do three things: :meth:`open` (lock, create, load), :meth:`write`
+(apply one batch atomically) and :meth:`close`.
+
+Records are plain JSON-able dicts, each with ``"v"``: the format version that wrote it. A backend
+that finds a record (or a file) with a newer version than :data:`FORMAT_VERSION` raises
+:class:`StorageFormatError` and changes nothing.
+
+Calls come from scheduler threads (the saver, ``start()``, ``stop()``), never from an event loop,
+and never while the scheduler holds a lock the engine needs.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
+
+FORMAT_VERSION = 1
+"""Version written into every stored record (and the JSON file's envelope)."""
+
+
+class StorageError(RuntimeError):
+    """A storage backend could not do what was asked (the message says which file or database)."""
+
+
+class StorageFormatError(StorageError):
+    """Stored data is damaged, or was written by a newer fastscheduler than this one."""
+
+
+class StorageLockedError(StorageError):
+    """Another process already uses this single-instance store (a JSON file or a SQLite database)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Bounds a backend enforces on what it keeps (the scheduler's constructor arguments)."""
+
+    max_history: int = 10000
+    history_retention_days: float = 7
+    max_dead_letters: int = 500
+
+
+@dataclass(slots=True)
+class StoredState:
+    """Everything a backend holds, as :meth:`StorageBackend.open` returns it.
+
+    ``jobs``: job records by job id. ``history``: run records, oldest first (within the limits).
+    ``dead_letters``: oldest first. ``stats``: the scheduler's totals record (empty if none yet).
+    """
+
+    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    dead_letters: list[dict[str, Any]] = field(default_factory=list)
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Changes:
+    """One batch of changes, applied by :meth:`StorageBackend.write` all-or-nothing, in this order:
+    delete ``deleted_jobs``, upsert ``jobs``, append ``history``, clear dead letters if
+    ``clear_dead_letters``, append ``dead_letters``, replace ``stats`` if not ``None``; then prune
+    to the limits.
+    """
+
+    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    deleted_jobs: set[str] = field(default_factory=set)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    dead_letters: list[dict[str, Any]] = field(default_factory=list)
+    clear_dead_letters: bool = False
+    stats: dict[str, Any] | None = None
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.jobs
+            or self.deleted_jobs
+            or self.history
+            or self.dead_letters
+            or self.clear_dead_letters
+            or self.stats is not None
+        )
+
+    def merge(self, later: Changes) -> None:
+        """Fold ``later`` (made after this batch) into this one, as if both were written in turn."""
+        for job_id in later.deleted_jobs:
+            self.jobs.pop(job_id, None)
+        self.deleted_jobs |= later.deleted_jobs
+        for job_id, record in later.jobs.items():
+            self.deleted_jobs.discard(job_id)
+            self.jobs[job_id] = record
+        self.history.extend(later.history)
+        if later.clear_dead_letters:
+            self.clear_dead_letters = True
+            self.dead_letters = []
+        self.dead_letters.extend(later.dead_letters)
+        if later.stats is not None:
+            self.stats = later.stats
 
 
 class StorageBackend(ABC):
-    """Persists job state, run history and dead letters. Records are plain JSON-able dicts, each
-    with a ``"v"`` format version. Calls come from scheduler threads, never the event loop."""
+    """Where job state, run history, dead letters and statistics persist.
+
+    Implementations: :class:`~fastscheduler.stores.memory.MemoryStorageBackend`,
+    :class:`~fastscheduler.stores.json_file.JSONStorageBackend`,
+    :class:`~fastscheduler.stores.sql.SQLModelStorageBackend`. Subclass it to plug in your own; the
+    contract tests in ``tests/test_store_contract.py`` say what a backend must do.
+    """
+
+    #: Several scheduler processes may share this store (a server database); False means
+    #: :meth:`open` takes a lock and a second process gets :class:`StorageLockedError`.
+    multi_instance: bool = False
 
     @abstractmethod
-    def load_jobs(self) -> dict[str, dict[str, Any]]:
-        """Every stored job record, by job id."""
+    def open(self, limits: Limits) -> StoredState:
+        """Take the store for this process (lock, connect, create what is missing) and load it.
+
+        Raises :class:`StorageLockedError` if another live process holds a single-instance store,
+        :class:`StorageFormatError` if the data is damaged or newer than this code (a damaged file is
+        kept aside, never overwritten). Called once, before any :meth:`write`.
+        """
 
     @abstractmethod
-    def save_job(self, job_id: str, record: dict[str, Any]) -> None:
-        """Insert or replace one job's record."""
+    def write(self, changes: Changes, now: float) -> None:
+        """Apply one batch atomically and durably (when this returns, a crash keeps it), then drop
+        history older than ``now - limits.history_retention_days`` days or beyond
+        ``limits.max_history`` newest, and dead letters beyond ``limits.max_dead_letters`` newest.
 
-    @abstractmethod
-    def delete_job(self, job_id: str) -> None:
-        """Forget one job (no error if absent)."""
-
-    @abstractmethod
-    def append_history(self, entries: Iterable[dict[str, Any]]) -> None:
-        """Add finished-run records."""
-
-    @abstractmethod
-    def load_history(self, limit: int) -> list[dict[str, Any]]:
-        """The newest ``limit`` history records, oldest first."""
-
-    @abstractmethod
-    def append_dead_letter(self, entry: dict[str, Any]) -> None:
-        """Add one dead letter."""
-
-    @abstractmethod
-    def load_dead_letters(self) -> list[dict[str, Any]]:
-        """Every stored dead letter, oldest first."""
-
-    @abstractmethod
-    def clear_dead_letters(self) -> int:
-        """Remove every dead letter; returns how many there were."""
-
-    def flush(self) -> None:  # noqa: B027 - optional hook
-        """Write anything pending (called by ``FastScheduler.stop``)."""
+        Raises (any exception) if the batch could not be written; nothing of it is then applied,
+        and the caller retries the same batch (merged with newer changes) later.
+        """
 
     def close(self) -> None:  # noqa: B027 - optional hook
-        """Release files, locks and connections."""
+        """Release locks, files and connections. Safe to call twice."""

@@ -1,53 +1,48 @@
-"""In-memory storage: nothing survives the process (tests, and the base for others)."""
+"""In-memory storage: nothing survives the process (tests, embedded use without a file)."""
 
 from __future__ import annotations
 
+import copy
 import threading
-from collections.abc import Iterable
-from typing import Any
 
-from fastscheduler.stores.base import StorageBackend
+from fastscheduler.stores.base import Changes, Limits, StorageBackend, StoredState
 
 
 class MemoryStorageBackend(StorageBackend):
-    """Keeps everything in dicts and lists, guarded by one lock."""
+    """Keeps the stored state in one :class:`StoredState`, guarded by a lock. ``multi_instance``
+    does not apply (there is one process); it is False."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._jobs: dict[str, dict[str, Any]] = {}
-        self._history: list[dict[str, Any]] = []
-        self._dead: list[dict[str, Any]] = []
+        self._state = StoredState()
+        self._limits = Limits()
 
-    def load_jobs(self) -> dict[str, dict[str, Any]]:
+    def open(self, limits: Limits) -> StoredState:
         with self._lock:
-            return {k: dict(v) for k, v in self._jobs.items()}
+            self._limits = limits
+            return copy.deepcopy(self._state)
 
-    def save_job(self, job_id: str, record: dict[str, Any]) -> None:
+    def write(self, changes: Changes, now: float) -> None:
+        changes = copy.deepcopy(changes)
         with self._lock:
-            self._jobs[job_id] = dict(record)
+            apply_changes(self._state, changes, self._limits, now)
 
-    def delete_job(self, job_id: str) -> None:
-        with self._lock:
-            self._jobs.pop(job_id, None)
 
-    def append_history(self, entries: Iterable[dict[str, Any]]) -> None:
-        with self._lock:
-            self._history.extend(dict(e) for e in entries)
-
-    def load_history(self, limit: int) -> list[dict[str, Any]]:
-        with self._lock:
-            return [dict(e) for e in self._history[-limit:]] if limit > 0 else []
-
-    def append_dead_letter(self, entry: dict[str, Any]) -> None:
-        with self._lock:
-            self._dead.append(dict(entry))
-
-    def load_dead_letters(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return [dict(e) for e in self._dead]
-
-    def clear_dead_letters(self) -> int:
-        with self._lock:
-            n = len(self._dead)
-            self._dead.clear()
-            return n
+def apply_changes(state: StoredState, changes: Changes, limits: Limits, now: float) -> None:
+    """Apply ``changes`` to ``state`` in the order :class:`Changes` documents, then prune to ``limits``.
+    Shared by the backends that hold the whole state in memory (memory, JSON)."""
+    for job_id in changes.deleted_jobs:
+        state.jobs.pop(job_id, None)
+    state.jobs.update(changes.jobs)
+    state.history.extend(changes.history)
+    if changes.clear_dead_letters:
+        state.dead_letters.clear()
+    state.dead_letters.extend(changes.dead_letters)
+    if changes.stats is not None:
+        state.stats = changes.stats
+    horizon = now - limits.history_retention_days * 86400
+    state.history = [h for h in state.history if h.get("timestamp", now) >= horizon]
+    if len(state.history) > limits.max_history:
+        del state.history[: len(state.history) - limits.max_history]
+    if len(state.dead_letters) > limits.max_dead_letters:
+        del state.dead_letters[: len(state.dead_letters) - limits.max_dead_letters]
