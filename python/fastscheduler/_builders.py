@@ -21,7 +21,7 @@ registered without error produces a spec the scheduler can run.
 
 from __future__ import annotations
 
-import copy
+import functools
 import math
 import numbers
 import re
@@ -122,6 +122,8 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 def _number(value: object, what: str) -> float:
     """``value`` as a finite float > 0 (ints and floats; a bool is not a number here)."""
+    if (type(value) is int or type(value) is float) and 0 < value < math.inf:
+        return float(value)  # the common case, without the ABC check below
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{what} must be a number (int or float), not {value!r}")
     f = float(value)
@@ -149,6 +151,12 @@ def _zone_name(name: object) -> str:
     """The canonical IANA name of ``name`` in the bundled database (``UnknownTimeZoneError`` if absent)."""
     if not isinstance(name, str):
         raise TypeError(f"a time zone must be an IANA name such as 'Europe/Paris', not {name!r}")
+    return _canonical_zone(name)
+
+
+@functools.lru_cache(maxsize=1024)
+def _canonical_zone(name: str) -> str:
+    # The bundled database never changes in a process, so the answer for a name never does.
     return CronExpr("* * * * *", tz=name).tz
 
 
@@ -250,6 +258,9 @@ class _Options:
     name: str | None = None
 
 
+_NO_OPTIONS: Final = _Options()
+
+
 @dataclass(frozen=True, slots=True)
 class _Schedule:
     """What a builder's schedule part contributes to a :class:`JobSpec`."""
@@ -273,15 +284,28 @@ class _Builder:
         self._register = register
         self._clock = clock
         self._default_tz = None if default_tz is None else _zone_name(default_tz)
-        self._opts = _Options()
+        self._opts = _NO_OPTIONS
+        # Caches (a builder is an immutable value, so what it builds or derives never changes):
+        self._spec: tuple[str, JobSpec] | None = None  # (DEFAULT_TZ when built, spec)
+        self._derived: dict[str, Any] | None = None  # e.g. every(10) -> every(10).seconds
 
     # -- immutability
 
     def _evolve(self: _B, **changes: Any) -> _B:
-        new = copy.copy(self)
-        for attr, value in changes.items():
-            setattr(new, attr, value)
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__, _spec=None, _derived=None, **changes)
         return new
+
+    def _memo(self, key: str, make: Callable[[], _B]) -> _B:
+        """``make()``, computed once per builder and ``key``: a loop over
+        ``scheduler.every(10).seconds.do(f, i)`` then builds one chain and one spec, not a million."""
+        derived = self._derived
+        if derived is None:
+            derived = self._derived = {}
+        value: _B | None = derived.get(key)
+        if value is None:
+            value = derived[key] = make()
+        return value
 
     def _with_options(self: _B, **changes: Any) -> _B:
         return self._evolve(_opts=replace(self._opts, **changes))
@@ -354,16 +378,35 @@ class _Builder:
 
     def do(self, func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> str:
         """Register ``func(*args, **kwargs)`` on this schedule and return the job id."""
-        return self._register_call(func, args, kwargs)
+        if not callable(func):
+            raise TypeError(f"{self._label()}: can only schedule a callable, not {func!r}")
+        return self._register(self.build(), func, args, kwargs)
 
     def _register_call(self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
         if not callable(func):
             raise TypeError(f"{self._label()}: can only schedule a callable, not {func!r}")
-        return self._register(self.build(), func, args, dict(kwargs))
+        return self._register(self.build(), func, args, kwargs)
+
+    #: Whether equal builders always build equal specs (not so for ``once``/``at``, which read the clock).
+    _cacheable: bool = True
 
     def build(self) -> JobSpec:
         """The :class:`JobSpec` this builder stands for, checked complete and valid (``ValueError``
-        otherwise). For ``once`` the fire time is computed from the clock now."""
+        otherwise). For ``once`` the fire time is computed from the clock now.
+
+        Specs are immutable and a builder caches its own, so registering a million jobs through one
+        builder builds (and stores) one spec.
+        """
+        cached = self._spec
+        if cached is not None and cached[0] == DEFAULT_TZ:
+            return cached[1]
+        spec = self._build()
+        if not self._cacheable:
+            return spec
+        self._spec = (DEFAULT_TZ, spec)
+        return spec
+
+    def _build(self) -> JobSpec:
         sched = self._schedule()
         o = self._opts
         return JobSpec(
@@ -423,6 +466,12 @@ class Every(_Builder):
         return f"every({_fmt(self._n)})" + (f".{self._unit}s" if self._unit else "")
 
     def _with_unit(self, unit: str) -> Every:
+        derived = self._derived
+        if derived is not None and unit in derived:
+            return derived[unit]  # type: ignore[no-any-return]
+        return self._memo(unit, lambda: self._make_unit(unit))
+
+    def _make_unit(self, unit: str) -> Every:
         if self._unit is not None:
             raise ValueError(
                 f"{self._label()}.{unit}s: the unit is already set ({self._unit}s); "
@@ -715,6 +764,8 @@ class Once(_Builder):
     ``.seconds`` / ``.minutes`` / ``.hours`` / ``.days`` (or singular) change the unit, once.
     """
 
+    _cacheable = False
+
     def __init__(
         self, register: Register, clock: Clock, delay: float, /, *, default_tz: str | None = None
     ) -> None:
@@ -791,6 +842,8 @@ class At(_Builder):
     system's local zone (the original package's reading). It must be later than the clock when the
     job is registered.
     """
+
+    _cacheable = False
 
     def __init__(
         self,

@@ -4,12 +4,15 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal, final
 
+from typing_extensions import Self, disjoint_base
+
 __all__ = [
     "TZDB_VERSION",
     "Backoff",
     "CronError",
     "CronExpr",
     "Engine",
+    "JobRecord",
     "TimerWheel",
     "Trigger",
     "UnknownTimeZoneError",
@@ -139,3 +142,38 @@ class Engine:
     @property
     def wakeups(self) -> int: ...
     def __len__(self) -> int: ...
+
+@disjoint_base
+class JobRecord:
+    """One registered job's fields; not tracked by the cycle collector once ``_untrack`` ran."""
+
+    def __new__(
+        cls,
+        func: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        spec: Any,
+        is_async: bool,
+        series: Any,
+        n: int,
+        job_id: str | None,
+    ) -> Self: ...
+    @property
+    def func(self) -> Callable[..., Any]: ...
+    @property
+    def args(self) -> tuple[Any, ...]: ...
+    @property
+    def kwargs(self) -> dict[str, Any]: ...
+    @property
+    def spec(self) -> Any: ...
+    @property
+    def is_async(self) -> bool: ...
+    @property
+    def series(self) -> Any: ...
+    @property
+    def n(self) -> int: ...
+    @property
+    def _id(self) -> str | None: ...
+    key: int | None
+    _run: Any
+    def _untrack(self) -> None: ...

@@ -57,6 +57,11 @@ class EventBroker(ABC):
     def publish(self, event: Event) -> None:
         """Deliver ``event`` to every current subscriber."""
 
+    def has_subscribers(self) -> bool:
+        """Whether :meth:`publish` would reach anyone (publishers may skip building an event if not).
+        The default, True, is always correct."""
+        return True
+
 
 class LocalEventBroker(EventBroker):
     """In-process broker: subscribers are called in subscription order on the publishing thread."""
@@ -74,6 +79,9 @@ class LocalEventBroker(EventBroker):
                 self._subscribers = tuple(s for s in self._subscribers if s is not callback)
 
         return unsubscribe
+
+    def has_subscribers(self) -> bool:
+        return bool(self._subscribers)
 
     def publish(self, event: Event) -> None:
         for sub in self._subscribers:  # a snapshot: the tuple is replaced, never mutated

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import inspect
 import logging
 import signal
 import threading
@@ -19,12 +18,13 @@ import traceback as tb
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from fastscheduler._builders import At, Cron, Daily, Every, Hourly, JobSpec, Once, Weekly
 from fastscheduler._clock import ManualClock, SystemClock
 from fastscheduler._core import Backoff, CronExpr, Engine, Trigger
 from fastscheduler._localzone import local_zone_name
+from fastscheduler._registry import Job, Registry
 from fastscheduler.events import Event, EventBroker, EventType, LocalEventBroker, Subscriber
 from fastscheduler.executors import AsyncioExecutor, RunOutcome, ThreadPoolExecutor
 from fastscheduler.models import DeadLetter, HistoryEntry, JobStatus, readable
@@ -32,30 +32,9 @@ from fastscheduler.stores import MemoryStorageBackend, StorageBackend
 
 log = logging.getLogger("fastscheduler")
 
+_SLOT_MASK: Final = 0xFFFF_FFFF
+
 Clock = SystemClock | ManualClock
-
-
-@dataclass(slots=True, eq=False)
-class Job:
-    """A registered job (read it through ``get_job``/``get_jobs``). Its counters, pause flag and
-    next fire time live in the Rust engine, under ``key``."""
-
-    job_id: str
-    func: Callable[..., Any]
-    args: tuple[Any, ...]
-    kwargs: dict[str, Any]
-    spec: JobSpec
-    func_name: str
-    is_async: bool
-    key: int | None = None  # engine key; None until the scheduler has started
-    running: int = 0
-    last_run: float | None = None
-    finished: bool = False  # a one-shot job that has run
-    recent: tuple[str, ...] = ()  # the last 5 outcomes (a tuple: no per-job container until a run)
-
-    @property
-    def name(self) -> str:
-        return self.spec.name or self.func_name
 
 
 @dataclass(slots=True)
@@ -140,10 +119,11 @@ class FastScheduler:
         self._asyncio = AsyncioExecutor(clock=self._clock.now)
         self._backoff = Backoff()
         self._lock = threading.RLock()
-        self._jobs: dict[str, Job] = {}
-        self._by_key: dict[int, Job] = {}
+        self._jobs = Registry()
+        # Jobs by engine slot (the low 32 bits of an engine key; the high bits are its generation).
+        self._by_slot: list[Job | None] = []
         self._retries: dict[int, _Retry] = {}
-        self._id_counts: collections.Counter[str] = collections.Counter()
+        self._every_cache: dict[tuple[type, float], Every] = {}
         self._history: collections.deque[HistoryEntry] = collections.deque(maxlen=max_history or None)
         self._dead: collections.deque[DeadLetter] = collections.deque(maxlen=max_dead_letters or None)
         self._totals = {"runs": 0, "failures": 0, "retries": 0, "missed": 0}
@@ -166,7 +146,17 @@ class FastScheduler:
 
     def every(self, n: float) -> Every:
         """``@scheduler.every(10).seconds`` (also minutes, hours, days, weeks)."""
-        return Every(self._register, self._clock.now, n, default_tz=self.timezone)
+        # Builders are immutable values, so equal ones can be shared: a loop registering many jobs
+        # on one interval reuses one chain (and the spec it caches).
+        key = (type(n), n)
+        try:
+            return self._every_cache[key]
+        except (KeyError, TypeError):  # TypeError: an unhashable n, which Every() rejects
+            builder = Every(self._register, self._clock.now, n, default_tz=self.timezone)
+        if len(self._every_cache) >= 256:
+            self._every_cache.clear()
+        self._every_cache[key] = builder
+        return builder
 
     @property
     def daily(self) -> Daily:
@@ -202,35 +192,12 @@ class FastScheduler:
     ) -> str:
         if not callable(func):
             raise TypeError(f"a job must be callable, got {func!r}")
-        module = getattr(func, "__module__", None) or "?"
-        qualname = getattr(func, "__qualname__", None) or getattr(func, "__name__", None) or repr(func)
         with self._lock:
-            if spec.job_id is not None:
-                if spec.job_id in self._jobs:
-                    raise ValueError(f"job id {spec.job_id!r} is already registered; ids must be unique")
-                job_id = spec.job_id
-            else:
-                base = f"{module}.{qualname}:{spec.schedule_key}"
-                self._id_counts[base] += 1
-                n = self._id_counts[base]
-                job_id = base if n == 1 else f"{base}#{n}"
-                while job_id in self._jobs:  # an explicit id took this one
-                    self._id_counts[base] += 1
-                    job_id = f"{base}#{self._id_counts[base]}"
-            job = Job(
-                job_id=job_id,
-                func=func,
-                args=tuple(args),
-                kwargs=dict(kwargs),
-                spec=spec,
-                func_name=getattr(func, "__name__", qualname),
-                is_async=inspect.iscoroutinefunction(func),
-            )
-            self._jobs[job_id] = job
+            job = self._jobs.add(func, args, kwargs, spec)
             if self._running:
                 self._arm(job, self._clock.now())
         self._publish(EventType.JOB_ADDED, job, schedule=spec.schedule)
-        return job_id
+        return job.job_id
 
     def _trigger(self, spec: JobSpec, now: float) -> Trigger:
         if spec.kind == "interval":
@@ -242,13 +209,24 @@ class FastScheduler:
         assert spec.at is not None
         return Trigger.date(spec.at)
 
-    def _arm(self, job: Job, now: float) -> None:
-        """Put a job into the engine (called with the lock held)."""
-        if job.key is not None or job.finished:
+    def _arm(self, job: Job, now: float, triggers: dict[int, Trigger] | None = None) -> None:
+        """Put a job into the engine (called with the lock held). ``triggers`` caches the trigger of
+        each spec (by ``id``) while many jobs are armed at one ``now``: equal inputs, one trigger."""
+        if job.key is not None or job.run.finished:
             return
-        job.key = self._engine.add(self._trigger(job.spec, now), now)
-        self._by_key[job.key] = job
-        if job.job_id in self._paused_before_start:
+        spec = job.spec
+        if triggers is None:
+            trigger = self._trigger(spec, now)
+        else:
+            trigger = triggers.get(id(spec))  # type: ignore[assignment]
+            if trigger is None:
+                trigger = triggers[id(spec)] = self._trigger(spec, now)
+        job.key = key = self._engine.add(trigger, now)
+        slot = key & _SLOT_MASK
+        if slot >= len(self._by_slot):
+            self._by_slot.extend([None] * (slot + 1 - len(self._by_slot)))
+        self._by_slot[slot] = job
+        if self._paused_before_start and job.job_id in self._paused_before_start:
             self._paused_before_start.discard(job.job_id)
             self._engine.pause(job.key)
 
@@ -262,11 +240,11 @@ class FastScheduler:
                 retry = self._retries.pop(key, None)
                 if retry is not None:
                     self._engine.remove(key)
-                    if retry.job.job_id in self._jobs:
+                    if self._jobs.has(retry.job):
                         self._start(retry.job, retry.attempt, retry.scheduled, retry.first_attempt_at)
                     continue
-                job = self._by_key.get(key)
-                if job is None:
+                job = self._by_slot[key & _SLOT_MASK]
+                if job is None or job.key != key:
                     continue
                 if missed:
                     self._record_missed(job, scheduled, missed, "the scheduler was not running on time")
@@ -274,14 +252,14 @@ class FastScheduler:
                         # .no_catch_up(): the late fire is skipped too.
                         self._record_missed(job, scheduled, 1, "catch-up is off for this job")
                         continue
-                if job.running:
+                if job.run.running:
                     self._record_missed(job, scheduled, 1, "the previous run was still running")
                     continue
                 self._start(job, 1, scheduled, self._clock.now())
 
     def _start(self, job: Job, attempt: int, scheduled: float, first_attempt_at: float) -> None:
         """Submit one attempt (lock held)."""
-        job.running += 1
+        job.run_state().running += 1
         self._inflight += 1
         executor = self._asyncio if job.is_async else self._threads
 
@@ -300,8 +278,9 @@ class FastScheduler:
     ) -> None:
         now = outcome.finished_at
         with self._lock:
-            job.running -= 1
-            job.last_run = now
+            run = job.run_state()
+            run.running -= 1
+            run.last_run = now
             key = job.key
             stats = self._per_job.setdefault(job.name, {"completed": 0, "failed": 0, "total_runs": 0})
             stats["total_runs"] += 1
@@ -319,7 +298,7 @@ class FastScheduler:
                 stats["failed"] += 1
                 self._totals["failures"] += 1
                 self._history_add(job, JobStatus.FAILED, now, message, scheduled, attempt, outcome)
-                if attempt <= job.spec.retries and job.job_id in self._jobs:
+                if attempt <= job.spec.retries and self._jobs.has(job):
                     delay = self._backoff.delay(attempt)
                     self._totals["retries"] += 1
                     if key is not None:
@@ -346,7 +325,7 @@ class FastScheduler:
                     event = (EventType.JOB_DEAD_LETTERED, {"attempts": attempt, "error": message})
                     self._publish(EventType.JOB_FAILED, job, attempt=attempt, error=message)
             if job.spec.kind == "date" and event[0] is not EventType.JOB_RETRYING:
-                job.finished = True
+                run.finished = True
             self._inflight -= 1
             self._idle.notify_all()
         self._publish(event[0], job, **event[1])
@@ -386,9 +365,12 @@ class FastScheduler:
                 name=job.spec.name,
             )
         )
-        job.recent = (*job.recent[-4:], status.value)
+        run = job.run_state()
+        run.recent = (*run.recent[-4:], status.value)
 
     def _publish(self, kind: EventType, job: Job | None, **data: Any) -> None:
+        if not self.events.has_subscribers():
+            return
         job_id = job.job_id if job else None
         self.events.publish(Event(type=kind, job_id=job_id, timestamp=time.time(), data=data))
 
@@ -449,8 +431,9 @@ class FastScheduler:
             self._stopped.clear()
             self._start_time = self._clock.now()
             now = self._clock.now()
-            for job in self._jobs.values():
-                self._arm(job, now)
+            triggers: dict[int, Trigger] = {}
+            for job in self._jobs:
+                self._arm(job, now, triggers)
             if not isinstance(self._clock, ManualClock):
                 self._engine.start()
         if threading.current_thread() is threading.main_thread() and not self._keepalive_registered:
@@ -566,12 +549,12 @@ class FastScheduler:
     def cancel_job(self, job_id: str) -> bool:
         """Remove a job (a run in progress finishes; it is not retried)."""
         with self._lock:
-            job = self._jobs.pop(job_id, None)
-            if job is None:
+            job = self._jobs.get(job_id)
+            if job is None or not self._jobs.remove(job):
                 return False
             if job.key is not None:
                 self._engine.remove(job.key)
-                self._by_key.pop(job.key, None)
+                self._by_slot[job.key & _SLOT_MASK] = None
             for key, retry in list(self._retries.items()):
                 if retry.job is job:
                     self._engine.remove(key)
@@ -582,7 +565,8 @@ class FastScheduler:
     def cancel_job_by_name(self, name: str) -> int:
         """Cancel every job whose name is ``name`` (``.name()``, else the function's name);
         returns how many."""
-        ids = [j.job_id for j in list(self._jobs.values()) if j.name == name]
+        with self._lock:
+            ids = [j.job_id for j in self._jobs if j.name == name]
         return sum(self.cancel_job(i) for i in ids)
 
     # ------------------------------------------------------------------ queries
@@ -594,16 +578,17 @@ class FastScheduler:
 
     def _job_record(self, job: Job) -> dict[str, Any]:
         now = self._clock.now()
-        next_ts = self._engine.next_fire(job.key) if job.key is not None and not job.finished else None
+        run = job.run
+        next_ts = self._engine.next_fire(job.key) if job.key is not None and not run.finished else None
         counters = self._engine.counters(job.key) if job.key is not None else None
         runs, failures, retries = counters or (0, 0, 0)
         paused = self._is_paused(job)
-        if job.running:
+        if run.running:
             status = JobStatus.RUNNING
         elif paused:
             status = JobStatus.PAUSED
-        elif job.finished:
-            status = JobStatus(job.recent[-1]) if job.recent else JobStatus.COMPLETED
+        elif run.finished:
+            status = JobStatus(run.recent[-1]) if run.recent else JobStatus.COMPLETED
         else:
             status = JobStatus.SCHEDULED
         return {
@@ -619,10 +604,10 @@ class FastScheduler:
             "failure_count": failures,
             "retry_count": retries,
             "paused": paused,
-            "running": job.running > 0,
-            "last_run": readable(job.last_run),
-            "last_run_timestamp": job.last_run,
-            "last_results": list(job.recent),
+            "running": run.running > 0,
+            "last_run": readable(run.last_run),
+            "last_run_timestamp": run.last_run,
+            "last_results": list(run.recent),
             "kind": job.spec.kind,
             "tz": job.spec.tz,
             "retries": job.spec.retries,
@@ -632,7 +617,7 @@ class FastScheduler:
     def get_jobs(self) -> list[dict[str, Any]]:
         """Every job (running ones included), soonest next run first."""
         with self._lock:
-            records = [self._job_record(j) for j in self._jobs.values()]
+            records = [self._job_record(j) for j in self._jobs]
         return sorted(records, key=lambda r: (r["next_run_timestamp"] is None, r["next_run_timestamp"] or 0))
 
     def get_job(self, job_id: str) -> dict[str, Any] | None:
@@ -674,11 +659,9 @@ class FastScheduler:
                 "uptime_seconds": uptime,
                 "uptime_readable": _duration(uptime),
                 "per_job": {k: dict(v) for k, v in self._per_job.items()},
-                "active_jobs": sum(
-                    1 for j in self._jobs.values() if not j.finished and not self._is_paused(j)
-                ),
+                "active_jobs": sum(1 for j in self._jobs if not j.run.finished and not self._is_paused(j)),
                 "total_jobs": len(self._jobs),
-                "running_jobs": sum(1 for j in self._jobs.values() if j.running),
+                "running_jobs": sum(1 for j in self._jobs if j.run.running),
                 "dead_letters": len(self._dead),
             }
 

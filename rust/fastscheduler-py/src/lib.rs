@@ -6,6 +6,7 @@ mod backoff;
 mod cron;
 mod engine;
 mod errors;
+mod job;
 mod wheel;
 
 /// Run pure-Rust work with the GIL released. The only place the binding detaches.
@@ -26,5 +27,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     backoff::register(m)?;
     wheel::register(m)?;
     engine::register(m)?;
+    job::register(m)?;
     Ok(())
 }
