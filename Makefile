@@ -29,7 +29,7 @@ dev: $(VENV)/.deps ## build the Rust extension (release) and install the package
 
 .PHONY: test-rust
 test-rust: ## cargo tests of the pure-Rust core (no Python needed)
-	cargo test -p fastscheduler-core
+	cargo test -p fastscheduler-core -p fastscheduler-py
 
 .PHONY: test-python
 test-python: dev ## pytest suite against the installed extension

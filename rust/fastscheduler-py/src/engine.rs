@@ -13,6 +13,7 @@
 //! - `stop()` joins the engine thread detached (the thread may be waiting to attach).
 //!
 //! Times cross the boundary as epoch seconds (floats), rounded to the microsecond.
+use crate::clockwatch;
 use crate::cron::PyCronExpr;
 use crate::errors::py_result;
 use fastscheduler_core::engine::{Due, JobTable};
@@ -27,12 +28,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, TryLockError, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-/// The longest single wait of the engine thread. Waits are measured on the monotonic clock
-/// while deadlines are wall-clock times: re-reading the wall clock at least this often bounds
-/// how late a job can be after the wall clock jumps (NTP step, suspend and resume). An idle
-/// engine with no job at all waits without a timeout.
-const MAX_WAIT: Duration = Duration::from_secs(60);
 
 /// Largest |µs| accepted: what an `i64` holds, with a margin for rounding.
 const MAX_ABS_US: f64 = 9.2e18;
@@ -284,7 +279,11 @@ fn run(shared: Arc<Shared>, generation: u64) {
                 table = lock(&shared.table);
             }
             Some(d) => {
-                let wait = Duration::from_micros(d.abs_diff(now)).min(MAX_WAIT);
+                // No cap while the clock watcher runs: it wakes us if the wall clock jumps.
+                let mut wait = Duration::from_micros(d.abs_diff(now));
+                if let Some(cap) = clockwatch::max_wait() {
+                    wait = wait.min(cap);
+                }
                 table = match shared.cv.wait_timeout(table, wait) {
                     Ok((g, _)) => g,
                     Err(p) => p.into_inner().0,
@@ -299,6 +298,19 @@ fn run(shared: Arc<Shared>, generation: u64) {
                 shared.wakeups.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+}
+
+/// Wake every engine thread so it re-reads the wall clock (the clock watcher's callback; no GIL).
+fn wake_all_engines() {
+    let engines: Vec<Arc<Shared>> = {
+        let mut v = lock(&ENGINES);
+        v.retain(|w| w.strong_count() > 0);
+        v.iter().filter_map(Weak::upgrade).collect()
+    };
+    for e in engines {
+        let _table = lock(&e.table);
+        e.cv.notify_all();
     }
 }
 
@@ -465,6 +477,7 @@ impl PyEngine {
                 shared.cv.notify_all();
                 g
             };
+            clockwatch::start(wake_all_engines);
             let for_thread = Arc::clone(shared);
             let handle = std::thread::Builder::new()
                 .name("fastscheduler-engine".into())
@@ -492,6 +505,13 @@ impl PyEngine {
                 !w.handle.is_finished() && w.generation == shared.generation.load(Ordering::SeqCst)
             })
         })
+    }
+
+    /// The longest single wait of the engine thread in seconds, or None when it waits for its
+    /// next deadline however far (Linux: a clock watcher wakes it if the wall clock jumps).
+    #[staticmethod]
+    fn max_wait() -> Option<f64> {
+        clockwatch::max_wait().map(|d| d.as_secs_f64())
     }
 
     /// How many times the engine thread returned from a wait (timeouts and notifications).

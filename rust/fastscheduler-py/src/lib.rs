@@ -3,6 +3,7 @@
 use pyo3::prelude::*;
 
 mod backoff;
+mod clockwatch;
 mod cron;
 mod engine;
 mod errors;
