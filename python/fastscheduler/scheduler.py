@@ -26,7 +26,13 @@ from fastscheduler._core import Backoff, CronExpr, Engine, Trigger
 from fastscheduler._localzone import local_zone_name
 from fastscheduler._registry import Job, Registry
 from fastscheduler.events import Event, EventBroker, EventType, LocalEventBroker, Subscriber
-from fastscheduler.executors import AsyncioExecutor, RunOutcome, ThreadPoolExecutor
+from fastscheduler.executors import (
+    AsyncioExecutor,
+    Executor,
+    RunOutcome,
+    SubprocessExecutor,
+    ThreadPoolExecutor,
+)
 from fastscheduler.models import DeadLetter, HistoryEntry, JobStatus, readable
 from fastscheduler.stores import MemoryStorageBackend, StorageBackend
 
@@ -117,6 +123,7 @@ class FastScheduler:
         self._engine = Engine(self._dispatch)
         self._threads = ThreadPoolExecutor(max_workers, clock=self._clock.now)
         self._asyncio = AsyncioExecutor(clock=self._clock.now)
+        self._processes = SubprocessExecutor(max_workers, clock=self._clock.now)  # .timeout(kill=True)
         self._backoff = Backoff()
         self._lock = threading.RLock()
         self._jobs = Registry()
@@ -261,7 +268,10 @@ class FastScheduler:
         """Submit one attempt (lock held)."""
         job.run_state().running += 1
         self._inflight += 1
-        executor = self._asyncio if job.is_async else self._threads
+        if job.spec.timeout_kill:
+            executor: Executor = self._processes
+        else:
+            executor = self._asyncio if job.is_async else self._threads
 
         def done(outcome: RunOutcome) -> None:
             self._finished(job, attempt, scheduled, first_attempt_at, outcome)
@@ -426,6 +436,7 @@ class FastScheduler:
             except RuntimeError:
                 app_loop = None
             self._threads.start()
+            self._processes.start()
             self._asyncio.start(app_loop)
             self._running = True
             self._stopped.clear()
@@ -476,6 +487,7 @@ class FastScheduler:
 
         def finish_sync() -> None:
             self._threads.shutdown(wait, timeout)
+            self._processes.shutdown(wait, timeout)
             self._asyncio.shutdown(wait, timeout)
             if wait:
                 self._wait_idle(timeout)

@@ -2,6 +2,14 @@
 
 from fastscheduler.executors.asyncio_loop import AsyncioExecutor
 from fastscheduler.executors.base import Executor, RunOutcome
+from fastscheduler.executors.subprocess import JobProcessError, SubprocessExecutor
 from fastscheduler.executors.threadpool import ThreadPoolExecutor
 
-__all__ = ["AsyncioExecutor", "Executor", "RunOutcome", "ThreadPoolExecutor"]
+__all__ = [
+    "AsyncioExecutor",
+    "Executor",
+    "JobProcessError",
+    "RunOutcome",
+    "SubprocessExecutor",
+    "ThreadPoolExecutor",
+]
