@@ -157,7 +157,7 @@ async def _await(awaitable: Any) -> None:
 
 def _read_until(fd: int, deadline: float | None) -> tuple[bytes, bool]:
     """Read ``fd`` to EOF; ``(data, False)`` if ``deadline`` (monotonic) passed first."""
-    chunks = []
+    chunks: list[bytes] = []
     while True:
         remaining = None if deadline is None else deadline - time.monotonic()
         if remaining is not None and remaining <= 0:
