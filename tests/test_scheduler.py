@@ -223,7 +223,7 @@ def test_history_is_bounded_and_success_rate_is_right(clock: ManualClock) -> Non
 
 def test_events_are_published(sched: FastScheduler, clock: ManualClock) -> None:
     got: list[EventType] = []
-    sched.subscribe(lambda e: got.append(e.type))
+    sched.subscribe(lambda e: None if e.type is EventType.STATE_SAVED else got.append(e.type))
     jid = sched.every(10).seconds.do(lambda: None)
     sched.start()
     clock.advance(10)
@@ -255,7 +255,7 @@ def test_stop_then_start_runs_again(sched: FastScheduler, clock: ManualClock) ->
 
 
 def test_storage_argument_is_validated() -> None:
-    with pytest.raises(ValueError, match="storage must be None, 'json', 'sqlmodel' or a StorageBackend"):
+    with pytest.raises(ValueError, match="storage must be None, 'json', 'sqlmodel', 'memory' or a StorageBackend"):
         FastScheduler(storage="redis")
 
 

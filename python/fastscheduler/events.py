@@ -31,6 +31,7 @@ class EventType(str, enum.Enum):
     JOB_DEAD_LETTERED = "job_dead_lettered"
     SCHEDULER_STARTED = "scheduler_started"
     SCHEDULER_STOPPED = "scheduler_stopped"
+    STATE_SAVED = "state_saved"
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ class JobStatus(str, enum.Enum):
     FAILED = "failed"
     MISSED = "missed"
     PAUSED = "paused"
+    ORPHANED = "orphaned"
 
 
 def readable(ts: float | None) -> str | None:

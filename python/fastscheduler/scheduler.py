@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
+import json
 import logging
 import signal
 import threading
@@ -25,6 +27,7 @@ from fastscheduler._clock import ManualClock, SystemClock
 from fastscheduler._core import Backoff, CronExpr, Engine, Trigger
 from fastscheduler._localzone import local_zone_name
 from fastscheduler._registry import Job, Registry
+from fastscheduler._saver import Saver
 from fastscheduler.events import Event, EventBroker, EventType, LocalEventBroker, Subscriber
 from fastscheduler.executors import (
     AsyncioExecutor,
@@ -34,7 +37,7 @@ from fastscheduler.executors import (
     ThreadPoolExecutor,
 )
 from fastscheduler.models import DeadLetter, HistoryEntry, JobStatus, readable
-from fastscheduler.stores import MemoryStorageBackend, StorageBackend
+from fastscheduler.stores import FORMAT_VERSION, Changes, Limits, MemoryStorageBackend, StorageBackend
 
 log = logging.getLogger("fastscheduler")
 
@@ -89,10 +92,12 @@ class FastScheduler:
         timezone: str | None = None,
         clock: Clock | None = None,
         events: EventBroker | None = None,
+        remove_orphaned: bool = False,
     ) -> None:
-        if storage not in (None, "json", "sqlmodel") and not isinstance(storage, StorageBackend):
+        if storage not in (None, "json", "sqlmodel", "memory") and not isinstance(storage, StorageBackend):
             raise ValueError(
-                f"storage must be None, 'json', 'sqlmodel' or a StorageBackend instance, got {storage!r}"
+                "storage must be None, 'json', 'sqlmodel', 'memory' or a StorageBackend instance, "
+                f"got {storage!r}"
             )
         for label, value in (
             ("max_history", max_history),
@@ -113,11 +118,15 @@ class FastScheduler:
         self.max_workers = max_workers
         self.history_retention_days = history_retention_days
         self.max_dead_letters = max_dead_letters
-        # Persistence backends (JSON, SQLModel) arrive with the persistence work; until then every
-        # choice keeps state in memory behind the same interface.
-        self.storage: StorageBackend = (
-            storage if isinstance(storage, StorageBackend) else MemoryStorageBackend()
-        )
+        self.remove_orphaned = remove_orphaned
+        #: Where state persists; opened (locked, loaded) by ``start()``, closed by ``stop()``.
+        self.storage: StorageBackend = _storage_backend(storage, state_file, database_url)
+        self._store_open = False
+        self._loaded = False
+        self._saver: Saver | None = None
+        # Stored job records no registered job has claimed yet: re-attached when a job with that
+        # id is registered, shown as orphaned (and never run) meanwhile.
+        self._stored: dict[str, dict[str, Any]] = {}
         self._clock: Clock = clock or SystemClock()
         self.events: EventBroker = events or LocalEventBroker()
         self._engine = Engine(self._dispatch)
@@ -203,18 +212,46 @@ class FastScheduler:
             job = self._jobs.add(func, args, kwargs, spec)
             if self._running:
                 self._arm(job, self._clock.now())
+                self._mark(job)
         self._publish(EventType.JOB_ADDED, job, schedule=spec.schedule)
         return job.job_id
 
-    def _trigger(self, spec: JobSpec, now: float) -> Trigger:
+    def _trigger(self, spec: JobSpec, now: float, anchor: float | None = None) -> Trigger:
         if spec.kind == "interval":
             assert spec.interval is not None
-            return Trigger.interval(spec.interval, now + spec.interval)
+            return Trigger.interval(spec.interval, now + spec.interval if anchor is None else anchor)
         if spec.kind == "cron":
             assert spec.cron is not None
             return Trigger.cron(CronExpr(spec.cron, tz=spec.tz))
         assert spec.at is not None
         return Trigger.date(spec.at)
+
+    def _restore(self, job: Job, stored: dict[str, Any], now: float) -> int | None:
+        """Re-attach a stored job's state (lock held): counters, pause, last run and next fire time.
+        A next fire in the past is due at once, and the engine coalesces the fires missed since
+        into that one run (or skips it under ``.no_catch_up()``). Returns the engine key, or None
+        for a one-shot job that already ran."""
+        run = job.run_state()
+        run.last_run = stored.get("last_run")
+        run.recent = tuple(stored.get("recent") or ())[-5:]
+        if stored.get("finished"):
+            run.finished = True
+            return None
+        next_run = stored.get("next_run")
+        if isinstance(next_run, (int, float)):
+            trigger = self._trigger(job.spec, now, anchor=float(next_run))
+            key = self._engine.add(trigger, float(next_run) - 1e-6)
+        else:
+            key = self._engine.add(self._trigger(job.spec, now), now)
+        self._engine.set_counters(
+            key,
+            int(stored.get("run_count", 0)),
+            int(stored.get("failure_count", 0)),
+            int(stored.get("retry_count", 0)),
+        )
+        if stored.get("paused"):
+            self._engine.pause(key)
+        return key
 
     def _arm(self, job: Job, now: float, triggers: dict[int, Trigger] | None = None) -> None:
         """Put a job into the engine (called with the lock held). ``triggers`` caches the trigger of
@@ -222,13 +259,20 @@ class FastScheduler:
         if job.key is not None or job.run.finished:
             return
         spec = job.spec
-        if triggers is None:
-            trigger = self._trigger(spec, now)
+        stored = self._stored.pop(job.job_id, None) if self._stored else None
+        if stored is not None:
+            key = self._restore(job, stored, now)
+            if key is None:
+                return
         else:
-            trigger = triggers.get(id(spec))  # type: ignore[assignment]
-            if trigger is None:
-                trigger = triggers[id(spec)] = self._trigger(spec, now)
-        job.key = key = self._engine.add(trigger, now)
+            if triggers is None:
+                trigger = self._trigger(spec, now)
+            else:
+                trigger = triggers.get(id(spec))  # type: ignore[assignment]
+                if trigger is None:
+                    trigger = triggers[id(spec)] = self._trigger(spec, now)
+            key = self._engine.add(trigger, now)
+        job.key = key
         slot = key & _SLOT_MASK
         if slot >= len(self._by_slot):
             self._by_slot.extend([None] * (slot + 1 - len(self._by_slot)))
@@ -254,11 +298,12 @@ class FastScheduler:
                 if job is None or job.key != key:
                     continue
                 if missed:
-                    self._record_missed(job, scheduled, missed, "the scheduler was not running on time")
                     if not job.spec.catch_up:
-                        # .no_catch_up(): the late fire is skipped too.
-                        self._record_missed(job, scheduled, 1, "catch-up is off for this job")
+                        # .no_catch_up(): the late fire is skipped too, in the same record.
+                        reason = "the scheduler was not running on time, and catch-up is off for this job"
+                        self._record_missed(job, scheduled, missed + 1, reason)
                         continue
+                    self._record_missed(job, scheduled, missed, "the scheduler was not running on time")
                 if job.run.running:
                     self._record_missed(job, scheduled, 1, "the previous run was still running")
                     continue
@@ -332,10 +377,13 @@ class FastScheduler:
                         name=job.spec.name,
                     )
                     self._dead.append(letter)
+                    if self._saver is not None:
+                        self._saver.dead_letter(_record(letter))
                     event = (EventType.JOB_DEAD_LETTERED, {"attempts": attempt, "error": message})
                     self._publish(EventType.JOB_FAILED, job, attempt=attempt, error=message)
             if job.spec.kind == "date" and event[0] is not EventType.JOB_RETRYING:
                 run.finished = True
+            self._mark(job)
             self._inflight -= 1
             self._idle.notify_all()
         self._publish(event[0], job, **event[1])
@@ -346,6 +394,7 @@ class FastScheduler:
         if count:  # one history line for the occurrence, carrying the count
             error = f"{count} run(s) missed: {reason}"
             self._history_add(job, JobStatus.MISSED, now, error, scheduled, 0, None)
+            self._mark(job)
         self._publish(EventType.JOB_MISSED, job, count=count, reason=reason, scheduled_time=scheduled)
 
     def _history_add(
@@ -360,23 +409,154 @@ class FastScheduler:
     ) -> None:
         counters = self._engine.counters(job.key) if job.key is not None else None
         runs, _failures, retries = counters or (0, 0, 0)
-        self._history.append(
-            HistoryEntry(
-                job_id=job.job_id,
-                func_name=job.func_name,
-                status=status.value,
-                timestamp=now,
-                error=error,
-                run_count=runs,
-                retry_count=retries,
-                execution_time=(outcome.finished_at - outcome.started_at) if outcome else None,
-                scheduled_time=scheduled,
-                attempt=attempt,
-                name=job.spec.name,
-            )
+        entry = HistoryEntry(
+            job_id=job.job_id,
+            func_name=job.func_name,
+            status=status.value,
+            timestamp=now,
+            error=error,
+            run_count=runs,
+            retry_count=retries,
+            execution_time=(outcome.finished_at - outcome.started_at) if outcome else None,
+            scheduled_time=scheduled,
+            attempt=attempt,
+            name=job.spec.name,
         )
+        self._history.append(entry)
+        if self._saver is not None:
+            self._saver.history(_record(entry))
         run = job.run_state()
         run.recent = (*run.recent[-4:], status.value)
+
+    # ------------------------------------------------------------------ persistence
+
+    def _mark(self, job: Job) -> None:
+        """The job's stored record is out of date (cheap: a set insertion; the saver writes it)."""
+        if self._saver is not None:
+            self._saver.job(job.job_id)
+
+    def _job_state_record(self, job: Job) -> dict[str, Any]:
+        """What the store keeps of a job (lock held)."""
+        run = job.run
+        state = self._engine.state(job.key) if job.key is not None else None
+        next_run, paused, runs, failures, retries = state or (None, self._is_paused(job), 0, 0, 0)
+        spec = job.spec
+        return {
+            "v": FORMAT_VERSION,
+            "job_id": job.job_id,
+            "name": job.name,
+            "func_name": job.func_name,
+            "func": f"{getattr(job.func, '__module__', '?')}.{getattr(job.func, '__qualname__', '?')}",
+            "kind": spec.kind,
+            "schedule": spec.schedule,
+            "spec": {
+                "interval": spec.interval,
+                "cron": spec.cron,
+                "at": spec.at,
+                "tz": spec.tz,
+                "timeout": spec.timeout,
+                "timeout_kill": spec.timeout_kill,
+                "retries": spec.retries,
+                "catch_up": spec.catch_up,
+            },
+            "next_run": None if run.finished else next_run,
+            "last_run": run.last_run,
+            "run_count": runs,
+            "failure_count": failures,
+            "retry_count": retries,
+            "paused": paused,
+            "finished": run.finished,
+            "recent": list(run.recent),
+            "args": _jsonable(job.args),
+            "kwargs": _jsonable(job.kwargs),
+        }
+
+    def _job_records(self, ids: set[str]) -> tuple[dict[str, dict[str, Any]], set[str]]:
+        """The saver's view of dirty jobs: current records, and ids to delete (cancelled jobs).
+        Built in chunks so the scheduler lock is never held for long."""
+        records: dict[str, dict[str, Any]] = {}
+        deleted: set[str] = set()
+        pending = list(ids)
+        for start in range(0, len(pending), 1000):
+            with self._lock:
+                for job_id in pending[start : start + 1000]:
+                    job = self._jobs.get(job_id)
+                    if job is not None:
+                        records[job_id] = self._job_state_record(job)
+                    elif job_id not in self._stored:  # an orphan keeps its record
+                        deleted.add(job_id)
+        return records, deleted
+
+    def _stats_record(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "v": FORMAT_VERSION,
+                "totals": dict(self._totals),
+                "per_job": {k: dict(v) for k, v in self._per_job.items()},
+            }
+
+    def _open_store(self) -> None:
+        """Lock and load the store (``start()``, lock held). The first time, load history, dead
+        letters, statistics and job records; later starts only take the lock again."""
+        if self._store_open:
+            return
+        state = self.storage.open(
+            Limits(
+                max_history=self.max_history,
+                history_retention_days=self.history_retention_days,
+                max_dead_letters=self.max_dead_letters,
+            )
+        )
+        self._store_open = True
+        if not self._loaded:
+            self._loaded = True
+            self._history.extend(_history_entry(h) for h in state.history)
+            self._dead.extend(_dead_letter(d) for d in state.dead_letters)
+            totals = state.stats.get("totals") or {}
+            for k in self._totals:
+                self._totals[k] += int(totals.get(k, 0))
+            for name, counts in (state.stats.get("per_job") or {}).items():
+                mine = self._per_job.setdefault(name, {"completed": 0, "failed": 0, "total_runs": 0})
+                for k in mine:
+                    mine[k] += int(counts.get(k, 0))
+            self._stored = dict(state.jobs)
+        self._saver = Saver(
+            self.storage,
+            self._job_records,
+            self._stats_record,
+            self._clock.now,
+            on_saved=self._saved,
+        )
+        self._saver.start()
+
+    def _saved(self, changes: Changes) -> None:
+        self._publish(
+            EventType.STATE_SAVED,
+            None,
+            jobs=len(changes.jobs),
+            deleted=len(changes.deleted_jobs),
+            history=len(changes.history),
+            dead_letters=len(changes.dead_letters),
+        )
+
+    def _close_store(self, timeout: float | None) -> None:
+        saver, self._saver = self._saver, None
+        if saver is not None and not saver.stop(timeout):
+            log.warning("fastscheduler: stopped with unsaved changes: %s", saver.status()["last_error"])
+        if self._store_open:
+            self._store_open = False
+            self.storage.close()
+
+    def storage_status(self) -> dict[str, Any]:
+        """The store's health: ``ok``, ``last_error`` and ``error_since`` of an outage, ``writes``,
+        ``pending`` (changes not written yet) and the backend's class name."""
+        saver = self._saver
+        status = (
+            saver.status()
+            if saver is not None
+            else {"ok": True, "last_error": None, "error_since": None, "writes": 0, "pending": False}
+        )
+        return {"backend": type(self.storage).__name__, **status}
 
     def _publish(self, kind: EventType, job: Job | None, **data: Any) -> None:
         if not self.events.has_subscribers():
@@ -435,6 +615,8 @@ class FastScheduler:
                 app_loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
             except RuntimeError:
                 app_loop = None
+            # First, so a store another process holds (or a damaged one) fails start() cleanly.
+            self._open_store()
             self._threads.start()
             self._processes.start()
             self._asyncio.start(app_loop)
@@ -445,6 +627,19 @@ class FastScheduler:
             triggers: dict[int, Trigger] = {}
             for job in self._jobs:
                 self._arm(job, now, triggers)
+            # What is left of the stored jobs no code registered: orphans (kept, shown, never run).
+            orphans = list(self._stored)
+            if self.remove_orphaned:
+                self._stored.clear()
+            assert self._saver is not None
+            self._saver.jobs([j.job_id for j in self._jobs] + (orphans if self.remove_orphaned else []))
+            if orphans:
+                log.warning(
+                    "fastscheduler: %d stored job(s) are not registered by this code (orphaned%s): %s",
+                    len(orphans),
+                    ", removed" if self.remove_orphaned else "; kept, not run",
+                    ", ".join(orphans[:5]) + (" ..." if len(orphans) > 5 else ""),
+                )
             if not isinstance(self._clock, ManualClock):
                 self._engine.start()
         if threading.current_thread() is threading.main_thread() and not self._keepalive_registered:
@@ -505,7 +700,8 @@ class FastScheduler:
         finish_sync()
         return _StopHandle()
 
-    def _after_stop(self) -> None:
+    def _after_stop(self, timeout: float | None = 30) -> None:
+        self._close_store(timeout)
         self._stopped.set()
         self._publish(EventType.SCHEDULER_STOPPED, None)
         log.info("fastscheduler stopped")
@@ -542,6 +738,7 @@ class FastScheduler:
                 self._engine.pause(job.key)
             else:
                 self._paused_before_start.add(job_id)
+            self._mark(job)
         self._publish(EventType.JOB_PAUSED, job)
         return True
 
@@ -555,6 +752,7 @@ class FastScheduler:
                 self._engine.resume(job.key, self._clock.now())
             else:
                 self._paused_before_start.discard(job_id)
+            self._mark(job)
         self._publish(EventType.JOB_RESUMED, job)
         return True
 
@@ -571,6 +769,7 @@ class FastScheduler:
                 if retry.job is job:
                     self._engine.remove(key)
                     del self._retries[key]
+            self._mark(job)  # not registered any more: the saver deletes its record
         self._publish(EventType.JOB_REMOVED, job)
         return True
 
@@ -624,12 +823,43 @@ class FastScheduler:
             "tz": job.spec.tz,
             "retries": job.spec.retries,
             "catch_up": job.spec.catch_up,
+            "orphaned": False,
+        }
+
+    def _orphan_record(self, stored: dict[str, Any]) -> dict[str, Any]:
+        """A stored job no code registers: listed with status ``orphaned``; it never runs."""
+        spec = stored.get("spec") or {}
+        last_run = stored.get("last_run")
+        return {
+            "job_id": stored.get("job_id"),
+            "func_name": stored.get("func_name"),
+            "name": stored.get("name"),
+            "status": JobStatus.ORPHANED.value,
+            "schedule": stored.get("schedule"),
+            "next_run": None,
+            "next_run_in": None,
+            "next_run_timestamp": None,
+            "run_count": stored.get("run_count", 0),
+            "failure_count": stored.get("failure_count", 0),
+            "retry_count": stored.get("retry_count", 0),
+            "paused": bool(stored.get("paused")),
+            "running": False,
+            "last_run": readable(last_run),
+            "last_run_timestamp": last_run,
+            "last_results": list(stored.get("recent") or ()),
+            "kind": stored.get("kind"),
+            "tz": spec.get("tz"),
+            "retries": spec.get("retries"),
+            "catch_up": spec.get("catch_up"),
+            "orphaned": True,
         }
 
     def get_jobs(self) -> list[dict[str, Any]]:
-        """Every job (running ones included), soonest next run first."""
+        """Every job (running ones included), soonest next run first; stored jobs that no code
+        registers come last, with status ``orphaned``."""
         with self._lock:
             records = [self._job_record(j) for j in self._jobs]
+            records += [self._orphan_record(r) for r in self._stored.values()]
         return sorted(records, key=lambda r: (r["next_run_timestamp"] is None, r["next_run_timestamp"] or 0))
 
     def get_job(self, job_id: str) -> dict[str, Any] | None:
@@ -637,7 +867,8 @@ class FastScheduler:
         with self._lock:
             job = self._job(job_id)
             if job is None:
-                return None
+                stored = self._stored.get(job_id)
+                return None if stored is None else self._orphan_record(stored)
             record = self._job_record(job)
         record["timeout"] = job.spec.timeout
         record["timeout_kill"] = job.spec.timeout_kill
@@ -687,7 +918,55 @@ class FastScheduler:
         with self._lock:
             n = len(self._dead)
             self._dead.clear()
+            if self._saver is not None:
+                self._saver.clear_dead_letters()
         return n
+
+
+def _storage_backend(
+    storage: str | StorageBackend | None, state_file: str, database_url: str | None
+) -> StorageBackend:
+    """The backend the constructor's arguments name (see ``FastScheduler``)."""
+    if isinstance(storage, StorageBackend):
+        return storage
+    if storage == "memory":
+        return MemoryStorageBackend()
+    if storage == "sqlmodel" or (storage is None and database_url is not None):
+        from fastscheduler.stores.sql import SQLModelStorageBackend
+
+        return SQLModelStorageBackend(database_url or "sqlite:///fastscheduler.db")
+    from fastscheduler.stores.json_file import JSONStorageBackend
+
+    return JSONStorageBackend(state_file)
+
+
+def _record(entry: HistoryEntry | DeadLetter) -> dict[str, Any]:
+    """A history entry or dead letter as a stored record (its fields and the format version)."""
+    record = {f.name: getattr(entry, f.name) for f in dataclasses.fields(entry)}
+    record["v"] = FORMAT_VERSION
+    return record
+
+
+def _history_entry(record: dict[str, Any]) -> HistoryEntry:
+    return HistoryEntry(**{k: v for k, v in record.items() if k in _HISTORY_FIELDS})
+
+
+def _dead_letter(record: dict[str, Any]) -> DeadLetter:
+    return DeadLetter(**{k: v for k, v in record.items() if k in _DEAD_FIELDS})
+
+
+_HISTORY_FIELDS: Final = frozenset(f.name for f in dataclasses.fields(HistoryEntry))
+_DEAD_FIELDS: Final = frozenset(f.name for f in dataclasses.fields(DeadLetter))
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` if it survives a JSON round trip unchanged (tuples become lists), else None."""
+    if not value:
+        return [] if isinstance(value, tuple) else ({} if isinstance(value, dict) else value)
+    try:
+        return json.loads(json.dumps(value))
+    except (TypeError, ValueError):
+        return None
 
 
 def _duration(seconds: float) -> str:

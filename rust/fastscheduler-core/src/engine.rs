@@ -493,6 +493,16 @@ impl JobTable {
         true
     }
 
+    /// Set a job's counters (restoring a stored job). False if there is no such job.
+    pub fn set_counters(&mut self, key: u64, runs: u64, failures: u64, retries: u64) -> bool {
+        let Some(slot) = self.slot(key) else {
+            return false;
+        };
+        let e = &mut self.slab[slot];
+        (e.runs, e.failures, e.retries) = (runs, failures, retries);
+        true
+    }
+
     /// `(runs, failures, retries)` of a job.
     pub fn counters(&self, key: u64) -> Option<(u64, u64, u64)> {
         let e = &self.slab[self.slot(key)?];
@@ -505,6 +515,18 @@ mod tests {
     use super::*;
     use crate::cron::CronExpr;
     use proptest::prelude::*;
+
+    #[test]
+    fn set_counters_restores_a_job() {
+        let mut t = JobTable::new(0);
+        let k = t.add(Trigger::Date { at_us: 10 * S }, 0).unwrap();
+        assert!(t.set_counters(k, 3, 1, 2));
+        assert_eq!(t.counters(k), Some((3, 1, 2)));
+        assert!(t.record_run(k, true));
+        assert_eq!(t.counters(k), Some((4, 1, 2)));
+        assert!(t.remove(k));
+        assert!(!t.set_counters(k, 1, 1, 1));
+    }
 
     const MS: i64 = 1000;
     const S: i64 = 1_000_000;

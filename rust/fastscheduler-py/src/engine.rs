@@ -432,6 +432,22 @@ impl PyEngine {
         self.read(py, |t| t.record_retry(key))
     }
 
+    /// Set a job's counters (restoring stored state); False if there is no such job.
+    fn set_counters(&self, py: Python<'_>, key: u64, runs: u64, failures: u64, retries: u64) -> bool {
+        self.read(py, |t| t.set_counters(key, runs, failures, retries))
+    }
+
+    /// `(next_fire, paused, runs, failures, retries)` of a job in one call, or None for an
+    /// unknown key (`next_fire` is None when no fire is left).
+    #[allow(clippy::type_complexity)]
+    fn state(&self, py: Python<'_>, key: u64) -> Option<(Option<f64>, bool, u64, u64, u64)> {
+        self.read(py, |t| {
+            let (runs, failures, retries) = t.counters(key)?;
+            let paused = t.is_paused(key)?;
+            Some((t.next_fire_us(key).map(to_secs), paused, runs, failures, retries))
+        })
+    }
+
     /// `(runs, failures, retries)` of a job, or None for an unknown key.
     fn counters(&self, py: Python<'_>, key: u64) -> Option<(u64, u64, u64)> {
         self.read(py, |t| t.counters(key))
