@@ -530,9 +530,13 @@ class FastScheduler:
         self._saver.start()
 
     def _saved(self, changes: Changes) -> None:
+        """After each durable write: a ``state_saved`` event saying what it held (and the total
+        runs the stored statistics count, when it wrote them)."""
+        totals = (changes.stats or {}).get("totals") or {}
         self._publish(
             EventType.STATE_SAVED,
             None,
+            total_runs=totals.get("runs"),
             jobs=len(changes.jobs),
             deleted=len(changes.deleted_jobs),
             history=len(changes.history),
@@ -580,8 +584,11 @@ class FastScheduler:
             deadline = self._engine.next_deadline()
             if deadline is None or deadline > target:
                 break
-            self._clock.set(max(deadline, self._clock.now()))
-            self._engine.run_due(deadline)
+            # Due times already behind the clock (a restored job that was due while the process
+            # was down) are run at the clock's time, so the engine coalesces them as it would.
+            step = max(deadline, self._clock.now())
+            self._clock.set(step)
+            self._engine.run_due(step)
             if self._clock.wait_for_runs:
                 self._wait_idle(timeout=30)
 
