@@ -32,7 +32,7 @@ test-rust: ## cargo tests of the pure-Rust core (no Python needed)
 	cargo test -p fastscheduler-core -p fastscheduler-py
 
 .PHONY: test-python
-test-python: dev ## pytest suite against the installed extension
+test-python: dev services browser ## pytest suite against the installed extension (starts the test servers)
 	$(PY) -m pytest -q
 
 .PHONY: lint
@@ -56,6 +56,14 @@ bench: dev ## benchmarks against croniter, cronsim and APScheduler (ratios in on
 demo: dev ## run the product: next fire times of a weekday 09:00 Paris cron, and a DST example
 	$(VENV)/bin/fastscheduler cron "0 9 * * MON-FRI" --tz Europe/Paris -n 5
 	$(VENV)/bin/fastscheduler cron "30 2 * * *" --tz America/New_York --after 2026-03-07T12:00:00-05:00 -n 3
+
+.PHONY: browser
+browser: ## install headless Chromium from Debian for the browser test
+	bash scripts/browser.sh
+
+.PHONY: services
+services: ## start PostgreSQL and MariaDB on 127.0.0.1 for the tests
+	bash scripts/services.sh
 
 .PHONY: wheel
 wheel: $(VENV)/.deps ## build the abi3 wheel and the sdist into dist/
