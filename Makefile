@@ -53,9 +53,8 @@ bench: dev ## benchmarks against croniter, cronsim and APScheduler (ratios in on
 	$(PY) benches/report.py
 
 .PHONY: demo
-demo: dev ## run the product: next fire times of a weekday 09:00 Paris cron, and a DST example
-	$(VENV)/bin/fastscheduler cron "0 9 * * MON-FRI" --tz Europe/Paris -n 5
-	$(VENV)/bin/fastscheduler cron "30 2 * * *" --tz America/New_York --after 2026-03-07T12:00:00-05:00 -n 3
+demo: dev ## run the product: example jobs and the live dashboard at http://127.0.0.1:8000/scheduler/
+	$(VENV)/bin/fastscheduler demo --host 127.0.0.1 --port 8000
 
 .PHONY: browser
 browser: ## install headless Chromium from Debian for the browser test

@@ -1,32 +1,48 @@
-"""The ``fastscheduler`` command line.
+"""The ``fastscheduler`` command line (also ``python -m fastscheduler``).
 
-Subcommands so far: ``cron`` (next fire times of an expression). Exit codes: 0 success,
-2 bad usage or bad input (the message says where the error is).
+Subcommands: ``demo`` (example jobs and the dashboard), ``run module:scheduler`` (run a user's
+scheduler, like ``uvicorn module:app``), ``jobs`` / ``history`` / ``dead-letters`` (read a store),
+``cron`` (next fire times of an expression) and ``bench`` (the benchmark report, from a checkout).
+Exit codes: 0 success, 1 a runtime failure (the store is locked or damaged ...), 2 bad usage or
+bad input (the message says what to change).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
+import os
+import signal
+import subprocess
 import sys
+import threading
 from collections.abc import Sequence
 from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
 
 from fastscheduler import CronError, CronExpr, UnknownTimeZoneError
+
+
+class CliError(Exception):
+    """A failure to report as ``error: <message>`` with exit code ``code``."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# ---------------------------------------------------------------------------------- cron
 
 
 def _cmd_cron(args: argparse.Namespace) -> int:
     try:
         expr = CronExpr(args.expression, tz=args.tz)
-    except (CronError, UnknownTimeZoneError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    start = datetime.now(timezone.utc) if args.after is None else datetime.fromisoformat(args.after)
-    try:
+        start = datetime.now(timezone.utc) if args.after is None else datetime.fromisoformat(args.after)
         fires = expr.next_n(start, args.n)
-    except CronError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except (CronError, UnknownTimeZoneError, ValueError) as exc:
+        raise CliError(str(exc), 2) from None
     if args.json:
         payload = {
             "expression": expr.expression,
@@ -42,10 +58,241 @@ def _cmd_cron(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------- run / demo
+
+
+def _load_scheduler(target: str) -> Any:
+    """``module:attr`` (``attr`` a FastScheduler, or a callable returning one); the current
+    directory is importable, as with uvicorn."""
+    from fastscheduler.scheduler import FastScheduler
+
+    module_name, sep, attr = target.partition(":")
+    if not sep or not module_name or not attr:
+        raise CliError(f"expected module:scheduler (e.g. app.jobs:scheduler), got {target!r}", 2)
+    sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise CliError(f"cannot import {module_name!r}: {exc}", 2) from None
+    obj: Any = module
+    for part in attr.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            raise CliError(f"{module_name!r} has no attribute {attr!r}", 2)
+    if not isinstance(obj, FastScheduler) and callable(obj):
+        obj = obj()
+    if not isinstance(obj, FastScheduler):
+        raise CliError(f"{target} is a {type(obj).__name__}, not a FastScheduler", 2)
+    return obj
+
+
+def _serve(scheduler: Any, dashboard: bool, host: str, port: int) -> int:
+    """Run ``scheduler`` (with the dashboard on ``host:port``) until SIGINT/SIGTERM, then stop it."""
+    from fastscheduler.stores import StorageError
+
+    if dashboard:
+        try:
+            import uvicorn
+            from fastapi import FastAPI
+
+            from fastscheduler.fastapi_integration import create_scheduler_routes
+        except ImportError as exc:
+            raise CliError(f"the dashboard needs: pip install 'fastscheduler[fastapi]' ({exc})") from None
+        from contextlib import asynccontextmanager
+
+        @asynccontextmanager
+        async def lifespan(app: FastAPI) -> Any:
+            scheduler.start()
+            yield
+            await scheduler.stop(wait=True, timeout=10)
+
+        app = FastAPI(title="fastscheduler", lifespan=lifespan)
+        app.include_router(create_scheduler_routes(scheduler))
+        print(f"fastscheduler: dashboard at http://{host}:{port}/scheduler/ (Ctrl-C to stop)", flush=True)
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+        return 0
+    try:
+        scheduler.start()
+    except StorageError as exc:
+        raise CliError(str(exc)) from None
+    print(f"fastscheduler: running {len(scheduler.get_jobs())} job(s) (Ctrl-C to stop)", flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(3600):
+        pass
+    scheduler.stop(wait=True, timeout=30)
+    print("fastscheduler: stopped", flush=True)
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    return _serve(_load_scheduler(args.target), args.dashboard, args.host, args.port)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from fastscheduler._demo import build_demo_scheduler
+
+    scheduler = build_demo_scheduler(args.state)
+    print(f"fastscheduler demo: {len(scheduler.get_jobs())} example jobs, state in {args.state}")
+    return _serve(scheduler, not args.no_dashboard, args.host, args.port)
+
+
+# ---------------------------------------------------------------------------------- stores
+
+
+def _read_store(args: argparse.Namespace) -> Any:
+    """The stored state named by ``--state`` / ``--database-url``, read without taking the store
+    (a running scheduler may hold it)."""
+    from fastscheduler.stores import Limits, StorageError
+
+    backend: Any
+    if args.database_url:
+        from fastscheduler.stores.sql import SQLModelStorageBackend
+
+        backend = SQLModelStorageBackend(args.database_url)
+    else:
+        from fastscheduler.stores.json_file import JSONStorageBackend
+
+        if not Path(args.state).exists():
+            raise CliError(f"no state file at {args.state} (give --state FILE or --database-url URL)", 2)
+        backend = JSONStorageBackend(args.state)
+    try:
+        return backend.read(Limits(max_history=10**9, history_retention_days=10**6, max_dead_letters=10**9))
+    except StorageError as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        backend.close()
+
+
+def _ts(value: Any) -> str:
+    if not isinstance(value, (int, float)):
+        return "-"
+    return datetime.fromtimestamp(value, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _table(rows: list[list[str]], header: list[str]) -> None:
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
+    for row in [header, *rows]:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _cmd_jobs(args: argparse.Namespace) -> int:
+    state = _read_store(args)
+    jobs = sorted(state.jobs.values(), key=lambda r: (r.get("next_run") is None, r.get("next_run") or 0))
+    if args.json:
+        print(json.dumps(jobs, indent=2, default=str))
+        return 0
+    rows = [
+        [
+            str(r.get("job_id")),
+            str(r.get("schedule")),
+            "paused" if r.get("paused") else ("done" if r.get("finished") else "scheduled"),
+            _ts(r.get("next_run")),
+            _ts(r.get("last_run")),
+            str(r.get("run_count", 0)),
+            str(r.get("failure_count", 0)),
+        ]
+        for r in jobs
+    ]
+    _table(rows, ["JOB", "SCHEDULE", "STATE", "NEXT RUN (UTC)", "LAST RUN (UTC)", "RUNS", "FAILED"])
+    return 0
+
+
+def _cmd_history(args: argparse.Namespace) -> int:
+    state = _read_store(args)
+    entries = [h for h in state.history if args.job is None or h.get("job_id") == args.job]
+    entries = entries[-args.limit :][::-1]
+    if args.json:
+        print(json.dumps(entries, indent=2, default=str))
+        return 0
+    rows = [
+        [_ts(h.get("timestamp")), str(h.get("job_id")), str(h.get("status")), str(h.get("error") or "")]
+        for h in entries
+    ]
+    _table(rows, ["WHEN (UTC)", "JOB", "STATUS", "ERROR"])
+    return 0
+
+
+def _cmd_dead_letters(args: argparse.Namespace) -> int:
+    state = _read_store(args)
+    letters = state.dead_letters[-args.limit :][::-1]
+    if args.json:
+        print(json.dumps(letters, indent=2, default=str))
+        return 0
+    for d in letters:
+        print(f"{_ts(d.get('executed_at'))}  {d.get('job_id')}  after {d.get('attempts')} attempt(s)")
+        print(f"  {d.get('error_type')}: {d.get('error_message')}")
+        if args.traceback:
+            print("  " + str(d.get("traceback", "")).rstrip().replace("\n", "\n  "))
+    if not letters:
+        print("no dead letters")
+    return 0
+
+
+# ---------------------------------------------------------------------------------- bench
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    root = Path(__file__).resolve().parents[2]
+    scripts = [root / "benches" / "report.py", root / "benches" / "scheduler_report.py"]
+    if not all(s.exists() for s in scripts):
+        raise CliError("the benchmarks run from a checkout of fastscheduler (benches/ is not installed)", 2)
+    for script in scripts:
+        extra = ["--quick"] if args.quick and script.name == "scheduler_report.py" else []
+        code = subprocess.call([sys.executable, str(script), *extra])
+        if code:
+            return code
+    return 0
+
+
+# ---------------------------------------------------------------------------------- main
+
+
+def _store_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--state", default="fastscheduler_state.json", help="JSON state file (the default store)")
+    p.add_argument("--database-url", help="SQL store instead, e.g. postgresql://user:pass@host/db")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _serve_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1", help="dashboard address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="dashboard port (default 8000)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and documentation)."""
     parser = argparse.ArgumentParser(prog="fastscheduler", description="fastscheduler command line")
     sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="run example jobs and serve the dashboard")
+    _serve_args(demo)
+    demo.add_argument("--state", default="fastscheduler_demo.json", help="JSON state file of the demo")
+    demo.add_argument("--no-dashboard", action="store_true", help="run the jobs only")
+    demo.set_defaults(func=_cmd_demo)
+
+    run = sub.add_parser("run", help="run a scheduler object: fastscheduler run app.jobs:scheduler")
+    run.add_argument("target", help="module:attribute of a FastScheduler (or a function returning one)")
+    run.add_argument("--dashboard", action="store_true", help="also serve the dashboard")
+    _serve_args(run)
+    run.set_defaults(func=_cmd_run)
+
+    jobs = sub.add_parser("jobs", help="list the jobs of a store with their next runs")
+    _store_args(jobs)
+    jobs.set_defaults(func=_cmd_jobs)
+
+    history = sub.add_parser("history", help="recent runs from a store, newest first")
+    _store_args(history)
+    history.add_argument("--job", help="only this job id")
+    history.add_argument("-n", "--limit", type=int, default=50, help="how many (default 50)")
+    history.set_defaults(func=_cmd_history)
+
+    dead = sub.add_parser("dead-letters", help="executions that failed on every attempt")
+    _store_args(dead)
+    dead.add_argument("-n", "--limit", type=int, default=100, help="how many (default 100)")
+    dead.add_argument("--traceback", action="store_true", help="print the tracebacks too")
+    dead.set_defaults(func=_cmd_dead_letters)
+
     cron = sub.add_parser("cron", help="show the next fire times of a cron expression")
     cron.add_argument("expression", help='a cron expression, e.g. "0 9 * * MON-FRI"')
     cron.add_argument("--tz", default="UTC", help="IANA time zone (default UTC)")
@@ -53,11 +300,19 @@ def build_parser() -> argparse.ArgumentParser:
     cron.add_argument("--after", help="ISO datetime to start from (default: now)")
     cron.add_argument("--json", action="store_true", help="machine-readable output")
     cron.set_defaults(func=_cmd_cron)
+
+    bench = sub.add_parser("bench", help="the benchmark report against peer libraries (from a checkout)")
+    bench.add_argument("--quick", action="store_true", help="smaller sizes for the scheduler benchmarks")
+    bench.set_defaults(func=_cmd_bench)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
     args = build_parser().parse_args(argv)
-    result: int = args.func(args)
+    try:
+        result: int = args.func(args)
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.code
     return result

@@ -133,5 +133,14 @@ class StorageBackend(ABC):
         and the caller retries the same batch (merged with newer changes) later.
         """
 
+    def read(self, limits: Limits) -> StoredState:
+        """The stored state, for tools (``fastscheduler jobs``) that only look. The default opens
+        and closes the store, so it fails with :class:`StorageLockedError` while a scheduler holds a
+        single-instance store; backends that can read safely without the lock override it."""
+        try:
+            return self.open(limits)
+        finally:
+            self.close()
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release locks, files and connections. Safe to call twice."""

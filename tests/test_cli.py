@@ -1,0 +1,155 @@
+"""The ``fastscheduler`` command line: run, demo, jobs, history, dead-letters, errors and exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from fastscheduler import FastScheduler, ManualClock
+from fastscheduler.cli import main
+
+T0 = 1_780_000_000.0
+
+
+def _fails() -> None:
+    raise ValueError("bad <input>")
+
+
+def _ok() -> None:
+    pass
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Path:
+    """A JSON store with two jobs, history and one dead letter."""
+    path = tmp_path / "state.json"
+    clock = ManualClock(T0)
+    s = FastScheduler(state_file=str(path), quiet=True, clock=clock, timezone="UTC")
+    s.every(10).seconds.do(_ok)
+    s.every(10).seconds.retries(0).do(_fails)
+    s.start()
+    clock.advance(20)
+    s.stop()
+    return path
+
+
+def test_jobs_history_and_dead_letters_read_a_store(state: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["jobs", "--state", str(state)]) == 0
+    out = capsys.readouterr().out
+    assert "NEXT RUN (UTC)" in out and "test_cli._ok:every:10s" in out
+    assert "2026-05-28 20:27:10Z" in out  # next run: T0 + 30
+
+    assert main(["jobs", "--state", str(state), "--json"]) == 0
+    jobs = json.loads(capsys.readouterr().out)
+    assert {j["job_id"]: j["run_count"] for j in jobs} == {
+        "test_cli._ok:every:10s": 2,
+        "test_cli._fails:every:10s": 2,
+    }
+
+    assert main(["history", "--state", str(state), "--job", "test_cli._fails:every:10s", "--json"]) == 0
+    history = json.loads(capsys.readouterr().out)
+    assert [h["status"] for h in history] == ["failed", "failed"]
+
+    assert main(["dead-letters", "--state", str(state), "--traceback"]) == 0
+    out = capsys.readouterr().out
+    assert "ValueError: bad <input>" in out and 'raise ValueError("bad <input>")' in out
+
+
+def test_errors_have_messages_and_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["jobs", "--state", str(tmp_path / "missing.json")]) == 2
+    assert "no state file at" in capsys.readouterr().err
+    assert main(["run", "no_colon"]) == 2
+    assert "expected module:scheduler" in capsys.readouterr().err
+    assert main(["run", "no_such_module_xyz:s"]) == 2
+    assert "cannot import 'no_such_module_xyz'" in capsys.readouterr().err
+    assert main(["cron", "61 * * * *"]) == 2
+    assert "minute field: 61 is out of range 0-59" in capsys.readouterr().err
+    (tmp_path / "broken.json").write_text("{not json")
+    assert main(["jobs", "--state", str(tmp_path / "broken.json")]) == 1
+    assert "broken.json" in capsys.readouterr().err
+
+
+_APP = """
+from fastscheduler import FastScheduler
+scheduler = FastScheduler(state_file="state.json", quiet=True)
+
+@scheduler.every(0.1).seconds
+def beat():
+    with open("beats", "a") as f:
+        f.write("x")
+"""
+
+
+def test_run_a_users_scheduler_until_sigterm(tmp_path: Path) -> None:
+    (tmp_path / "myjobs.py").write_text(_APP)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fastscheduler", "run", "myjobs:scheduler"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not (tmp_path / "beats").exists() or len((tmp_path / "beats").read_text()) < 3:
+            assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "running 1 job(s)" in out and "stopped" in out
+    assert "Traceback" not in err
+    stored = json.loads((tmp_path / "state.json").read_text())
+    assert stored["jobs"]["myjobs.beat:every:0.1s"]["run_count"] >= 3
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def test_demo_serves_the_dashboard_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fastscheduler", "demo", "--port", str(port), "--state", "demo.json"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/scheduler/api/jobs") as r:
+                    body = json.loads(r.read())
+                break
+            except OSError:
+                assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+                time.sleep(0.2)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/scheduler/") as r:
+            assert r.status == 200 and b"<html" in r.read().lower()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    text = json.dumps(body)
+    for name in ("heartbeat", "morning report", "flaky payment gateway", "every minute (cron)"):
+        assert name in text
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    assert f"http://127.0.0.1:{port}/scheduler/" in out
