@@ -45,7 +45,26 @@ lint: dev ## cargo fmt/clippy, ruff, mypy and stubtest of _core.pyi
 	$(PY) -m mypy.stubtest fastscheduler._core
 
 .PHONY: test
-test: lint test-rust test-python ## everything CI runs: lint, cargo tests, pytest
+test: lint test-rust test-python test-wheel ## everything CI runs: lint, cargo tests, pytest, the wheel
+
+WHEEL_VENV := .venv-wheel
+# The clean environment of test-wheel: the interpreter's own bin, the system's, and nothing of
+# Rust's (cargo and rustc live in ~/.cargo/bin), so the tests prove the wheel needs no toolchain.
+CLEAN_PATH := $(abspath $(WHEEL_VENV))/bin:/usr/local/bin:/usr/bin:/bin
+
+.PHONY: test-wheel
+test-wheel: $(VENV)/.deps services browser ## build the abi3 wheel + sdist, install the wheel into a clean venv with no Rust on PATH, run pytest against it
+	rm -rf dist $(WHEEL_VENV)
+	$(PY) -m maturin build --release --out dist
+	$(PY) -m maturin sdist --out dist
+	$$($(PY) -c 'import sys; print(sys._base_executable)') -m venv $(WHEEL_VENV)
+	$(WHEEL_VENV)/bin/python -m pip install -q --upgrade "pip>=25.1"
+	$(WHEEL_VENV)/bin/python -m pip install -q dist/*.whl
+	$(WHEEL_VENV)/bin/python -m pip install -q --group dev
+	env -i HOME="$$HOME" PATH="$(CLEAN_PATH)" LANG=C.UTF-8 CI="$${CI:-}" bash -c '\
+		! command -v cargo && ! command -v rustc && \
+		python -c "import fastscheduler, sys; f = fastscheduler._core.__file__; print(\"testing\", f); assert \"$(WHEEL_VENV)/\" in f" && \
+		python -m pytest -q -p no:cacheprovider'
 
 .PHONY: bench
 bench: dev ## benchmarks against croniter, cronsim and APScheduler (ratios in one run)
@@ -77,4 +96,4 @@ fmt: $(VENV)/.deps ## format Rust and Python sources
 
 .PHONY: clean
 clean: ## remove build outputs (target/, .venv/, dist/)
-	rm -rf target $(VENV) dist .pytest_cache .ruff_cache .mypy_cache .hypothesis .benchmarks
+	rm -rf target $(VENV) $(WHEEL_VENV) dist .pytest_cache .ruff_cache .mypy_cache .hypothesis .benchmarks
