@@ -255,7 +255,9 @@ def test_stop_then_start_runs_again(sched: FastScheduler, clock: ManualClock) ->
 
 
 def test_storage_argument_is_validated() -> None:
-    with pytest.raises(ValueError, match="storage must be None, 'json', 'sqlmodel', 'memory' or a StorageBackend"):
+    with pytest.raises(
+        ValueError, match="storage must be None, 'json', 'sqlmodel', 'memory' or a StorageBackend"
+    ):
         FastScheduler(storage="redis")
 
 

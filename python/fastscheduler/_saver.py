@@ -7,6 +7,10 @@ next batch, so at most one save is ever pending however fast changes arrive (10,
 one or two writes, not 10,000). Job records are read when the batch is built, so a job changed a
 thousand times between two writes is written once, as it is then.
 
+Writes can be paced (``min_interval``: the JSON backend rewrites its whole file, so it waits at
+least ``StorageBackend.min_write_interval`` seconds between writes, letting changes gather); a
+flush or a stop never waits for the pace.
+
 A write that fails (a database that went away) is kept, merged with newer changes, and retried with
 exponential backoff (0.5 s doubling to 30 s) until it succeeds; jobs keep running from memory
 meanwhile. :meth:`Saver.status` reports the outage; :meth:`Saver.flush` (called by ``stop()``) waits
@@ -42,6 +46,7 @@ class Saver:
         on_saved: Callable[[Changes], None] | None = None,
         min_retry: float = 0.5,
         max_retry: float = 30.0,
+        min_interval: float = 0.0,
     ) -> None:
         self._backend = backend
         self._job_records = job_records
@@ -49,6 +54,9 @@ class Saver:
         self._clock = clock
         self._on_saved = on_saved
         self._min_retry = min_retry
+        self._min_interval = min_interval
+        self._next_write_at = 0.0
+        self._flushing = 0
         self._max_retry = max_retry
         self._cond = threading.Condition()
         self._dirty_jobs: set[str] = set()
@@ -119,15 +127,23 @@ class Saver:
         end = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             target = self._generation
+            self._flushing += 1
             self._cond.notify_all()
-            while self._written < target:
-                if self._thread is None:
-                    return False
-                remaining = None if end is None else end - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
-        return True
+            try:
+                return self._wait_written(target, end)
+            finally:
+                self._flushing -= 1
+
+    def _wait_written(self, target: int, end: float | None) -> bool:
+        while True:
+            if self._written >= target:
+                return True
+            if self._thread is None:
+                return False
+            remaining = None if end is None else end - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return False
+            self._cond.wait(remaining)
 
     def stop(self, timeout: float | None = None) -> bool:
         """Flush (up to ``timeout``), then end the thread. True if everything was written."""
@@ -185,7 +201,10 @@ class Saver:
                     return True
                 self._cond.wait(wait)
             elif self._written < self._generation:
-                return True
+                wait = self._next_write_at - time.monotonic()
+                if wait <= 0 or self._stopping or self._flushing:
+                    return True
+                self._cond.wait(wait)  # pacing: let changes gather (flush and stop cut it short)
             elif self._stopping:
                 return False
             else:
@@ -229,6 +248,7 @@ class Saver:
                 self._error_since = None
                 self._writes += 1
                 self._written = target
+                self._next_write_at = time.monotonic() + self._min_interval
                 self._cond.notify_all()
             if self._on_saved is not None and batch:
                 self._on_saved(batch)

@@ -526,6 +526,7 @@ class FastScheduler:
             self._stats_record,
             self._clock.now,
             on_saved=self._saved,
+            min_interval=self.storage.min_write_interval,
         )
         self._saver.start()
 

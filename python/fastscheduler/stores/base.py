@@ -114,6 +114,10 @@ class StorageBackend(ABC):
     #: :meth:`open` takes a lock and a second process gets :class:`StorageLockedError`.
     multi_instance: bool = False
 
+    #: Least time between two writes, in seconds: a backend whose write costs the same however
+    #: small the change (the JSON file is rewritten whole) lets changes gather for this long.
+    min_write_interval: float = 0.0
+
     @abstractmethod
     def open(self, limits: Limits) -> StoredState:
         """Take the store for this process (lock, connect, create what is missing) and load it.

@@ -1,0 +1,387 @@
+"""The FastAPI dashboard: a live web page and an HTTP API for one :class:`FastScheduler`.
+
+::
+
+    from fastscheduler.fastapi_integration import create_scheduler_routes
+    app.include_router(create_scheduler_routes(scheduler))   # dashboard at /scheduler/
+
+Needs the ``fastapi`` extra (``pip install "fastscheduler[fastapi]"``); ``import fastscheduler``
+alone never imports FastAPI.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the endpoints' annotations at runtime.
+
+import importlib.resources
+import json
+import secrets
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import urlsplit
+
+try:
+    import anyio
+    from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+    from fastapi.params import Depends as DependsParam
+    from fastapi.responses import HTMLResponse, JSONResponse
+    from pydantic import Field
+    from sse_starlette import EventSourceResponse, ServerSentEvent
+except ImportError as exc:  # pragma: no cover - exercised only without the extra installed
+    raise ImportError(
+        'The fastscheduler dashboard needs FastAPI and sse-starlette: pip install "fastscheduler[fastapi]"'
+    ) from exc
+
+from fastscheduler.dashboard.hub import Hub
+from fastscheduler.dashboard.schemas import (
+    ActionResult,
+    Cleared,
+    DeadLetters,
+    Error,
+    HistoryPage,
+    JobEnvelope,
+    JobFilterStatus,
+    JobsPage,
+    RunStatus,
+    Statistics,
+    Status,
+)
+
+if TYPE_CHECKING:
+    from fastscheduler.scheduler import FastScheduler
+
+#: Seconds between two ``heartbeat`` events on an idle stream (they keep proxies from closing
+#: it and let the page notice a dead connection).
+HEARTBEAT_SECONDS: float = 15.0
+#: On server shutdown, how long a stream may take to end cleanly before it is cancelled.
+SHUTDOWN_GRACE_SECONDS: float = 2.0
+#: A stream whose client reads nothing for this long is closed.
+SEND_TIMEOUT_SECONDS: float = 30.0
+
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Error, "description": "No such job"}}
+_ACTION_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_NOT_FOUND,
+    403: {"model": Error, "description": "Cross-site request (its Origin is not this host)"},
+    409: {"model": Error, "description": "The job's state forbids this action"},
+}
+
+
+class SchedulerRouter(APIRouter):
+    """The router :func:`create_scheduler_routes` returns; ``hub`` is its live-update hub."""
+
+    hub: Hub
+
+
+class _SSEResponse(EventSourceResponse):
+    media_type = "text/event-stream"
+
+
+def _error(status: int, message: str, job_id: str | None = None) -> JSONResponse:
+    return JSONResponse({"detail": message, "error": message, "job_id": job_id}, status_code=status)
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_matches_host(origin: str, host: str | None) -> bool:
+    """Whether a request's ``Origin`` header names the host it was sent to (``Host`` header).
+
+    Host names compare case-insensitively; when ``Host`` carries a port the origin's (explicit
+    or default) port must equal it; when it carries none, the origin must use its scheme's
+    default port. ``Origin: null`` and anything unparsable never match.
+    """
+    if not host:
+        return False
+    try:
+        o = urlsplit(origin.strip())
+        h = urlsplit("//" + host.strip())
+        o_port, h_port = o.port, h.port
+    except ValueError:
+        return False
+    if o.scheme not in _DEFAULT_PORTS or not o.hostname or not h.hostname or o.path not in ("", "/"):
+        return False
+    if o.hostname.lower() != h.hostname.lower():
+        return False
+    effective = o_port if o_port is not None else _DEFAULT_PORTS[o.scheme]
+    return effective == h_port if h_port is not None else effective == _DEFAULT_PORTS[o.scheme]
+
+
+async def reject_cross_site(request: Request) -> None:
+    """Dependency of every action: 403 when the request comes from another site (an ``Origin``
+    header that is not this host, or ``Sec-Fetch-Site: cross-site``)."""
+    origin = request.headers.get("origin")
+    if origin is not None and not origin_matches_host(origin, request.headers.get("host")):
+        raise HTTPException(403, detail=f"cross-site request refused (Origin {origin!r} is not this host)")
+    if request.headers.get("sec-fetch-site") == "cross-site":
+        raise HTTPException(403, detail="cross-site request refused")
+
+
+def _load_page() -> str:
+    return importlib.resources.files("fastscheduler.dashboard").joinpath("index.html").read_text("utf-8")
+
+
+def _script_json(data: object) -> str:
+    """JSON that is safe inside a ``<script type="application/json">`` element."""
+    text = json.dumps(data, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+_EpochSeconds = Annotated[float, Field(allow_inf_nan=False)]
+
+
+def _epoch(dt: datetime) -> float:
+    return (dt if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def create_scheduler_routes(
+    scheduler: "FastScheduler",
+    *,
+    prefix: str = "/scheduler",
+    dependencies: Sequence[DependsParam] | None = None,
+    read_only: bool = False,
+    **router_kwargs: Any,
+) -> SchedulerRouter:
+    """An :class:`~fastapi.APIRouter` serving the dashboard page, its JSON API and its live
+    event stream for ``scheduler``, under ``prefix`` (the page is ``{prefix}/``).
+
+    ``dependencies`` guard every route, the stream included (e.g. ``[Depends(check_login)]``).
+    ``read_only=True`` leaves out the action routes (run, pause, resume, cancel, clearing dead
+    letters) and the page's buttons. Other keyword arguments go to ``APIRouter`` (``tags``
+    defaults to ``["scheduler"]``). Actions are POST (DELETE for clearing dead letters) and
+    refuse cross-site requests with 403.
+
+    Every handler that touches the scheduler is a sync endpoint, which FastAPI runs in its
+    thread pool, so a scheduler busy under its lock never blocks the event loop.
+    """
+    router_kwargs.setdefault("tags", ["scheduler"])
+    router = SchedulerRouter(prefix=prefix, dependencies=list(dependencies or ()), **router_kwargs)
+    hub = router.hub = Hub(scheduler)
+    page = _load_page().replace("__FS_CONFIG__", _script_json({"readOnly": read_only}))
+
+    # ------------------------------------------------------------------ page and stream
+
+    @router.get("/", response_class=HTMLResponse, summary="The dashboard page")
+    async def dashboard() -> HTMLResponse:
+        """The single-page dashboard (self-contained: no CDN, works offline)."""
+        nonce = secrets.token_urlsafe(18)
+        csp = (
+            "default-src 'none'; "
+            f"script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
+            "connect-src 'self'; img-src 'self' data:; "
+            "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+        )
+        return HTMLResponse(
+            page.replace("__FS_NONCE__", nonce),
+            headers={
+                "Content-Security-Policy": csp,
+                "Cache-Control": "no-store",
+                "X-Content-Type-Options": "nosniff",
+                "Referrer-Policy": "no-referrer",
+            },
+        )
+
+    def heartbeat() -> ServerSentEvent:
+        data = json.dumps({"time": time.time(), "running": scheduler.running}, separators=(",", ":"))
+        return ServerSentEvent(data, event="heartbeat", sep="\n")
+
+    @router.get(
+        "/events",
+        response_class=_SSEResponse,
+        summary="Live updates (Server-Sent Events)",
+        responses={
+            200: {
+                "description": (
+                    "An endless text/event-stream: one `snapshot` event on connect (all jobs and"
+                    " stats), then `job`, `run`, `dead_letter` and `stats` events carrying only what"
+                    " changed, with ids for Last-Event-ID resumption, and `heartbeat` events."
+                ),
+                "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            }
+        },
+    )
+    async def events(
+        last_event_id_header: Annotated[str | None, Header(alias="last-event-id", max_length=200)] = None,
+        last_event_id: Annotated[str | None, Query(max_length=200)] = None,
+    ) -> _SSEResponse:
+        """Stream changes as they happen. A reconnecting browser sends ``Last-Event-ID`` and gets
+        exactly what it missed (or a fresh snapshot if that is too old)."""
+        shutdown = anyio.Event()  # set by sse-starlette when the server shuts down
+        return _SSEResponse(
+            hub.stream(last_event_id_header or last_event_id, stop=shutdown),
+            shutdown_event=shutdown,
+            shutdown_grace_period=SHUTDOWN_GRACE_SECONDS,
+            ping=HEARTBEAT_SECONDS,
+            ping_message_factory=heartbeat,
+            send_timeout=SEND_TIMEOUT_SECONDS,
+            headers={"Cache-Control": "no-store"},
+        )
+
+    # ------------------------------------------------------------------ queries
+
+    @router.get("/api/status", response_model=Status, summary="Whether the scheduler runs, and statistics")
+    def get_status() -> dict[str, Any]:
+        """``{"running": bool, "statistics": {...}}`` (the original's shape)."""
+        return {"running": scheduler.running, "statistics": scheduler.get_statistics()}
+
+    @router.get("/api/stats", response_model=Statistics, summary="Statistics")
+    def get_stats() -> dict[str, Any]:
+        """Totals, success rate (percent), uptime, active jobs and per-job counts."""
+        return scheduler.get_statistics()
+
+    @router.get("/api/jobs", response_model=JobsPage, summary="List jobs")
+    def list_jobs(
+        status: Annotated[JobFilterStatus | None, Query(description="only jobs in this state")] = None,
+        q: Annotated[
+            str | None, Query(max_length=200, description="case-insensitive text in id, name or schedule")
+        ] = None,
+        limit: Annotated[int | None, Query(ge=1, le=100_000, description="page size (default: all)")] = None,
+        offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
+    ) -> dict[str, Any]:
+        """Jobs (running ones included), soonest next run first, filtered then paged."""
+        jobs = scheduler.get_jobs()
+        if status is not None:
+            jobs = [j for j in jobs if j.get("status") == status.value]
+        if q:
+            needle = q.casefold()
+            fields = ("job_id", "name", "func_name", "schedule")
+            jobs = [j for j in jobs if needle in "\0".join(str(j.get(k) or "") for k in fields).casefold()]
+        end = None if limit is None else offset + limit
+        return {"jobs": jobs[offset:end], "total": len(jobs), "offset": offset, "limit": limit}
+
+    @router.get("/api/history", response_model=HistoryPage, summary="Run history")
+    def get_history(
+        job: Annotated[str | None, Query(max_length=1000, description="only this job id")] = None,
+        func_name: Annotated[str | None, Query(max_length=1000, description="only this function")] = None,
+        status: Annotated[RunStatus | None, Query(description="only runs with this outcome")] = None,
+        since: Annotated[
+            _EpochSeconds | datetime | None,
+            Query(
+                description="runs that ended at or after this time: epoch seconds, or ISO 8601 (naive = UTC)"
+            ),
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+        offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
+    ) -> dict[str, Any]:
+        """Finished and missed runs, newest first, filtered then paged."""
+        entries = scheduler.get_history(func_name, limit=2**31)
+        if job is not None:
+            entries = [e for e in entries if e.job_id == job]
+        if status is not None:
+            entries = [e for e in entries if e.status == status.value]
+        if since is not None:
+            horizon = since if isinstance(since, float) else _epoch(since)
+            entries = [e for e in entries if e.timestamp >= horizon]
+        page = [e.to_dict() for e in entries[offset : offset + limit]]
+        return {"history": page, "total": len(entries), "offset": offset, "limit": limit}
+
+    @router.get("/api/dead-letters", response_model=DeadLetters, summary="Dead letters")
+    def get_dead_letters(limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> dict[str, Any]:
+        """Executions that failed on every attempt, newest first, with their tracebacks."""
+        everything = scheduler.get_dead_letters(limit=2**31)
+        return {"dead_letters": [d.to_dict() for d in everything[:limit]], "total": len(everything)}
+
+    if not read_only:
+        _add_actions(router, scheduler)
+
+    # After the actions: `/api/jobs/{id}/pause` must match the POST route first (a job id may
+    # contain "/", so this GET route matches that path too: GET there looks up job "{id}/pause").
+    @router.get(
+        "/api/jobs/{job_id:path}", response_model=JobEnvelope, responses=_NOT_FOUND, summary="One job"
+    )
+    def get_job(job_id: str) -> Any:
+        """``{"job": {...}}`` with the job's timeout; 404 if there is no such job."""
+        job = scheduler.get_job(job_id)
+        if job is None:
+            return _error(404, f"job {job_id!r} not found", job_id)
+        return {"job": job}
+
+    return router
+
+
+def _add_actions(router: APIRouter, scheduler: "FastScheduler") -> None:
+    """The routes that change things (left out when read-only), each refusing cross-site requests."""
+    actions = [Depends(reject_cross_site)]
+
+    @router.delete(
+        "/api/dead-letters",
+        response_model=Cleared,
+        dependencies=actions,
+        responses={403: _ACTION_ERRORS[403]},
+        summary="Clear dead letters",
+    )
+    def clear_dead_letters() -> dict[str, Any]:
+        """Remove every dead letter; says how many."""
+        return {"success": True, "cleared": scheduler.clear_dead_letters()}
+
+    @router.post(
+        "/api/jobs/{job_id:path}/run",
+        response_model=ActionResult,
+        dependencies=actions,
+        responses=_ACTION_ERRORS,
+        summary="Run a job now",
+    )
+    def run_job(job_id: str) -> Any:
+        """Start one extra run now (the schedule is unchanged). 409 if the scheduler is not
+        running or the job is running already."""
+        job = scheduler.get_job(job_id)
+        if job is None:
+            return _error(404, f"job {job_id!r} not found", job_id)
+        if not scheduler.running:
+            return _error(409, "the scheduler is not running", job_id)
+        if job.get("running"):
+            return _error(409, "the job is running already", job_id)
+        if not scheduler.run_job_now(job_id):
+            return _error(404, f"job {job_id!r} not found", job_id)
+        return {"success": True, "job_id": job_id, "message": f"job {job_id} started"}
+
+    @router.post(
+        "/api/jobs/{job_id:path}/pause",
+        response_model=ActionResult,
+        dependencies=actions,
+        responses=_ACTION_ERRORS,
+        summary="Pause a job",
+    )
+    def pause_job(job_id: str) -> Any:
+        """Stop firing (the schedule is kept). 409 if the job is paused already."""
+        job = scheduler.get_job(job_id)
+        if job is None:
+            return _error(404, f"job {job_id!r} not found", job_id)
+        if job.get("paused"):
+            return _error(409, "the job is paused already", job_id)
+        if not scheduler.pause_job(job_id):
+            return _error(404, f"job {job_id!r} not found", job_id)
+        return {"success": True, "job_id": job_id, "message": f"job {job_id} paused"}
+
+    @router.post(
+        "/api/jobs/{job_id:path}/resume",
+        response_model=ActionResult,
+        dependencies=actions,
+        responses=_ACTION_ERRORS,
+        summary="Resume a paused job",
+    )
+    def resume_job(job_id: str) -> Any:
+        """Fire again from the next scheduled time. 409 if the job is not paused."""
+        job = scheduler.get_job(job_id)
+        if job is None:
+            return _error(404, f"job {job_id!r} not found", job_id)
+        if not job.get("paused"):
+            return _error(409, "the job is not paused", job_id)
+        if not scheduler.resume_job(job_id):
+            return _error(404, f"job {job_id!r} not found", job_id)
+        return {"success": True, "job_id": job_id, "message": f"job {job_id} resumed"}
+
+    @router.post(
+        "/api/jobs/{job_id:path}/cancel",
+        response_model=ActionResult,
+        dependencies=actions,
+        responses=_ACTION_ERRORS,
+        summary="Cancel (remove) a job",
+    )
+    def cancel_job(job_id: str) -> Any:
+        """Remove the job (a run in progress finishes and is not retried)."""
+        if not scheduler.cancel_job(job_id):
+            return _error(404, f"job {job_id!r} not found", job_id)
+        return {"success": True, "job_id": job_id, "message": f"job {job_id} cancelled"}
+
+
+__all__ = ["HEARTBEAT_SECONDS", "SchedulerRouter", "create_scheduler_routes", "origin_matches_host"]

@@ -1,0 +1,505 @@
+"""SQL storage through SQLModel / SQLAlchemy 2: SQLite, PostgreSQL (psycopg 3), MySQL and MariaDB
+(PyMySQL).
+
+Four tables, created on first use: ``fastscheduler_jobs`` (one row per job, upserted one row at a
+time, so a batch touching one job of a million writes one row), ``fastscheduler_history``,
+``fastscheduler_dead_letters`` and ``fastscheduler_meta`` (the stats record and the schema
+version). Each row keeps the record as JSON text plus the columns that are indexed.
+
+PostgreSQL and MySQL/MariaDB can be shared by several scheduler processes
+(:attr:`~fastscheduler.stores.base.StorageBackend.multi_instance` is True). A SQLite file is
+single-instance like the JSON store: :meth:`SQLModelStorageBackend.open` locks ``<file>.lock``.
+
+Needs the ``database`` extra: ``pip install 'fastscheduler[database]'``.
+"""
+
+import contextlib
+import json
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+try:
+    import sqlalchemy as sa
+    from sqlalchemy import exc as sa_exc
+    from sqlalchemy.dialects import mysql as sa_mysql
+    from sqlalchemy.dialects import postgresql as sa_postgresql
+    from sqlalchemy.dialects import sqlite as sa_sqlite
+    from sqlalchemy.engine import Connection, Engine, make_url
+    from sqlalchemy.orm import registry
+    from sqlalchemy.pool import StaticPool
+    from sqlmodel import Field, SQLModel
+except ImportError as _exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        "fastscheduler's SQL storage needs SQLModel and a database driver: "
+        "pip install 'fastscheduler[database]'"
+    ) from _exc
+
+from fastscheduler.stores.base import (
+    Changes,
+    Limits,
+    StorageBackend,
+    StorageError,
+    StorageFormatError,
+    StoredState,
+)
+from fastscheduler.stores.json_file import FileLock, check_record_version
+
+__all__ = ["METADATA", "SCHEMA_VERSION", "SQLModelStorageBackend", "normalize_database_url"]
+
+SCHEMA_VERSION = 1
+"""Version of the table layout, kept in ``fastscheduler_meta`` (key ``schema_version``)."""
+
+MAX_JOB_ID_LENGTH = 512
+"""Longest job id the jobs table holds (its primary key is ``VARCHAR(512)``)."""
+
+_STATUS_LENGTH = 64
+_CHUNK = 500  # ids per DELETE ... IN (...) statement
+
+# The tables live in their own registry, so an application's own ``SQLModel.metadata.create_all()``
+# never creates (and Alembic autogenerate never sees) them unless it includes METADATA.
+_REGISTRY = registry()
+METADATA: sa.MetaData = _REGISTRY.metadata
+"""The :class:`~sqlalchemy.MetaData` holding fastscheduler's tables (for Alembic or create_all)."""
+
+# MySQL's TEXT holds only 64 KiB: records (a job's arguments, a traceback) can be longer.
+_JSON_TEXT = sa.Text().with_variant(sa_mysql.LONGTEXT(), "mysql", "mariadb")
+# SQLite autoincrements only an ``INTEGER PRIMARY KEY`` (its rowid), not a BIGINT one.
+_ROW_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+# utf8mb4 for any job id; a binary collation so that "Job" and "job" are two jobs, as elsewhere.
+_TABLE_ARGS = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
+
+
+class _Base(SQLModel, registry=_REGISTRY):
+    """Base of fastscheduler's tables (its own registry, see :data:`METADATA`)."""
+
+
+class JobRow(_Base, table=True):
+    """One job: its record as JSON, and when it runs next (indexed) for queries."""
+
+    __tablename__ = "fastscheduler_jobs"
+    __table_args__ = _TABLE_ARGS
+
+    job_id: str = Field(sa_column=sa.Column(sa.String(MAX_JOB_ID_LENGTH), primary_key=True))
+    record: str = Field(sa_column=sa.Column(_JSON_TEXT, nullable=False))
+    next_run: float | None = Field(default=None, sa_column=sa.Column(sa.Double(), nullable=True, index=True))
+    updated_at: float = Field(sa_column=sa.Column(sa.Double(), nullable=False))
+
+
+class HistoryRow(_Base, table=True):
+    """One finished (or missed) run, oldest first by ``id``."""
+
+    __tablename__ = "fastscheduler_history"
+    __table_args__ = _TABLE_ARGS
+
+    id: int | None = Field(default=None, sa_column=sa.Column(_ROW_ID, primary_key=True, autoincrement=True))
+    job_id: str = Field(sa_column=sa.Column(sa.String(MAX_JOB_ID_LENGTH), nullable=False, index=True))
+    status: str | None = Field(default=None, sa_column=sa.Column(sa.String(_STATUS_LENGTH), index=True))
+    timestamp: float | None = Field(default=None, sa_column=sa.Column(sa.Double(), index=True))
+    record: str = Field(sa_column=sa.Column(_JSON_TEXT, nullable=False))
+
+
+class DeadLetterRow(_Base, table=True):
+    """One execution that failed on every attempt, oldest first by ``id``."""
+
+    __tablename__ = "fastscheduler_dead_letters"
+    __table_args__ = _TABLE_ARGS
+
+    id: int | None = Field(default=None, sa_column=sa.Column(_ROW_ID, primary_key=True, autoincrement=True))
+    job_id: str = Field(sa_column=sa.Column(sa.String(MAX_JOB_ID_LENGTH), nullable=False))
+    executed_at: float | None = Field(default=None, sa_column=sa.Column(sa.Double(), index=True))
+    record: str = Field(sa_column=sa.Column(_JSON_TEXT, nullable=False))
+
+
+class MetaRow(_Base, table=True):
+    """Key/value rows: ``stats`` (the totals record as JSON) and ``schema_version``."""
+
+    __tablename__ = "fastscheduler_meta"
+    __table_args__ = _TABLE_ARGS
+
+    key: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
+    value: str = Field(sa_column=sa.Column(_JSON_TEXT, nullable=False))
+
+
+_JOBS = METADATA.tables["fastscheduler_jobs"]
+_HISTORY = METADATA.tables["fastscheduler_history"]
+_DEAD = METADATA.tables["fastscheduler_dead_letters"]
+_META = METADATA.tables["fastscheduler_meta"]
+
+_DRIVERS = {
+    "postgresql": "postgresql+psycopg",
+    "postgres": "postgresql+psycopg",
+    "mysql": "mysql+pymysql",
+    "mariadb": "mysql+pymysql",
+}
+_SERVER_BACKENDS = frozenset({"postgresql", "mysql", "mariadb"})
+_URL_HELP = (
+    "expected e.g. postgresql://user:password@host:5432/dbname, mysql://user:password@host:3306/dbname "
+    "(also mariadb://) or sqlite:///path/to/file.db"
+)
+
+
+def normalize_database_url(url: str) -> str:
+    """``url`` with the driver fastscheduler installs filled in: ``postgresql://`` (and
+    ``postgres://``) become ``postgresql+psycopg://`` (psycopg 3), ``mysql://`` and ``mariadb://``
+    become ``mysql+pymysql://``. A URL naming its driver (``postgresql+psycopg2://``) and any other
+    URL (``sqlite:///file.db``) is returned as given. Raises :class:`StorageError` if ``url`` is not
+    a database URL."""
+    try:
+        parsed = make_url(url)
+    except (sa_exc.ArgumentError, ValueError, TypeError) as exc:
+        raise StorageError(f"not a database URL: {url!r} ({exc}); {_URL_HELP}") from None
+    driver = _DRIVERS.get(parsed.drivername)
+    if driver is None:
+        return url
+    return parsed.set(drivername=driver).render_as_string(hide_password=False)
+
+
+class SQLModelStorageBackend(StorageBackend):
+    """Job state, history, dead letters and stats in a SQL database, through SQLModel.
+
+    ``database_url``: a SQLAlchemy URL (see :func:`normalize_database_url` for the short forms);
+    the default is the SQLite file ``fastscheduler.db`` in the working directory. The database must
+    exist; the tables are created on :meth:`open`. The engine pings a pooled connection before using
+    it, so a restarted database server is reconnected on the next write. An in-memory SQLite
+    database (``sqlite://``) lives in one connection shared by all threads, until :meth:`close`.
+
+    Raises :class:`StorageError` at construction if the URL is not a database URL or its driver is
+    not installed.
+    """
+
+    def __init__(self, database_url: str = "sqlite:///fastscheduler.db") -> None:
+        url = make_url(normalize_database_url(database_url))
+        backend = url.get_backend_name()
+        self._lock = threading.Lock()
+        self._file_lock: FileLock | None = None
+        engine_args: dict[str, Any] = {"pool_pre_ping": True}
+        if backend == "sqlite":
+            engine_args["connect_args"] = {"check_same_thread": False}
+            database = url.database or ""
+            if database in ("", ":memory:") or url.query.get("mode") == "memory":
+                # One connection for every thread, or each would see its own empty database.
+                engine_args["poolclass"] = StaticPool
+            else:
+                if not database.startswith("file:"):
+                    # Absolute, so a later chdir neither moves the database nor its lock.
+                    database = os.path.abspath(database)
+                    url = url.set(database=database)
+                self._file_lock = FileLock(Path(f"{database}.lock"), f"The SQLite database {database}")
+        elif backend == "postgresql" and url.get_driver_name() == "psycopg":
+            engine_args["connect_args"] = {"connect_timeout": 10}
+        #: The URL with the password hidden: what messages and logs show.
+        self.display_url = url.render_as_string(hide_password=True)
+        self.multi_instance = backend in _SERVER_BACKENDS
+        try:
+            self.engine: Engine = sa.create_engine(url, **engine_args)
+        except sa_exc.NoSuchModuleError as exc:
+            raise StorageError(
+                f"unsupported database URL {self.display_url}: SQLAlchemy has no dialect or driver "
+                f"{url.drivername!r} ({exc}); {_URL_HELP}"
+            ) from None
+        except ImportError as exc:
+            module = exc.name or str(exc)
+            raise StorageError(
+                f"the database driver for {self.display_url} is not installed (no module {module!r}): "
+                "pip install 'fastscheduler[database]' (psycopg for PostgreSQL, PyMySQL for MySQL/MariaDB)"
+                + ("" if url.drivername in _DRIVERS.values() else f", or the package providing {module!r}")
+            ) from exc
+        self._open = False
+        self._limits = Limits()
+        self._prune_counts = True
+
+    def open(self, limits: Limits) -> StoredState:
+        """Lock a SQLite file (:class:`StorageLockedError` if another process has it), create the
+        tables that are missing, check the schema version, and load the state: jobs, the newest
+        ``limits.max_history`` history records (oldest first), the newest ``limits.max_dead_letters``
+        dead letters, and the stats. (Retention by age is applied by :meth:`write`, which knows the
+        scheduler's clock.)
+
+        Raises :class:`StorageError` naming the database if it cannot be reached, and
+        :class:`StorageFormatError` if a record is damaged or was written by a newer fastscheduler
+        (nothing is changed then).
+        """
+        with self._lock:
+            if self._file_lock is not None:
+                self._file_lock.acquire()
+            try:
+                self._create_schema()
+                state = self._load(limits)
+            except BaseException:
+                if self._file_lock is not None:
+                    self._file_lock.release()
+                self.engine.dispose()
+                raise
+            self._limits = limits
+            self._open = True
+            self._prune_counts = True
+            return state
+
+    def write(self, changes: Changes, now: float) -> None:
+        """Apply ``changes`` in ONE transaction: delete jobs, upsert the changed jobs (one row each;
+        other jobs are not touched), append history, clear then append dead letters, replace the
+        stats, then prune history (older than the retention, beyond ``max_history`` newest) and dead
+        letters (beyond ``max_dead_letters`` newest). On any error the transaction is rolled back
+        (nothing of the batch is stored) and :class:`StorageError` is raised naming the database.
+        """
+        with self._lock:
+            if not self._open:
+                raise StorageError(f"the database store {self.display_url} is not open: call open() first")
+            try:
+                with self.engine.begin() as conn:
+                    self._write(conn, changes, now)
+            except StorageError:
+                raise
+            except (TypeError, ValueError) as exc:
+                raise StorageError(
+                    f"cannot write to {self.display_url}: the batch holds a value that is not "
+                    f"JSON-serialisable ({exc}); nothing of the batch was stored"
+                ) from exc
+            except sa_exc.SQLAlchemyError as exc:
+                raise StorageError(
+                    f"cannot write to {self.display_url}: {_describe(exc)}; nothing of the batch was stored"
+                ) from exc
+            self._prune_counts = False
+
+    def close(self) -> None:
+        """Close the pooled connections and release a SQLite file's lock. Safe to call twice; a
+        closed backend can be opened again (an in-memory SQLite database is then empty)."""
+        with self._lock:
+            self._open = False
+            self.engine.dispose()
+            if self._file_lock is not None:
+                self._file_lock.release()
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _create_schema(self) -> None:
+        try:
+            for attempt in (1, 2):
+                try:
+                    with self.engine.begin() as conn:
+                        METADATA.create_all(conn)
+                    break
+                except sa_exc.OperationalError:
+                    raise
+                except sa_exc.SQLAlchemyError:
+                    if attempt == 2:  # another instance may have been creating them at the same time
+                        raise
+            with self.engine.connect() as conn:
+                stored = conn.execute(
+                    sa.select(_META.c.value).where(_META.c.key == "schema_version")
+                ).scalar_one_or_none()
+            if stored is None:
+                with contextlib.suppress(sa_exc.IntegrityError), self.engine.begin() as conn:
+                    conn.execute(sa.insert(_META).values(key="schema_version", value=str(SCHEMA_VERSION)))
+                return
+        except sa_exc.SQLAlchemyError as exc:
+            raise StorageError(f"cannot open the database {self.display_url}: {_describe(exc)}") from exc
+        try:
+            version = int(stored)
+        except ValueError:
+            raise StorageFormatError(
+                f"The database {self.display_url} has a damaged schema version {stored!r} in {_META.name}"
+            ) from None
+        if version > SCHEMA_VERSION:
+            raise StorageFormatError(
+                f"The database {self.display_url} was written by a newer fastscheduler (schema "
+                f"v{version}; this version reads v{SCHEMA_VERSION}): upgrade fastscheduler to use it; "
+                "nothing was changed"
+            )
+
+    def _load(self, limits: Limits) -> StoredState:
+        where = f"The database {self.display_url}"
+        state = StoredState()
+        try:
+            with self.engine.connect() as conn:
+                for job_id, text in conn.execute(sa.select(_JOBS.c.job_id, _JOBS.c.record)):
+                    state.jobs[job_id] = _decode(text, where, f"{_JOBS.name} row {job_id!r}")
+                if limits.max_history > 0:
+                    rows = conn.execute(
+                        sa.select(_HISTORY.c.id, _HISTORY.c.record)
+                        .order_by(_HISTORY.c.id.desc())
+                        .limit(limits.max_history)
+                    ).all()
+                    state.history = [_decode(t, where, f"{_HISTORY.name} row {i}") for i, t in reversed(rows)]
+                if limits.max_dead_letters > 0:
+                    rows = conn.execute(
+                        sa.select(_DEAD.c.id, _DEAD.c.record)
+                        .order_by(_DEAD.c.id.desc())
+                        .limit(limits.max_dead_letters)
+                    ).all()
+                    state.dead_letters = [
+                        _decode(t, where, f"{_DEAD.name} row {i}") for i, t in reversed(rows)
+                    ]
+                stats = conn.execute(
+                    sa.select(_META.c.value).where(_META.c.key == "stats")
+                ).scalar_one_or_none()
+                if stats is not None:
+                    state.stats = _decode(stats, where, f"{_META.name} row 'stats'")
+        except sa_exc.SQLAlchemyError as exc:
+            raise StorageError(f"cannot read the database {self.display_url}: {_describe(exc)}") from exc
+        return state
+
+    def _write(self, conn: Connection, changes: Changes, now: float) -> None:
+        # Sorted, so that concurrent instances lock rows in the same order (no deadlock between them).
+        for chunk in _chunks(sorted(changes.deleted_jobs), _CHUNK):
+            conn.execute(sa.delete(_JOBS).where(_JOBS.c.job_id.in_(chunk)))
+        if changes.jobs:
+            rows = []
+            for job_id in sorted(changes.jobs):
+                if len(job_id) > MAX_JOB_ID_LENGTH:
+                    raise StorageError(
+                        f"cannot write to {self.display_url}: job id {job_id[:40]!r}... is longer than "
+                        f"{MAX_JOB_ID_LENGTH} characters; nothing of the batch was stored"
+                    )
+                record = changes.jobs[job_id]
+                rows.append(
+                    {
+                        "job_id": job_id,
+                        "record": _encode(record),
+                        "next_run": _number(record.get("next_run")),
+                        "updated_at": now,
+                    }
+                )
+            _upsert(conn, _JOBS, "job_id", rows)
+        if changes.history:
+            conn.execute(
+                sa.insert(_HISTORY),
+                [
+                    {
+                        "job_id": _text(h.get("job_id"), MAX_JOB_ID_LENGTH) or "",
+                        "status": _text(h.get("status"), _STATUS_LENGTH),
+                        "timestamp": _number(h.get("timestamp")),
+                        "record": _encode(h),
+                    }
+                    for h in changes.history
+                ],
+            )
+        if changes.clear_dead_letters:
+            conn.execute(sa.delete(_DEAD))
+        if changes.dead_letters:
+            conn.execute(
+                sa.insert(_DEAD),
+                [
+                    {
+                        "job_id": _text(d.get("job_id"), MAX_JOB_ID_LENGTH) or "",
+                        "executed_at": _number(d.get("executed_at")),
+                        "record": _encode(d),
+                    }
+                    for d in changes.dead_letters
+                ],
+            )
+        if changes.stats is not None:
+            _upsert(conn, _META, "key", [{"key": "stats", "value": _encode(changes.stats)}])
+        self._prune(conn, changes, now)
+
+    def _prune(self, conn: Connection, changes: Changes, now: float) -> None:
+        limits = self._limits
+        horizon = now - limits.history_retention_days * 86400
+        conn.execute(sa.delete(_HISTORY).where(_HISTORY.c.timestamp < horizon))
+        # Counting needs an index walk of up to max rows: only when rows were added (or first time).
+        if self._prune_counts or changes.history:
+            _keep_newest(conn, _HISTORY, limits.max_history)
+        if self._prune_counts or changes.dead_letters:
+            _keep_newest(conn, _DEAD, limits.max_dead_letters)
+
+
+def _keep_newest(conn: Connection, table: sa.Table, keep: int) -> None:
+    """Delete all but the ``keep`` rows of ``table`` with the highest ids (in two statements:
+    MySQL cannot delete from a table its subquery reads)."""
+    if keep <= 0:
+        conn.execute(sa.delete(table))
+        return
+    cutoff = conn.execute(
+        sa.select(table.c.id).order_by(table.c.id.desc()).offset(keep - 1).limit(1)
+    ).scalar_one_or_none()
+    if cutoff is not None:
+        conn.execute(sa.delete(table).where(table.c.id < cutoff))
+
+
+def _upsert(conn: Connection, table: sa.Table, key: str, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` into ``table``, replacing the rows whose ``key`` column already exists: one
+    ``INSERT ... ON CONFLICT`` / ``ON DUPLICATE KEY UPDATE`` for all rows on PostgreSQL, MySQL and
+    SQLite; elsewhere a SELECT of the existing keys, then UPDATE those and INSERT the rest."""
+    columns = [c for c in rows[0] if c != key]
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        pg = sa_postgresql.insert(table)
+        conn.execute(
+            pg.on_conflict_do_update(
+                index_elements=[table.c[key]], set_={c: pg.excluded[c] for c in columns}
+            ),
+            rows,
+        )
+    elif dialect in ("mysql", "mariadb"):
+        my = sa_mysql.insert(table)
+        conn.execute(my.on_duplicate_key_update({c: my.inserted[c] for c in columns}), rows)
+    elif dialect == "sqlite":
+        lite = sa_sqlite.insert(table)
+        conn.execute(
+            lite.on_conflict_do_update(
+                index_elements=[table.c[key]], set_={c: lite.excluded[c] for c in columns}
+            ),
+            rows,
+        )
+    else:  # pragma: no cover - dialects fastscheduler does not test
+        existing: set[Any] = set()
+        for chunk in _chunks([r[key] for r in rows], _CHUNK):
+            existing.update(conn.execute(sa.select(table.c[key]).where(table.c[key].in_(chunk))).scalars())
+        updates = [{**r, "_key": r[key]} for r in rows if r[key] in existing]
+        inserts = [r for r in rows if r[key] not in existing]
+        if updates:
+            conn.execute(
+                sa.update(table)
+                .where(table.c[key] == sa.bindparam("_key"))
+                .values({c: sa.bindparam(c) for c in columns}),
+                updates,
+            )
+        if inserts:
+            conn.execute(sa.insert(table), inserts)
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _encode(record: Any) -> str:
+    """The record as JSON text (TypeError/ValueError if it is not JSON-serialisable)."""
+    return json.dumps(record, separators=(",", ":"))
+
+
+def _decode(text: Any, where: str, what: str) -> dict[str, Any]:
+    """A stored record, checked: StorageFormatError if it is not a JSON object or is too new."""
+    try:
+        record = json.loads(text)
+    except (TypeError, ValueError) as exc:
+        raise StorageFormatError(f"{where} holds a damaged record in {what}: {exc}") from None
+    if not isinstance(record, dict):
+        raise StorageFormatError(f"{where} holds a damaged record in {what}: not a JSON object")
+    check_record_version(record, where)
+    return record
+
+
+def _number(value: Any) -> float | None:
+    """``value`` as a float for an indexed column, or None if it is not a (finite) number."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if number == number and abs(number) != float("inf") else None
+
+
+def _text(value: Any, length: int) -> str | None:
+    """``value`` cut to ``length`` characters for an indexed column (the record keeps it whole)."""
+    if value is None:
+        return None
+    return str(value)[:length]
+
+
+def _describe(exc: sa_exc.SQLAlchemyError) -> str:
+    """The driver's own message when there is one (SQLAlchemy's adds SQL text and a help link)."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig) if orig is not None else str(exc)
+    return " ".join(text.split())[:500]
