@@ -182,7 +182,7 @@ def test_the_article_examples_all_register(s: Recorder) -> None:
         "every 10 seconds",
         "every 5 minutes",
         "daily at 14:30 (UTC)",
-        "cron '0 9 * * MON-FRI' (UTC)",
+        "at 09:00, on Monday through Friday (cron '0 9 * * MON-FRI', UTC)",
         "once at 2026-05-28T20:27:40+00:00",
         "weekly on Monday at 10:00 (UTC)",
         "daily at 09:00 (America/New_York)",
@@ -622,14 +622,14 @@ def test_cron(s: Recorder) -> None:
     s.cron("0 9 * * MON-FRI")(job)
     spec = s.spec
     assert (spec.kind, spec.cron, spec.tz) == ("cron", "0 9 * * MON-FRI", "UTC")
-    assert spec.schedule == "cron '0 9 * * MON-FRI' (UTC)"
+    assert spec.schedule == "at 09:00, on Monday through Friday (cron '0 9 * * MON-FRI', UTC)"
     assert spec.schedule_key == "cron:0 9 * * MON-FRI@UTC"
     assert (spec.interval, spec.at) == (None, None)
 
 
 def test_cron_in_a_zone(s: Recorder) -> None:
     a = s.cron("0 9 * * MON-FRI", tz="Europe/Paris").build()
-    assert a.schedule == "cron '0 9 * * MON-FRI' (Europe/Paris)"
+    assert a.schedule == "at 09:00, on Monday through Friday (cron '0 9 * * MON-FRI', Europe/Paris)"
     assert a.schedule_key == "cron:0 9 * * MON-FRI@Europe/Paris"
     assert a.tz == "Europe/Paris"
     assert s.cron("0 9 * * MON-FRI").tz("europe/paris").build() == a
@@ -641,7 +641,7 @@ def test_cron_in_a_zone(s: Recorder) -> None:
 def test_cron_key_is_canonical(s: Recorder) -> None:
     a = s.cron(" 0  9 *\t* mon-fri ").build()
     assert a.cron == "0 9 * * mon-fri"
-    assert a.schedule == "cron '0 9 * * mon-fri' (UTC)"
+    assert a.schedule == "at 09:00, on Monday through Friday (cron '0 9 * * mon-fri', UTC)"
     assert a.schedule_key == s.cron("0 9 * * MON-FRI").build().schedule_key
 
 

@@ -153,3 +153,34 @@ def test_demo_serves_the_dashboard_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     assert f"http://127.0.0.1:{port}/scheduler/" in out
+
+
+@pytest.mark.parametrize(
+    ("expression", "words"),
+    [
+        ("0 9 * * MON-FRI", "at 09:00, on Monday through Friday"),
+        ("*/5 * * * *", "every 5 minutes"),
+        ("0 0 1,15 * *", "at 00:00, on day 1 and 15 of the month"),
+        ("15 */2 * * SUN", "at minute 15 of every 2nd hour, on Sunday"),
+        ("0 9 * * 1-5 30", "at 09:00:30, on Monday through Friday"),
+        ("@daily", "at 00:00"),
+        ("0 0 L * *", "at 00:00, on the last day of the month"),
+        ("0 12 * JAN,JUL *", "at 12:00, in January and July"),
+        ("0 0 1 * 5", "at 00:00, on day 1 of the month or on Friday"),
+        ("*/10 9-17 * * MON-FRI", "every 10 minutes during hours 9 through 17, on Monday through Friday"),
+        ("0 9 * * 5#3", "at 09:00, on weekdays '5#3'"),
+    ],
+)
+def test_cron_in_words(expression: str, words: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["cron", expression, "-n", "1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["description"] == words
+
+
+def test_cron_errors_point_at_the_field(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["cron", "0 9 * 13 MON"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "error: month field: 13 is out of range 1-12 or JAN-DEC in '0 9 * 13 MON'\n"
+        "  0 9 * 13 MON\n"
+        "        ^^\n"
+    )

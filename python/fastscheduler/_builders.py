@@ -32,6 +32,7 @@ from typing import Any, Final, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastscheduler._core import CronExpr
+from fastscheduler._describe import describe
 
 __all__ = [
     "DEFAULT_RETRIES",
@@ -745,7 +746,10 @@ class Cron(_WallClock):
     def _schedule(self) -> _Schedule:
         zone = self._zone()
         return self._cron_schedule(
-            self._expr, f"cron '{self._expr}' ({zone})", f"cron:{self._expr.upper()}@{zone}", zone
+            self._expr,
+            f"{describe(self._expr)} (cron '{self._expr}', {zone})",
+            f"cron:{self._expr.upper()}@{zone}",
+            zone,
         )
 
 

@@ -37,22 +37,29 @@ class CliError(Exception):
 
 
 def _cmd_cron(args: argparse.Namespace) -> int:
+    from fastscheduler._describe import describe, error_caret
+
     try:
         expr = CronExpr(args.expression, tz=args.tz)
         start = datetime.now(timezone.utc) if args.after is None else datetime.fromisoformat(args.after)
         fires = expr.next_n(start, args.n)
-    except (CronError, UnknownTimeZoneError, ValueError) as exc:
+    except CronError as exc:
+        caret = error_caret(args.expression, str(exc))
+        raise CliError(str(exc) + (f"\n{caret}" if caret else ""), 2) from None
+    except (UnknownTimeZoneError, ValueError) as exc:
         raise CliError(str(exc), 2) from None
+    words = describe(expr.expression)
     if args.json:
         payload = {
             "expression": expr.expression,
+            "description": words,
             "tz": expr.tz,
             "fixed_time": expr.is_fixed_time,
             "next": [f.isoformat() for f in fires],
         }
         print(json.dumps(payload, indent=2))
         return 0
-    print(f"{expr.expression!r} in {expr.tz}")
+    print(f"{expr.expression!r} in {expr.tz}: {words}")
     for f in fires:
         print(f"  {f.isoformat()}  ({f.astimezone(timezone.utc).strftime('%Y-%m-%d %H:%M:%SZ')})")
     return 0
