@@ -75,7 +75,20 @@ def test_errors_have_messages_and_exit_codes(tmp_path: Path, capsys: pytest.Capt
     assert "minute field: 61 is out of range 0-59" in capsys.readouterr().err
     (tmp_path / "broken.json").write_text("{not json")
     assert main(["jobs", "--state", str(tmp_path / "broken.json")]) == 1
-    assert "broken.json" in capsys.readouterr().err
+    assert "broken.json is damaged" in capsys.readouterr().err
+    assert (tmp_path / "broken.json").read_text() == "{not json"  # a reader never moves it aside
+
+
+def test_jobs_reads_a_store_a_running_scheduler_holds(
+    state: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s = FastScheduler(state_file=str(state), quiet=True, clock=ManualClock(T0 + 25))
+    s.start()  # holds the file lock
+    try:
+        assert main(["jobs", "--state", str(state), "--json"]) == 0
+        assert len(json.loads(capsys.readouterr().out)) == 2
+    finally:
+        s.stop()
 
 
 _APP = """

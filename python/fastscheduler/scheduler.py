@@ -17,6 +17,7 @@ import signal
 import threading
 import time
 import traceback as tb
+import weakref
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from datetime import datetime
@@ -42,6 +43,9 @@ from fastscheduler.stores import FORMAT_VERSION, Changes, Limits, MemoryStorageB
 log = logging.getLogger("fastscheduler")
 
 _SLOT_MASK: Final = 0xFFFF_FFFF
+
+#: Schedulers started in this process (weakly held): test suites stop the ones a test left running.
+_STARTED: weakref.WeakSet[FastScheduler] = weakref.WeakSet()
 
 Clock = SystemClock | ManualClock
 
@@ -629,6 +633,7 @@ class FastScheduler:
             self._processes.start()
             self._asyncio.start(app_loop)
             self._running = True
+            _STARTED.add(self)
             self._stopped.clear()
             self._start_time = self._clock.now()
             now = self._clock.now()

@@ -1,5 +1,6 @@
-"""Storage backends (the original's import path: ``from fastscheduler.storage import StorageBackend``)."""
+"""Storage backends under the original package's import path
+(``from fastscheduler.storage import StorageBackend, JSONStorageBackend``)."""
 
-from fastscheduler.stores import MemoryStorageBackend, StorageBackend
+from fastscheduler.stores import JSONStorageBackend, MemoryStorageBackend, StorageBackend
 
-__all__ = ["MemoryStorageBackend", "StorageBackend"]
+__all__ = ["JSONStorageBackend", "MemoryStorageBackend", "StorageBackend"]

@@ -10,11 +10,15 @@ from fastscheduler.stores.base import (
     StorageLockedError,
     StoredState,
 )
+from fastscheduler.stores.json_file import JSONStorageBackend
 from fastscheduler.stores.memory import MemoryStorageBackend
+
+# SQLModelStorageBackend (fastscheduler.stores.sql) needs the `database` extra: imported lazily.
 
 __all__ = [
     "FORMAT_VERSION",
     "Changes",
+    "JSONStorageBackend",
     "Limits",
     "MemoryStorageBackend",
     "StorageBackend",

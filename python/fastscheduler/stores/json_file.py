@@ -154,6 +154,7 @@ class JSONStorageBackend(StorageBackend):
         self._file_lock = FileLock(Path(f"{self.path}.lock"), f"The JSON state file {self.path}")
         self._state: StoredState | None = None
         self._limits = Limits()
+        self._read_only = False
 
     def open(self, limits: Limits) -> StoredState:
         """Lock ``<path>.lock`` and load the file (a missing file is an empty state), keeping the
@@ -216,6 +217,21 @@ class JSONStorageBackend(StorageBackend):
             self._write_file(data)
             self._state = updated
 
+    def read(self, limits: Limits) -> StoredState:
+        """The file's state without taking the lock (a running scheduler may hold it; writes are
+        atomic renames, so a read sees one whole state) and without moving a damaged file aside:
+        :class:`StorageFormatError` says what is wrong and leaves the file alone."""
+        with self._lock:
+            self._read_only = True
+            try:
+                state = self._load()
+            finally:
+                self._read_only = False
+        state.history = state.history[len(state.history) - min(len(state.history), limits.max_history) :]
+        keep = min(len(state.dead_letters), limits.max_dead_letters)
+        state.dead_letters = state.dead_letters[len(state.dead_letters) - keep :]
+        return state
+
     def close(self) -> None:
         """Release the lock and forget the state. Safe to call twice; a closed backend can be
         opened again."""
@@ -262,7 +278,12 @@ class JSONStorageBackend(StorageBackend):
         return state
 
     def _quarantine(self, reason: str) -> NoReturn:
-        """Move the damaged file aside (never overwriting anything) and raise StorageFormatError."""
+        """Move the damaged file aside (never overwriting anything) and raise StorageFormatError;
+        from :meth:`read`, only raise."""
+        if self._read_only:
+            raise StorageFormatError(
+                f"The JSON state file {self.path} is damaged ({reason}); it was left as it is"
+            )
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
         base = f"{self.path}.corrupt-{stamp}"
         target = Path(base)
