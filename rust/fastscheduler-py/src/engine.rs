@@ -433,7 +433,14 @@ impl PyEngine {
     }
 
     /// Set a job's counters (restoring stored state); False if there is no such job.
-    fn set_counters(&self, py: Python<'_>, key: u64, runs: u64, failures: u64, retries: u64) -> bool {
+    fn set_counters(
+        &self,
+        py: Python<'_>,
+        key: u64,
+        runs: u64,
+        failures: u64,
+        retries: u64,
+    ) -> bool {
         self.read(py, |t| t.set_counters(key, runs, failures, retries))
     }
 
@@ -444,7 +451,13 @@ impl PyEngine {
         self.read(py, |t| {
             let (runs, failures, retries) = t.counters(key)?;
             let paused = t.is_paused(key)?;
-            Some((t.next_fire_us(key).map(to_secs), paused, runs, failures, retries))
+            Some((
+                t.next_fire_us(key).map(to_secs),
+                paused,
+                runs,
+                failures,
+                retries,
+            ))
         })
     }
 
