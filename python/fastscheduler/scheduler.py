@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import queue
 import signal
 import threading
 import time
@@ -149,6 +150,9 @@ class FastScheduler:
         self._totals = {"runs": 0, "failures": 0, "retries": 0, "missed": 0}
         self._per_job: dict[str, dict[str, int]] = {}
         self._inflight = 0
+        # Run outcomes, from executor threads to the finisher thread (started by the first start()).
+        self._outcomes: queue.SimpleQueue[tuple[Job, int, float, float, RunOutcome]] = queue.SimpleQueue()
+        self._finisher: threading.Thread | None = None
         self._idle = threading.Condition(self._lock)
         self._running = False
         self._start_time: float | None = None
@@ -289,9 +293,11 @@ class FastScheduler:
 
     def _dispatch(self, batch: list[tuple[int, float, int]]) -> None:
         """Called by the engine, once per batch of due jobs, with the GIL held: hand each to
-        its executor and return quickly."""
-        for key, scheduled, missed in batch:
-            with self._lock:
+        its executor and return quickly. The lock is taken once for the batch: runs that end
+        meanwhile wait, rather than trading the lock with the dispatch 10,000 times."""
+        with self._lock:
+            now = self._clock.now()
+            for key, scheduled, missed in batch:
                 retry = self._retries.pop(key, None)
                 if retry is not None:
                     self._engine.remove(key)
@@ -311,7 +317,7 @@ class FastScheduler:
                 if job.run.running:
                     self._record_missed(job, scheduled, 1, "the previous run was still running")
                     continue
-                self._start(job, 1, scheduled, self._clock.now())
+                self._start(job, 1, scheduled, now)
 
     def _start(self, job: Job, attempt: int, scheduled: float, first_attempt_at: float) -> None:
         """Submit one attempt (lock held)."""
@@ -323,7 +329,7 @@ class FastScheduler:
             executor = self._asyncio if job.is_async else self._threads
 
         def done(outcome: RunOutcome) -> None:
-            self._finished(job, attempt, scheduled, first_attempt_at, outcome)
+            self._outcomes.put((job, attempt, scheduled, first_attempt_at, outcome))
 
         self._publish(EventType.JOB_STARTED, job, attempt=attempt, scheduled_time=scheduled)
         try:
@@ -331,6 +337,23 @@ class FastScheduler:
         except BaseException as exc:  # e.g. an executor already shut down
             now = self._clock.now()
             done(RunOutcome(started_at=now, finished_at=now, error=exc))
+
+    def _finish_loop(self) -> None:
+        """The finisher thread: records outcomes, in batches, so that executor threads only run
+        jobs and never wait for the scheduler's lock (10,000 simultaneous runs otherwise spend
+        most of their time handing that lock around)."""
+        while True:
+            batch = [self._outcomes.get()]
+            while True:
+                try:
+                    batch.append(self._outcomes.get_nowait())
+                except queue.Empty:
+                    break
+            for item in batch:
+                try:
+                    self._finished(*item)
+                except Exception:  # never lose the thread: log and go on
+                    log.exception("fastscheduler: recording a run's outcome failed")
 
     def _finished(
         self, job: Job, attempt: int, scheduled: float, first_attempt_at: float, outcome: RunOutcome
@@ -629,6 +652,11 @@ class FastScheduler:
                 app_loop = None
             # First, so a store another process holds (or a damaged one) fails start() cleanly.
             self._open_store()
+            if self._finisher is None:
+                self._finisher = threading.Thread(
+                    target=self._finish_loop, name="fastscheduler-finisher", daemon=True
+                )
+                self._finisher.start()
             self._threads.start()
             self._processes.start()
             self._asyncio.start(app_loop)
@@ -955,7 +983,8 @@ def _storage_backend(
 
 def _record(entry: HistoryEntry | DeadLetter) -> dict[str, Any]:
     """A history entry or dead letter as a stored record (its fields and the format version)."""
-    record = {f.name: getattr(entry, f.name) for f in dataclasses.fields(entry)}
+    names = _HISTORY_NAMES if type(entry) is HistoryEntry else _DEAD_NAMES
+    record = {name: getattr(entry, name) for name in names}
     record["v"] = FORMAT_VERSION
     return record
 
@@ -968,12 +997,17 @@ def _dead_letter(record: dict[str, Any]) -> DeadLetter:
     return DeadLetter(**{k: v for k, v in record.items() if k in _DEAD_FIELDS})
 
 
-_HISTORY_FIELDS: Final = frozenset(f.name for f in dataclasses.fields(HistoryEntry))
-_DEAD_FIELDS: Final = frozenset(f.name for f in dataclasses.fields(DeadLetter))
+_HISTORY_NAMES: Final = tuple(f.name for f in dataclasses.fields(HistoryEntry))
+_DEAD_NAMES: Final = tuple(f.name for f in dataclasses.fields(DeadLetter))
+_HISTORY_FIELDS: Final = frozenset(_HISTORY_NAMES)
+_DEAD_FIELDS: Final = frozenset(_DEAD_NAMES)
+_PLAIN: Final = frozenset({str, int, float, bool, type(None)})
 
 
 def _jsonable(value: Any) -> Any:
     """``value`` if it survives a JSON round trip unchanged (tuples become lists), else None."""
+    if type(value) is tuple and all(type(v) in _PLAIN for v in value):
+        return list(value)  # the common case, without the round trip
     if not value:
         return [] if isinstance(value, tuple) else ({} if isinstance(value, dict) else value)
     try:

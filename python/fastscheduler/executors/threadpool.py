@@ -1,8 +1,13 @@
-"""Sync jobs in a bounded thread pool (``max_workers``)."""
+"""Sync jobs on a bounded set of worker threads (``max_workers``).
+
+Submitting a run is one put on a C-level queue, and each worker takes runs off it in a loop:
+no future, no work item, no callback list per run. When 10,000 jobs fall due at once, handing
+them over costs a few microseconds each instead of the tens that ``concurrent.futures`` spends.
+"""
 
 from __future__ import annotations
 
-import concurrent.futures
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -11,13 +16,18 @@ from typing import Any
 from fastscheduler.executors.base import Done, Executor, RunOutcome
 from fastscheduler.executors.watchdog import Watchdog
 
+_Work = tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any], float | None, Done]
+
 
 class ThreadPoolExecutor(Executor):
-    """Runs sync callables on at most ``max_workers`` threads.
+    """Runs sync callables on ``max_workers`` threads, in submission order.
 
     Timeouts: Python cannot interrupt a running thread, so at the deadline the run is reported as
     timed out (``done`` is called then, not when the code finally returns) and whatever it returns
     later is discarded. Use ``.timeout(s, kill=True)`` to run a job in a process that is killed.
+
+    ``shutdown`` lets the workers finish every run already submitted (the work queue is drained
+    before they exit); with ``wait`` it waits for that, up to ``timeout`` seconds.
     """
 
     def __init__(self, max_workers: int, clock: Callable[[], float] = time.time) -> None:
@@ -25,16 +35,18 @@ class ThreadPoolExecutor(Executor):
             raise ValueError(f"max_workers must be at least 1, got {max_workers}")
         self._max_workers = max_workers
         self._clock = clock
-        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._queue: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
+        self._workers: list[threading.Thread] = []
         self._watchdog = Watchdog()
-        self._inflight: set[concurrent.futures.Future[None]] = set()
         self._lock = threading.Lock()
 
     def start(self) -> None:
-        if self._pool is None:
-            self._pool = concurrent.futures.ThreadPoolExecutor(
-                max_workers=self._max_workers, thread_name_prefix="fastscheduler-worker"
-            )
+        with self._lock:
+            self._workers = [w for w in self._workers if w.is_alive()]
+            for i in range(len(self._workers), self._max_workers):
+                worker = threading.Thread(target=self._work, name=f"fastscheduler-worker_{i}", daemon=True)
+                worker.start()
+                self._workers.append(worker)
         self._watchdog.start()
 
     def submit(
@@ -45,51 +57,57 @@ class ThreadPoolExecutor(Executor):
         timeout: float | None,
         done: Done,
     ) -> None:
-        if self._pool is None:
+        if not self._workers:
             self.start()
-        assert self._pool is not None
-        once = _Once(done)
-        started = self._clock()
+        self._queue.put((func, args, kwargs, timeout, done))
 
-        def run() -> None:
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            func, args, kwargs, timeout, done = item
+            started = self._clock()
+            report: Done = done
+            cancel = None
+            if timeout is not None:
+                report = _Once(done)
+                cancel = self._watchdog.after(timeout, self._timed_out(report, started, timeout))
             error: BaseException | None = None
             try:
                 func(*args, **kwargs)
             except BaseException as exc:  # a job's SystemExit is a failed run, not ours
                 error = exc
-            once(RunOutcome(started_at=started, finished_at=self._clock(), error=error))
+            if cancel is not None:
+                cancel()
+            report(RunOutcome(started_at=started, finished_at=self._clock(), error=error))
 
-        future = self._pool.submit(run)
-        with self._lock:
-            self._inflight.add(future)
-        future.add_done_callback(self._forget)
-        if timeout is not None:
-            cancel = self._watchdog.after(
-                timeout,
-                lambda: once(
-                    RunOutcome(
-                        started_at=started,
-                        finished_at=self._clock(),
-                        error=TimeoutError(f"timed out after {timeout:g} s"),
-                        timed_out=True,
-                    )
-                ),
+    def _timed_out(self, report: Done, started: float, timeout: float) -> Callable[[], None]:
+        """What the watchdog calls at a run's deadline: report it timed out (once)."""
+
+        def fire() -> None:
+            report(
+                RunOutcome(
+                    started_at=started,
+                    finished_at=self._clock(),
+                    error=TimeoutError(f"timed out after {timeout:g} s"),
+                    timed_out=True,
+                )
             )
-            future.add_done_callback(lambda _f: cancel())
 
-    def _forget(self, future: concurrent.futures.Future[None]) -> None:
-        with self._lock:
-            self._inflight.discard(future)
+        return fire
 
     def shutdown(self, wait: bool, timeout: float | None) -> None:
-        pool, self._pool = self._pool, None
-        if pool is None:
-            return
-        pool.shutdown(wait=False, cancel_futures=not wait)
+        with self._lock:
+            workers, self._workers = self._workers, []
+        for _ in workers:
+            self._queue.put(None)  # after every run already queued
         if wait:
-            with self._lock:
-                pending = set(self._inflight)
-            concurrent.futures.wait(pending, timeout=timeout)
+            end = None if timeout is None else time.monotonic() + timeout
+            for worker in workers:
+                if worker is threading.current_thread():
+                    continue  # stop() called from a job: that worker ends when the job returns
+                worker.join(None if end is None else max(0.0, end - time.monotonic()))
         self._watchdog.stop()
 
 

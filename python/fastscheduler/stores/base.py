@@ -64,7 +64,8 @@ class Changes:
     """One batch of changes, applied by :meth:`StorageBackend.write` all-or-nothing, in this order:
     delete ``deleted_jobs``, upsert ``jobs``, append ``history``, clear dead letters if
     ``clear_dead_letters``, append ``dead_letters``, replace ``stats`` if not ``None``; then prune
-    to the limits.
+    to the limits. The record dicts are made for the batch and nobody changes them afterwards, so a
+    backend may keep them without copying.
     """
 
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
