@@ -412,3 +412,14 @@ def test_sigkill_at_random_moments_never_damages_the_state_or_loses_acknowledged
         assert len(state.history) >= stored + acked
         stored = len(state.history)
         assert not [p for p in tmp_path.iterdir() if p.name != "state.json" and "lock" not in p.name]
+
+
+def test_storage_memory_keeps_nothing_and_costs_nothing() -> None:
+    s = FastScheduler(storage="memory", quiet=True, clock=ManualClock(T0))
+    s.every(10).seconds.do(tick)
+    s.start()
+    try:
+        assert not [t for t in threading.enumerate() if t.name == "fastscheduler-saver" and t.is_alive()]
+        assert s.storage_status()["writes"] == 0
+    finally:
+        s.stop()

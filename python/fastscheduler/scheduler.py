@@ -126,6 +126,8 @@ class FastScheduler:
         self.remove_orphaned = remove_orphaned
         #: Where state persists; opened (locked, loaded) by ``start()``, closed by ``stop()``.
         self.storage: StorageBackend = _storage_backend(storage, state_file, database_url)
+        # storage="memory" promises only that nothing persists: state is not even copied.
+        self._persist = storage != "memory"
         self._store_open = False
         self._loaded = False
         self._saver: Saver | None = None
@@ -331,7 +333,8 @@ class FastScheduler:
         def done(outcome: RunOutcome) -> None:
             self._outcomes.put((job, attempt, scheduled, first_attempt_at, outcome))
 
-        self._publish(EventType.JOB_STARTED, job, attempt=attempt, scheduled_time=scheduled)
+        if self.events.has_subscribers():
+            self._publish(EventType.JOB_STARTED, job, attempt=attempt, scheduled_time=scheduled)
         try:
             executor.submit(job.func, job.args, job.kwargs, job.spec.timeout, done)
         except BaseException as exc:  # e.g. an executor already shut down
@@ -547,6 +550,8 @@ class FastScheduler:
                 for k in mine:
                     mine[k] += int(counts.get(k, 0))
             self._stored = dict(state.jobs)
+        if not self._persist:
+            return  # storage="memory": nothing to write, so no saver and no records built
         self._saver = Saver(
             self.storage,
             self._job_records,
@@ -672,8 +677,8 @@ class FastScheduler:
             orphans = list(self._stored)
             if self.remove_orphaned:
                 self._stored.clear()
-            assert self._saver is not None
-            self._saver.jobs([j.job_id for j in self._jobs] + (orphans if self.remove_orphaned else []))
+            if self._saver is not None:
+                self._saver.jobs([j.job_id for j in self._jobs] + (orphans if self.remove_orphaned else []))
             if orphans:
                 log.warning(
                     "fastscheduler: %d stored job(s) are not registered by this code (orphaned%s): %s",
