@@ -67,9 +67,10 @@ test-wheel: $(VENV)/.deps services browser ## build the abi3 wheel + sdist, inst
 		python -m pytest -q -p no:cacheprovider'
 
 .PHONY: bench
-bench: dev ## benchmarks against croniter, cronsim and APScheduler (ratios in one run)
+bench: dev ## benchmarks against croniter, cronsim and APScheduler 3 (cron core, then the scheduler; ratios in one run)
 	$(PY) -m pytest benches -q --benchmark-enable --benchmark-only --benchmark-columns=median,ops,rounds --benchmark-sort=name
 	$(PY) benches/report.py
+	$(PY) benches/scheduler_report.py --quick
 
 .PHONY: demo
 demo: dev ## run the product: example jobs and the live dashboard at http://127.0.0.1:8000/scheduler/
