@@ -156,6 +156,12 @@ class Saver:
             thread.join(timeout=5)
         return flushed
 
+    @property
+    def alive(self) -> bool:
+        """Whether the saver thread runs."""
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
     def status(self) -> dict[str, Any]:
         """``ok``, ``last_error`` and ``error_since`` (epoch seconds) of the current outage, if any,
         ``writes`` so far and whether changes are ``pending``."""

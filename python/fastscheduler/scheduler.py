@@ -577,9 +577,17 @@ class FastScheduler:
         )
 
     def _close_store(self, timeout: float | None) -> None:
+        """Flush and close the store. ``timeout`` bounds the wait only while writes fail (a
+        database that is down); a write that is merely slow (the first save of a million jobs to
+        a JSON file) is waited for, since giving up on it would lose the state."""
         saver, self._saver = self._saver, None
-        if saver is not None and not saver.stop(timeout):
-            log.warning("fastscheduler: stopped with unsaved changes: %s", saver.status()["last_error"])
+        if saver is not None:
+            while not saver.flush(timeout) and saver.alive and saver.status()["ok"]:
+                log.warning(
+                    "fastscheduler: still saving state to %s before stopping", type(self.storage).__name__
+                )
+            if not saver.stop(0):
+                log.warning("fastscheduler: stopped with unsaved changes: %s", saver.status()["last_error"])
         if self._store_open:
             self._store_open = False
             self.storage.close()
