@@ -5,6 +5,8 @@ noisy machine (absolute times drift; ratios much less). Each figure is the media
 repeats. Usage:
 
     python benches/report.py [--quick] [--markdown FILE] [--json FILE]
+
+Live status goes to stderr, the table to stdout.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
+from bench_status import Progress
 from croniter import croniter
 from cronsim import CronSim
 
@@ -177,19 +180,22 @@ def main(argv: list[str] | None = None) -> int:
     scale = 0.05 if args.quick else 1.0
     rows = []
     t0 = time.perf_counter()
+    progress = Progress(len(ZONES) * len(EXPRESSIONS), "cron")
     for zone in ZONES:
         for expr in EXPRESSIONS:
+            progress.begin(f"parse and next fire of {expr!r} in {zone}, every library")
             rows.append(measure(expr, zone, scale))
-            print(f"  measured {expr!r} in {zone}", file=sys.stderr)
+            progress.end()
+    progress.close()
     table = render_markdown(rows, meta)
     print(table)
-    print(f"(report took {time.perf_counter() - t0:.0f} s)", file=sys.stderr)
+    print(f"(cron report took {time.perf_counter() - t0:.0f} s)", file=sys.stderr)
     if args.markdown:
         with open(args.markdown, "w") as f:
             f.write(table)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"meta": meta, "rows": rows}, f, indent=2)
+            json.dump({"meta": meta, "rows": rows, "markdown": table}, f, indent=2)
     return 0
 
 

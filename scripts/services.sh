@@ -6,6 +6,7 @@
 #                                until they accept connections, ensure the test user, print the URLs
 #   scripts/services.sh stop     stop both (data directories are kept)
 #   scripts/services.sh status   say which are running
+#   scripts/services.sh restart postgresql|mariadb   stop and start one (the cluster tests use it)
 #
 # Idempotent: a re-run with both servers up only checks them and the user (well under a second).
 # Works as root on a fresh Debian 12 machine (servers then run as the `postgres` / `mysql` system
@@ -324,7 +325,21 @@ status)
     fi
     exit $rc
     ;;
+restart) # restart one server (the cluster tests restart the database under running schedulers)
+    case "${2:-}" in
+    postgresql)
+        pg_stop
+        pg_start
+        ;;
+    mariadb)
+        my_stop
+        my_start
+        ;;
+    *) die "usage: $0 restart postgresql|mariadb" ;;
+    esac
+    log "${2} restarted"
+    ;;
 *)
-    die "usage: $0 [start|stop|status]"
+    die "usage: $0 [start|stop|status|restart postgresql|mariadb]"
     ;;
 esac

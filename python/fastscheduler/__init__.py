@@ -5,6 +5,7 @@ compiled ``fastscheduler._core`` extension.
 """
 
 from fastscheduler._clock import ManualClock, SystemClock
+from fastscheduler._context import RunInfo, current_run
 from fastscheduler._core import (
     TZDB_VERSION,
     Backoff,
@@ -20,22 +21,28 @@ JobHistory = HistoryEntry  # the original's name
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from fastscheduler.scheduler import FastScheduler, Job
+    from fastscheduler.cluster import ClusterConfig
+    from fastscheduler.scheduler import FastScheduler, Job, RunLostError
 
 
 def __getattr__(name: str) -> object:
     # The scheduler (and its executors) load on first use, so `import fastscheduler` for the cron
     # core stays light.
-    if name in ("FastScheduler", "Job"):
+    if name in ("FastScheduler", "Job", "RunLostError"):
         from fastscheduler import scheduler
 
         return getattr(scheduler, name)
+    if name == "ClusterConfig":  # needs the database extra (SQLAlchemy)
+        from fastscheduler import cluster
+
+        return cluster.ClusterConfig
     raise AttributeError(f"module 'fastscheduler' has no attribute {name!r}")
 
 
 __all__ = [
     "TZDB_VERSION",
     "Backoff",
+    "ClusterConfig",
     "CronError",
     "CronExpr",
     "DeadLetter",
@@ -49,7 +56,10 @@ __all__ = [
     "JobStatus",
     "LocalEventBroker",
     "ManualClock",
+    "RunInfo",
+    "RunLostError",
     "SystemClock",
     "UnknownTimeZoneError",
     "__version__",
+    "current_run",
 ]

@@ -41,7 +41,7 @@ class Saver:
         self,
         backend: StorageBackend,
         job_records: JobRecords,
-        stats_record: Callable[[], dict[str, Any]],
+        stats_record: Callable[[], dict[str, Any] | None],
         clock: Callable[[], float],
         on_saved: Callable[[Changes], None] | None = None,
         min_retry: float = 0.5,

@@ -14,7 +14,6 @@ import importlib
 import json
 import os
 import signal
-import subprocess
 import sys
 import threading
 from collections.abc import Sequence
@@ -240,17 +239,39 @@ def _cmd_dead_letters(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------- bench
 
 
+def _bench_script() -> Path:
+    """``benches/bench.py`` of the checkout this package runs from (an editable install)."""
+    script = Path(__file__).resolve().parents[2] / "benches" / "bench.py"
+    if not script.exists():
+        raise CliError(
+            "the benchmarks run from a checkout of fastscheduler (benches/ is not installed with the "
+            "package): git clone the repository, make dev, then .venv/bin/fastscheduler bench",
+            2,
+        )
+    return script
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
-    root = Path(__file__).resolve().parents[2]
-    scripts = [root / "benches" / "report.py", root / "benches" / "scheduler_report.py"]
-    if not all(s.exists() for s in scripts):
-        raise CliError("the benchmarks run from a checkout of fastscheduler (benches/ is not installed)", 2)
-    for script in scripts:
-        extra = ["--quick"] if args.quick and script.name == "scheduler_report.py" else []
-        code = subprocess.call([sys.executable, str(script), *extra])
-        if code:
-            return code
-    return 0
+    """Load ``benches/bench.py`` and run it in this process (it runs each measurement in a
+    subprocess), so its checks, such as ``--png`` without matplotlib, fail at once."""
+    import importlib.util
+
+    script = _bench_script()
+    spec = importlib.util.spec_from_file_location("fastscheduler_bench", script)
+    if spec is None or spec.loader is None:
+        raise CliError(f"cannot load {script}", 2)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    argv = ["--full"] if args.full else ["--from-json", args.from_json] if args.from_json else ["--quick"]
+    for flag, value in [("--markdown", args.markdown), ("--json", args.json), ("--png", args.png)]:
+        if value == "-":
+            argv.append(flag)
+        elif value is not None:
+            argv += [flag, value]
+    if args.no_peer:
+        argv.append("--no-peer")
+    code: int = bench.main(argv)
+    return code
 
 
 # ---------------------------------------------------------------------------------- main
@@ -308,8 +329,23 @@ def build_parser() -> argparse.ArgumentParser:
     cron.add_argument("--json", action="store_true", help="machine-readable output")
     cron.set_defaults(func=_cmd_cron)
 
-    bench = sub.add_parser("bench", help="the benchmark report against peer libraries (from a checkout)")
-    bench.add_argument("--quick", action="store_true", help="smaller sizes for the scheduler benchmarks")
+    bench = sub.add_parser(
+        "bench",
+        help="the benchmark report against peer libraries (from a checkout)",
+        description="Benchmarks against croniter, cronsim, APScheduler 3 and fastscheduler 0.2.1, in one "
+        "run: one Markdown report on stdout, live status on stderr. Exit codes: 0 done, 1 a benchmark "
+        "failed, 2 bad usage, a missing optional dependency or not a checkout.",
+    )
+    source = bench.add_mutually_exclusive_group()
+    source.add_argument("--quick", action="store_true", help="scheduler at 100,000 jobs (default; ~4 min)")
+    source.add_argument("--full", action="store_true", help="adds 1,000,000 jobs, more repeats (~40 min)")
+    source.add_argument("--from-json", metavar="FILE", help="render a report saved with --json; no measuring")
+    bench.add_argument("--markdown", metavar="FILE", help="also write the Markdown report to FILE")
+    bench.add_argument(
+        "--json", metavar="FILE", nargs="?", const="-", help="JSON report to FILE (alone: on stdout)"
+    )
+    bench.add_argument("--png", metavar="FILE", help="also write a chart of the ratios (needs matplotlib)")
+    bench.add_argument("--no-peer", action="store_true", help="leave out fastscheduler 0.2.1 (not installed)")
     bench.set_defaults(func=_cmd_bench)
     return parser
 

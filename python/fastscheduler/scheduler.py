@@ -22,10 +22,11 @@ import weakref
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from fastscheduler._builders import At, Cron, Daily, Every, Hourly, JobSpec, Once, Weekly
 from fastscheduler._clock import ManualClock, SystemClock
+from fastscheduler._context import RunInfo, bind_async, bind_sync
 from fastscheduler._core import Backoff, CronExpr, Engine, Trigger
 from fastscheduler._localzone import local_zone_name
 from fastscheduler._registry import Job, Registry
@@ -40,6 +41,9 @@ from fastscheduler.executors import (
 )
 from fastscheduler.models import DeadLetter, HistoryEntry, JobStatus, readable
 from fastscheduler.stores import FORMAT_VERSION, Changes, Limits, MemoryStorageBackend, StorageBackend
+
+if TYPE_CHECKING:
+    from fastscheduler.cluster import Claim, ClusterConfig, SQLCluster
 
 log = logging.getLogger("fastscheduler")
 
@@ -57,6 +61,12 @@ class _Retry:
     attempt: int
     scheduled: float
     first_attempt_at: float
+    claim: Claim | None = None
+
+
+class RunLostError(RuntimeError):
+    """A run's attempt was lost: the cluster instance running it stopped renewing its lease
+    (killed, frozen or cut off from the database). It counts as a failed attempt."""
 
 
 class _StopHandle:
@@ -98,6 +108,7 @@ class FastScheduler:
         clock: Clock | None = None,
         events: EventBroker | None = None,
         remove_orphaned: bool = False,
+        cluster: bool | ClusterConfig | None = None,
     ) -> None:
         if storage not in (None, "json", "sqlmodel", "memory") and not isinstance(storage, StorageBackend):
             raise ValueError(
@@ -128,6 +139,23 @@ class FastScheduler:
         self.storage: StorageBackend = _storage_backend(storage, state_file, database_url)
         # storage="memory" promises only that nothing persists: state is not even copied.
         self._persist = storage != "memory"
+        shared = bool(self.storage.multi_instance) and hasattr(self.storage, "engine")
+        if cluster is None:
+            cluster = shared
+        if cluster is not False and not shared:
+            raise ValueError(
+                "cluster mode needs a PostgreSQL or MySQL/MariaDB database shared by the instances "
+                f"(storage={type(self.storage).__name__}; JSON files and SQLite are single-instance)"
+            )
+        if cluster is True:
+            from fastscheduler.cluster import ClusterConfig
+
+            cluster = ClusterConfig()
+        #: How this scheduler coordinates with others on its database (None: it runs alone).
+        self.cluster_config: ClusterConfig | None = cluster or None
+        self._cluster: SQLCluster | None = None
+        # Cluster rows (next fire, pause, counters) of jobs not armed yet, from the database.
+        self._schedule: dict[str, dict[str, Any]] = {}
         self._store_open = False
         self._loaded = False
         self._saver: Saver | None = None
@@ -151,9 +179,13 @@ class FastScheduler:
         self._dead: collections.deque[DeadLetter] = collections.deque(maxlen=max_dead_letters or None)
         self._totals = {"runs": 0, "failures": 0, "retries": 0, "missed": 0}
         self._per_job: dict[str, dict[str, int]] = {}
+        # In a cluster: the stored statistics (every instance's) this instance started from.
+        self._stats_base: tuple[dict[str, int], dict[str, dict[str, int]]] | None = None
         self._inflight = 0
         # Run outcomes, from executor threads to the finisher thread (started by the first start()).
-        self._outcomes: queue.SimpleQueue[tuple[Job, int, float, float, RunOutcome]] = queue.SimpleQueue()
+        self._outcomes: queue.SimpleQueue[tuple[Job, int, float, float, RunOutcome, Claim | None]] = (
+            queue.SimpleQueue()
+        )
         self._finisher: threading.Thread | None = None
         self._idle = threading.Condition(self._lock)
         self._running = False
@@ -223,6 +255,9 @@ class FastScheduler:
             if self._running:
                 self._arm(job, self._clock.now())
                 self._mark(job)
+                if self._cluster is not None and job.key is not None:
+                    # Its row, unless a peer made one first (then the engine follows the row).
+                    self._cluster.ensure_later(job.job_id, self._engine.next_fire(job.key))
         self._publish(EventType.JOB_ADDED, job, schedule=spec.schedule)
         return job.job_id
 
@@ -270,6 +305,9 @@ class FastScheduler:
             return
         spec = job.spec
         stored = self._stored.pop(job.job_id, None) if self._stored else None
+        row = self._schedule.pop(job.job_id, None) if self._schedule else None
+        if row is not None:  # the cluster's row is the truth for time, pause and counters
+            stored = {**(stored or {}), **row, "finished": row["next_run"] is None and spec.kind == "date"}
         if stored is not None:
             key = self._restore(job, stored, now)
             if key is None:
@@ -282,14 +320,20 @@ class FastScheduler:
                 if trigger is None:
                     trigger = triggers[id(spec)] = self._trigger(spec, now)
             key = self._engine.add(trigger, now)
+        self._place(job, key)
+        if self._paused_before_start and job.job_id in self._paused_before_start:
+            self._paused_before_start.discard(job.job_id)
+            self._engine.pause(key)
+            if self._cluster is not None:
+                self._cluster.command("pause", job.job_id)
+
+    def _place(self, job: Job, key: int) -> None:
+        """Make ``key`` the job's engine key (lock held)."""
         job.key = key
         slot = key & _SLOT_MASK
         if slot >= len(self._by_slot):
             self._by_slot.extend([None] * (slot + 1 - len(self._by_slot)))
         self._by_slot[slot] = job
-        if self._paused_before_start and job.job_id in self._paused_before_start:
-            self._paused_before_start.discard(job.job_id)
-            self._engine.pause(job.key)
 
     # ------------------------------------------------------------------ running
 
@@ -299,15 +343,24 @@ class FastScheduler:
         meanwhile wait, rather than trading the lock with the dispatch 10,000 times."""
         with self._lock:
             now = self._clock.now()
+            fires: list[tuple[str, float]] = []
             for key, scheduled, missed in batch:
                 retry = self._retries.pop(key, None)
                 if retry is not None:
                     self._engine.remove(key)
                     if self._jobs.has(retry.job):
-                        self._start(retry.job, retry.attempt, retry.scheduled, retry.first_attempt_at)
+                        self._start(
+                            retry.job, retry.attempt, retry.scheduled, retry.first_attempt_at, retry.claim
+                        )
+                    elif retry.claim is not None and self._cluster is not None:
+                        self._cluster.finished(retry.claim, "failed", retry.attempt - 1, now, 1, 1, 0)
                     continue
                 job = self._by_slot[key & _SLOT_MASK]
                 if job is None or job.key != key:
+                    continue
+                if self._cluster is not None:
+                    # In a cluster the database decides who runs it, and counts what was missed.
+                    fires.append((job.job_id, scheduled))
                     continue
                 if missed:
                     if not job.spec.catch_up:
@@ -320,23 +373,36 @@ class FastScheduler:
                     self._record_missed(job, scheduled, 1, "the previous run was still running")
                     continue
                 self._start(job, 1, scheduled, now)
+            if fires and self._cluster is not None:
+                self._inflight += 1  # until the claim was tried: stop() and a manual clock wait for it
+                self._cluster.fired(fires, self._claims_served)
 
-    def _start(self, job: Job, attempt: int, scheduled: float, first_attempt_at: float) -> None:
-        """Submit one attempt (lock held)."""
+    def _claims_served(self) -> None:
+        with self._lock:
+            self._inflight -= 1
+            self._idle.notify_all()
+
+    def _start(
+        self, job: Job, attempt: int, scheduled: float, first_attempt_at: float, claim: Claim | None = None
+    ) -> None:
+        """Submit one attempt (lock held). ``claim``: the cluster's run row it belongs to."""
         job.run_state().running += 1
         self._inflight += 1
         if job.spec.timeout_kill:
             executor: Executor = self._processes
         else:
             executor = self._asyncio if job.is_async else self._threads
+        cluster = self._cluster
+        info = RunInfo(job.job_id, scheduled, attempt, None if cluster is None else cluster.instance_id)
+        func = bind_async(info, job.func) if job.is_async else bind_sync(info, job.func)
 
         def done(outcome: RunOutcome) -> None:
-            self._outcomes.put((job, attempt, scheduled, first_attempt_at, outcome))
+            self._outcomes.put((job, attempt, scheduled, first_attempt_at, outcome, claim))
 
         if self.events.has_subscribers():
             self._publish(EventType.JOB_STARTED, job, attempt=attempt, scheduled_time=scheduled)
         try:
-            executor.submit(job.func, job.args, job.kwargs, job.spec.timeout, done)
+            executor.submit(func, job.args, job.kwargs, job.spec.timeout, done)
         except BaseException as exc:  # e.g. an executor already shut down
             now = self._clock.now()
             done(RunOutcome(started_at=now, finished_at=now, error=exc))
@@ -359,9 +425,16 @@ class FastScheduler:
                     log.exception("fastscheduler: recording a run's outcome failed")
 
     def _finished(
-        self, job: Job, attempt: int, scheduled: float, first_attempt_at: float, outcome: RunOutcome
+        self,
+        job: Job,
+        attempt: int,
+        scheduled: float,
+        first_attempt_at: float,
+        outcome: RunOutcome,
+        claim: Claim | None = None,
     ) -> None:
         now = outcome.finished_at
+        cluster = self._cluster if claim is not None else None
         with self._lock:
             run = job.run_state()
             run.running -= 1
@@ -374,6 +447,8 @@ class FastScheduler:
                 stats["completed"] += 1
                 if key is not None:
                     self._engine.record_run(key, True)
+                if cluster is not None:
+                    cluster.finished(claim, "succeeded", attempt, now, 1, 0, 0)  # type: ignore[arg-type]
                 self._history_add(job, JobStatus.COMPLETED, now, None, scheduled, attempt, outcome)
                 event: tuple[EventType, dict[str, Any]] = (EventType.JOB_SUCCEEDED, {"attempt": attempt})
             else:
@@ -389,11 +464,15 @@ class FastScheduler:
                     if key is not None:
                         self._engine.record_retry(key)
                     retry_key = self._engine.add(Trigger.date(now + delay), now)
-                    self._retries[retry_key] = _Retry(job, attempt + 1, scheduled, first_attempt_at)
+                    self._retries[retry_key] = _Retry(job, attempt + 1, scheduled, first_attempt_at, claim)
+                    if cluster is not None:  # the run stays leased to this instance until it ends
+                        cluster.finished(claim, "running", attempt + 1, now, 0, 0, 1)  # type: ignore[arg-type]
                     event = (EventType.JOB_RETRYING, {"attempt": attempt, "delay": delay, "error": message})
                 else:
                     if key is not None:
                         self._engine.record_run(key, False)
+                    if cluster is not None:
+                        cluster.finished(claim, "failed", attempt, now, 1, 1, 0)  # type: ignore[arg-type]
                     letter = DeadLetter(
                         job_id=job.job_id,
                         func_name=job.func_name,
@@ -517,13 +596,18 @@ class FastScheduler:
                         deleted.add(job_id)
         return records, deleted
 
-    def _stats_record(self) -> dict[str, Any]:
+    def _stats_record(self) -> dict[str, Any] | None:
         with self._lock:
-            return {
-                "v": FORMAT_VERSION,
-                "totals": dict(self._totals),
-                "per_job": {k: dict(v) for k, v in self._per_job.items()},
-            }
+            totals = dict(self._totals)
+            per_job = {k: dict(v) for k, v in self._per_job.items()}
+        if self._stats_base is not None:
+            # A cluster instance stores only its own counts (its row); loading sums every row.
+            base_totals, base_per_job = self._stats_base
+            totals = {k: n - base_totals.get(k, 0) for k, n in totals.items()}
+            for name, counts in per_job.items():
+                base = base_per_job.get(name, {})
+                per_job[name] = {k: n - base.get(k, 0) for k, n in counts.items()}
+        return {"v": FORMAT_VERSION, "totals": totals, "per_job": per_job}
 
     def _open_store(self) -> None:
         """Lock and load the store (``start()``, lock held). The first time, load history, dead
@@ -549,6 +633,8 @@ class FastScheduler:
                 mine = self._per_job.setdefault(name, {"completed": 0, "failed": 0, "total_runs": 0})
                 for k in mine:
                     mine[k] += int(counts.get(k, 0))
+            if self.cluster_config is not None:
+                self._stats_base = (dict(self._totals), {k: dict(v) for k, v in self._per_job.items()})
             self._stored = dict(state.jobs)
         if not self._persist:
             return  # storage="memory": nothing to write, so no saver and no records built
@@ -561,6 +647,44 @@ class FastScheduler:
             min_interval=self.storage.min_write_interval,
         )
         self._saver.start()
+
+    def _join_cluster(self) -> None:
+        """Join the cluster on the store's database (``start()``, lock held): register this
+        instance and read every job's row (the truth for next fire, pause and counters)."""
+        from fastscheduler.cluster import SQLCluster
+        from fastscheduler.stores import StorageError
+
+        assert self.cluster_config is not None
+        url = self.storage.engine.url  # type: ignore[attr-defined]
+        cluster = SQLCluster(url, self.cluster_config, self, self._clock.now)
+        self.storage.stats_key = f"stats:{cluster.instance_id}"  # type: ignore[attr-defined]
+        try:
+            self._schedule = cluster.join()
+        except Exception as exc:
+            cluster.engine.dispose()
+            self._close_store(0)
+            raise StorageError(
+                f"cannot join the cluster on {url.render_as_string(hide_password=True)}: {exc}"
+            ) from exc
+        self._cluster = cluster
+
+    def _cluster_rows_for_new_jobs(self, job_ids: list[str]) -> None:
+        """Create the rows of ``job_ids`` (armed, no row yet; lock held). A peer may create the
+        same row at the same moment: then its row wins and the engine follows it."""
+        cluster = self._cluster
+        assert cluster is not None
+        first: dict[str, float | None] = {}
+        for job_id in job_ids:
+            job = self._jobs.get(job_id)
+            if job is not None and job.key is not None:
+                first[job_id] = self._engine.next_fire(job.key)
+        if not first:
+            return
+        rows = cluster.ensure(first)
+        for job_id, mine in first.items():
+            row = rows.get(job_id)
+            if row is not None and (row["next_run"] != mine or row["paused"]):
+                self.cluster_adopt(job_id, row["next_run"], row["paused"])
 
     def _saved(self, changes: Changes) -> None:
         """After each durable write: a ``state_saved`` event saying what it held (and the total
@@ -580,6 +704,9 @@ class FastScheduler:
         """Flush and close the store. ``timeout`` bounds the wait only while writes fail (a
         database that is down); a write that is merely slow (the first save of a million jobs to
         a JSON file) is waited for, since giving up on it would lose the state."""
+        cluster, self._cluster = self._cluster, None
+        if cluster is not None:
+            cluster.leave()
         saver, self._saver = self._saver, None
         if saver is not None:
             while not saver.flush(timeout) and saver.alive and saver.status()["ok"]:
@@ -665,6 +792,8 @@ class FastScheduler:
                 app_loop = None
             # First, so a store another process holds (or a damaged one) fails start() cleanly.
             self._open_store()
+            if self.cluster_config is not None:
+                self._join_cluster()
             if self._finisher is None:
                 self._finisher = threading.Thread(
                     target=self._finish_loop, name="fastscheduler-finisher", daemon=True
@@ -679,8 +808,14 @@ class FastScheduler:
             self._start_time = self._clock.now()
             now = self._clock.now()
             triggers: dict[int, Trigger] = {}
+            new_rows = []
+            if self._cluster is not None:
+                new_rows = [j.job_id for j in self._jobs if j.key is None and j.job_id not in self._schedule]
             for job in self._jobs:
                 self._arm(job, now, triggers)
+            if self._cluster is not None:
+                self._cluster_rows_for_new_jobs(new_rows)
+                self._cluster.start()
             # What is left of the stored jobs no code registered: orphans (kept, shown, never run).
             orphans = list(self._stored)
             if self.remove_orphaned:
@@ -773,17 +908,34 @@ class FastScheduler:
         return self._jobs.get(job_id)
 
     def run_job_now(self, job_id: str) -> bool:
-        """Start one extra run now; the job's schedule (and every other job's) is untouched."""
+        """Start one extra run now; the job's schedule (and every other job's) is untouched. In a
+        cluster the run gets a fire of its own (run-now at this microsecond) and runs here."""
         with self._lock:
             job = self._job(job_id)
             if job is None:
                 return False
             now = self._clock.now()
-            self._start(job, 1, now, now)
+            if self._cluster is not None:
+                self._cluster.run_now(job_id, now)
+            else:
+                self._start(job, 1, now, now)
         return True
 
     def pause_job(self, job_id: str) -> bool:
-        """Stop firing; the schedule is kept (resume continues at the next scheduled time)."""
+        """Stop firing; the schedule is kept (resume continues at the next scheduled time). In a
+        cluster every instance stops firing it."""
+        return self._pause(job_id, broadcast=True)
+
+    def resume_job(self, job_id: str) -> bool:
+        """Fire again from the next scheduled time (not immediately); cluster-wide in a cluster."""
+        return self._resume(job_id, broadcast=True)
+
+    def cancel_job(self, job_id: str) -> bool:
+        """Remove a job (a run in progress finishes; it is not retried). In a cluster every
+        instance removes it (until code registers it again, e.g. at an instance's restart)."""
+        return self._cancel(job_id, broadcast=True)
+
+    def _pause(self, job_id: str, broadcast: bool) -> bool:
         with self._lock:
             job = self._job(job_id)
             if job is None:
@@ -793,25 +945,27 @@ class FastScheduler:
             else:
                 self._paused_before_start.add(job_id)
             self._mark(job)
+            if broadcast and self._cluster is not None and job.key is not None:
+                self._cluster.command("pause", job_id)
         self._publish(EventType.JOB_PAUSED, job)
         return True
 
-    def resume_job(self, job_id: str) -> bool:
-        """Fire again from the next scheduled time (not immediately)."""
+    def _resume(self, job_id: str, broadcast: bool) -> bool:
         with self._lock:
             job = self._job(job_id)
             if job is None:
                 return False
             if job.key is not None:
                 self._engine.resume(job.key, self._clock.now())
+                if broadcast and self._cluster is not None:
+                    self._cluster.command("resume", job_id, self._engine.next_fire(job.key))
             else:
                 self._paused_before_start.discard(job_id)
             self._mark(job)
         self._publish(EventType.JOB_RESUMED, job)
         return True
 
-    def cancel_job(self, job_id: str) -> bool:
-        """Remove a job (a run in progress finishes; it is not retried)."""
+    def _cancel(self, job_id: str, broadcast: bool) -> bool:
         with self._lock:
             job = self._jobs.get(job_id)
             if job is None or not self._jobs.remove(job):
@@ -824,8 +978,88 @@ class FastScheduler:
                     self._engine.remove(key)
                     del self._retries[key]
             self._mark(job)  # not registered any more: the saver deletes its record
+            if broadcast and self._cluster is not None:
+                self._cluster.command("cancel", job_id)
         self._publish(EventType.JOB_REMOVED, job)
         return True
+
+    # ------------------------------------------------------------------ cluster (ClusterHost)
+
+    def cluster_status(self) -> dict[str, Any] | None:
+        """In a running cluster: this instance's id, the live instances, fires claimed, fires and
+        runs taken over from other instances, and the last database error; else None."""
+        cluster = self._cluster
+        return None if cluster is None else cluster.status()
+
+    def cluster_job(self, job_id: str) -> tuple[JobSpec, bool] | None:
+        """ClusterHost: the job's spec and whether it is running here (None: not registered)."""
+        job = self._jobs.get(job_id)
+        if job is None:
+            return None
+        return job.spec, job.run.running > 0
+
+    def cluster_run(self, claims: list[Claim]) -> None:
+        """ClusterHost: run fires this instance claimed (or record the ones it must skip)."""
+        cluster = self._cluster
+        with self._lock:
+            now = self._clock.now()
+            for claim in claims:
+                job = self._jobs.get(claim.job_id)
+                if job is None or cluster is None:  # cancelled meanwhile
+                    if cluster is not None:
+                        cluster.finished(claim, "skipped", claim.attempt, now, 0, 0, 0)
+                    continue
+                if claim.lost_with is not None:
+                    # The attempt died with its instance: a failed attempt, retried per the job.
+                    job.run_state().running += 1
+                    self._inflight += 1
+                    error = RunLostError(
+                        f"attempt {claim.attempt} ran on instance {claim.lost_with}, which stopped "
+                        f"renewing its lease; {cluster.instance_id} took the run over"
+                    )
+                    outcome = RunOutcome(started_at=now, finished_at=now, error=error)
+                    self._outcomes.put((job, claim.attempt, claim.scheduled, claim.scheduled, outcome, claim))
+                    continue
+                if claim.skip is not None:
+                    self._record_missed(job, claim.scheduled, claim.missed + 1, claim.skip)
+                    continue
+                if claim.missed:
+                    self._record_missed(
+                        job, claim.scheduled, claim.missed, "the scheduler was not running on time"
+                    )
+                self._start(job, claim.attempt, claim.scheduled, now, claim)
+
+    def cluster_command(self, command: str, job_id: str) -> None:
+        """ClusterHost: a peer paused, resumed or cancelled a job."""
+        if command == "pause":
+            self._pause(job_id, broadcast=False)
+        elif command == "resume":
+            self._resume(job_id, broadcast=False)
+        elif command == "cancel":
+            self._cancel(job_id, broadcast=False)
+
+    def cluster_adopt(self, job_id: str, next_run: float | None, paused: bool) -> None:
+        """ClusterHost: a job registered while running already had a row (a peer's): follow it."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None or job.key is None:
+                return
+            state = self._engine.state(job.key)
+            runs, failures, retries = state[2:] if state else (0, 0, 0)
+            self._engine.remove(job.key)
+            self._by_slot[job.key & _SLOT_MASK] = None
+            job.key = None
+            stored = {
+                "next_run": next_run,
+                "paused": paused,
+                "run_count": runs,
+                "failure_count": failures,
+                "retry_count": retries,
+                "finished": next_run is None and job.spec.kind == "date",
+            }
+            key = self._restore(job, stored, self._clock.now())
+            if key is not None:
+                self._place(job, key)
 
     def cancel_job_by_name(self, name: str) -> int:
         """Cancel every job whose name is ``name`` (``.name()``, else the function's name);
@@ -1039,4 +1273,4 @@ def _duration(seconds: float) -> str:
     return " ".join(parts)
 
 
-__all__ = ["FastScheduler", "Job"]
+__all__ = ["FastScheduler", "Job", "RunLostError"]

@@ -210,6 +210,9 @@ class SQLModelStorageBackend(StorageBackend):
         self._open = False
         self._limits = Limits()
         self._prune_counts = True
+        #: The ``fastscheduler_meta`` row :meth:`write` keeps the stats in. Cluster instances each
+        #: write their own (``stats:<instance id>``); :meth:`open` returns the sum of all of them.
+        self.stats_key = "stats"
 
     def open(self, limits: Limits) -> StoredState:
         """Lock a SQLite file (:class:`StorageLockedError` if another process has it), create the
@@ -333,11 +336,13 @@ class SQLModelStorageBackend(StorageBackend):
                     state.dead_letters = [
                         _decode(t, where, f"{_DEAD.name} row {i}") for i, t in reversed(rows)
                     ]
-                stats = conn.execute(
-                    sa.select(_META.c.value).where(_META.c.key == "stats")
-                ).scalar_one_or_none()
-                if stats is not None:
-                    state.stats = _decode(stats, where, f"{_META.name} row 'stats'")
+                # One stats row, or one per cluster instance ("stats:<instance>"): their sum.
+                for key, value in conn.execute(
+                    sa.select(_META.c.key, _META.c.value).where(
+                        sa.or_(_META.c.key == "stats", _META.c.key.like("stats:%"))
+                    )
+                ):
+                    state.stats = _add_stats(state.stats, _decode(value, where, f"{_META.name} row {key!r}"))
         except sa_exc.SQLAlchemyError as exc:
             raise StorageError(f"cannot read the database {self.display_url}: {_describe(exc)}") from exc
         return state
@@ -392,7 +397,7 @@ class SQLModelStorageBackend(StorageBackend):
                 ],
             )
         if changes.stats is not None:
-            _upsert(conn, _META, "key", [{"key": "stats", "value": _encode(changes.stats)}])
+            _upsert(conn, _META, "key", [{"key": self.stats_key, "value": _encode(changes.stats)}])
         self._prune(conn, changes, now)
 
     def _prune(self, conn: Connection, changes: Changes, now: float) -> None:
@@ -404,6 +409,23 @@ class SQLModelStorageBackend(StorageBackend):
             _keep_newest(conn, _HISTORY, limits.max_history)
         if self._prune_counts or changes.dead_letters:
             _keep_newest(conn, _DEAD, limits.max_dead_letters)
+
+
+def _add_stats(total: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
+    """Two stats records summed: ``totals`` and each ``per_job`` count (other keys: ``more``'s)."""
+    if not total:
+        return more
+    out = {**total, **{k: v for k, v in more.items() if k not in ("totals", "per_job")}}
+    totals = dict(total.get("totals") or {})
+    for name, n in (more.get("totals") or {}).items():
+        totals[name] = int(totals.get(name, 0)) + int(n)
+    per_job = {name: dict(counts) for name, counts in (total.get("per_job") or {}).items()}
+    for name, counts in (more.get("per_job") or {}).items():
+        mine = per_job.setdefault(name, {})
+        for k, n in counts.items():
+            mine[k] = int(mine.get(k, 0)) + int(n)
+    out["totals"], out["per_job"] = totals, per_job
+    return out
 
 
 def _keep_newest(conn: Connection, table: sa.Table, keep: int) -> None:

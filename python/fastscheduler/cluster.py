@@ -1,0 +1,963 @@
+"""Several scheduler processes on one PostgreSQL or MySQL/MariaDB database: each fire runs once.
+
+Every instance registers the same jobs (the same code) and keeps its own Rust engine, which says
+*when* a job falls due. Whether *this* instance runs that fire is decided by the database:
+
+- ``fastscheduler_schedule`` holds one row per job with its next fire time (the cluster's truth),
+  the pause flag and the cluster-wide counters.
+- A fire is **claimed** in one transaction: ``SELECT ... FOR UPDATE SKIP LOCKED`` of the job rows
+  that are due (``next_run <= now``, not paused), ``INSERT`` of one ``fastscheduler_runs`` row per
+  fire, whose primary key is (job id, scheduled time in microseconds), and ``UPDATE`` of each job's
+  ``next_run`` to its next fire after now (the fires in between are coalesced and reported as
+  missed, as a single scheduler does after downtime). A crash rolls all of it back; a committed
+  claim can never be made again, whatever path (schedule, catch-up, run-now) tries.
+- Work spreads: each instance claims at once only the jobs the live instances' ids hash to it; a
+  fire still unclaimed ``grace`` seconds after it fell due is taken by whichever instance gets to
+  it first, so a dead or slow instance delays its jobs by ``grace``, never skips them.
+- Execution is leased: the owner of a running run extends ``lease_until`` while it runs (every
+  ``lease / 3`` seconds, with its heartbeat). When an owner dies, its runs' leases expire and a
+  survivor takes them over and runs them again (at-least-once execution of a started run).
+- Pause, resume and cancel write the job row and a ``fastscheduler_commands`` row; peers learn of
+  them through ``LISTEN``/``NOTIFY`` on PostgreSQL and a poll every ``poll_interval`` seconds on
+  MySQL/MariaDB.
+
+SQLite and JSON stay single-instance (a file lock): SQLite has no ``SKIP LOCKED``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import logging
+import math
+import os
+import secrets
+import socket
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import mysql as sa_mysql
+from sqlalchemy.dialects import postgresql as sa_postgresql
+from sqlalchemy.engine import Connection, Engine
+
+from fastscheduler._builders import JobSpec
+from fastscheduler._core import CronExpr, Trigger
+from fastscheduler.stores.sql import MAX_JOB_ID_LENGTH, METADATA
+
+log = logging.getLogger("fastscheduler.cluster")
+
+__all__ = ["COMMANDS", "INSTANCES", "RUNS", "SCHEDULE", "Claim", "ClusterConfig", "SQLCluster"]
+
+SCHEDULE = sa.Table(
+    "fastscheduler_schedule",
+    METADATA,
+    sa.Column("job_id", sa.String(MAX_JOB_ID_LENGTH), primary_key=True),
+    sa.Column("next_run", sa.Double(), nullable=True, index=True),
+    sa.Column("paused", sa.Boolean(), nullable=False),
+    sa.Column("run_count", sa.BigInteger(), nullable=False),
+    sa.Column("failure_count", sa.BigInteger(), nullable=False),
+    sa.Column("retry_count", sa.BigInteger(), nullable=False),
+    sa.Column("last_run", sa.Double(), nullable=True),
+    sa.Column("updated_at", sa.Double(), nullable=False),
+    mysql_charset="utf8mb4",
+    mysql_collate="utf8mb4_bin",
+)
+"""One row per job: the next fire time every instance claims against, pause, counters."""
+
+RUNS = sa.Table(
+    "fastscheduler_runs",
+    METADATA,
+    sa.Column("job_id", sa.String(MAX_JOB_ID_LENGTH), primary_key=True),
+    sa.Column("scheduled_us", sa.BigInteger(), primary_key=True, autoincrement=False),
+    sa.Column("origin", sa.String(16), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False, index=True),
+    sa.Column("owner", sa.String(64), nullable=False, index=True),
+    sa.Column("attempt", sa.Integer(), nullable=False),
+    sa.Column("lease_until", sa.Double(), nullable=False, index=True),
+    sa.Column("created_at", sa.Double(), nullable=False),
+    sa.Column("finished_at", sa.Double(), nullable=True, index=True),
+    mysql_charset="utf8mb4",
+    mysql_collate="utf8mb4_bin",
+)
+"""One row per created fire; the primary key (job id, scheduled microsecond) makes a second
+creation of the same fire impossible. ``state``: running, succeeded, failed (dead-lettered),
+skipped (claimed but not run: catch-up off, or the previous run still running) or lost (its
+attempts were used up by instances that died). Finished rows are pruned after ``run_retention``."""
+
+INSTANCES = sa.Table(
+    "fastscheduler_instances",
+    METADATA,
+    sa.Column("instance_id", sa.String(64), primary_key=True),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer(), nullable=False),
+    sa.Column("started_at", sa.Double(), nullable=False),
+    sa.Column("heartbeat_at", sa.Double(), nullable=False, index=True),
+    mysql_charset="utf8mb4",
+    mysql_collate="utf8mb4_bin",
+)
+"""One row per live instance, with its heartbeat (deleted when it stops)."""
+
+COMMANDS = sa.Table(
+    "fastscheduler_commands",
+    METADATA,
+    sa.Column(
+        "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
+    ),
+    sa.Column("job_id", sa.String(MAX_JOB_ID_LENGTH), nullable=False),
+    sa.Column("command", sa.String(16), nullable=False),
+    sa.Column("origin", sa.String(64), nullable=False),
+    sa.Column("at", sa.Double(), nullable=False, index=True),
+    mysql_charset="utf8mb4",
+    mysql_collate="utf8mb4_bin",
+)
+"""Pause / resume / cancel as they happened, for peers to apply (pruned after an hour)."""
+
+_TABLES = [SCHEDULE, RUNS, INSTANCES, COMMANDS]
+_Request = tuple[float, int, tuple[str, ...], float | None, int, Callable[[], None] | None]
+_CHUNK = 500
+_NOTIFY_CHANNEL = "fastscheduler"
+_TOLERANCE = 0.001  # seconds: a fire "due now" may be this much ahead of the local clock
+_COMMAND_WINDOW = 120.0  # seconds of commands each poll reads (and the ids it remembers)
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterConfig:
+    """How the instances of a cluster coordinate (``FastScheduler(cluster=ClusterConfig(...))``).
+
+    ``lease``: seconds a started run stays with its instance without a heartbeat; after that a
+    survivor runs it again. ``grace``: seconds a fire may stay unclaimed by the instance it hashes
+    to before any instance takes it. ``poll_interval``: how often peers' pause/resume/cancel are
+    read on MySQL/MariaDB (PostgreSQL is told at once by NOTIFY and reads every ``lease``).
+    ``run_retention``: seconds finished run rows are kept. ``instance_id``: this process's name in
+    the cluster (default: host, pid and a random suffix).
+    """
+
+    lease: float = 30.0
+    grace: float = 0.3
+    poll_interval: float = 1.0
+    run_retention: float = 3600.0
+    instance_id: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("lease", "grace", "poll_interval", "run_retention"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise ValueError(f"ClusterConfig.{name} must be a positive number of seconds, got {value!r}")
+            if not math.isfinite(value):
+                raise ValueError(f"ClusterConfig.{name} must be finite, got {value!r}")
+        if self.grace >= self.lease:
+            raise ValueError(
+                f"ClusterConfig.grace ({self.grace:g} s) must be shorter than lease ({self.lease:g} s)"
+            )
+        if self.instance_id is not None and (
+            not isinstance(self.instance_id, str) or not 0 < len(self.instance_id) <= 58
+        ):
+            raise ValueError(
+                f"ClusterConfig.instance_id must be a string of 1-58 characters, got {self.instance_id!r}"
+            )
+
+
+@dataclass(slots=True)
+class Claim:
+    """A fire this instance created (or took over) and must now run."""
+
+    job_id: str
+    scheduled: float
+    scheduled_us: int
+    attempt: int
+    missed: int = 0
+    origin: str = "schedule"
+    #: Why the claimed fire is not run (catch-up off, previous run still running), else None.
+    skip: str | None = None
+    #: Set on a run taken over after its lease expired: the instance that was running ``attempt``.
+    lost_with: str | None = None
+
+
+class ClusterHost(Protocol):
+    """What the cluster needs from its scheduler (``FastScheduler`` implements it)."""
+
+    def cluster_job(self, job_id: str) -> tuple[JobSpec, bool] | None:
+        """The job's spec and whether a run of it is in progress here; None if not registered here."""
+
+    def cluster_run(self, claims: list[Claim]) -> None:
+        """Start the claimed fires (or record the skipped ones)."""
+
+    def cluster_command(self, command: str, job_id: str) -> None:
+        """Apply a peer's pause / resume / cancel to the local engine."""
+
+    def cluster_adopt(self, job_id: str, next_run: float | None, paused: bool) -> None:
+        """A job registered here while running already had a row: follow its time and pause."""
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _us(t: float) -> int:
+    return round(t * 1_000_000)
+
+
+_CRON_CACHE: dict[tuple[str, str | None], Trigger] = {}
+
+
+def advance(spec: JobSpec, scheduled: float, now: float) -> tuple[float | None, int]:
+    """The job's next fire strictly after ``now`` when its fire at ``scheduled`` is taken at
+    ``now``, and how many fires lie strictly between the two (coalesced, reported as missed)."""
+    if spec.kind == "interval":
+        assert spec.interval is not None
+        nxt = Trigger.interval(spec.interval, scheduled).next_after(max(now, scheduled))
+        if nxt is None:
+            return None, 0
+        period = _us(spec.interval)
+        return nxt, max(0, (_us(nxt) - _us(scheduled)) // period - 1)
+    if spec.kind == "cron":
+        assert spec.cron is not None
+        key = (spec.cron, spec.tz)
+        trigger = _CRON_CACHE.get(key)
+        if trigger is None:
+            if len(_CRON_CACHE) > 4096:
+                _CRON_CACHE.clear()
+            trigger = _CRON_CACHE[key] = Trigger.cron(CronExpr(spec.cron, tz=spec.tz))
+        nxt = trigger.next_after(max(now, scheduled))
+        missed = 0
+        if nxt is not None and now > scheduled:
+            expr = CronExpr(spec.cron, tz=spec.tz)
+            after = scheduled
+            while missed < 10_000_000:
+                batch = [t for t in expr.next_timestamps(after, 10_000) if t <= now]
+                missed += len(batch)
+                if len(batch) < 10_000:
+                    break
+                after = batch[-1]
+        return nxt, missed
+    return None, 0  # a one-shot job: this was its only fire
+
+
+class SQLCluster:
+    """The database side of a cluster of schedulers (see the module docstring).
+
+    ``url``: the shared database (PostgreSQL or MySQL/MariaDB). ``clock``: the scheduler's clock
+    (epoch seconds; every instance's clock should be NTP-synchronised, as leases compare them).
+    """
+
+    def __init__(
+        self, url: sa.URL | str, config: ClusterConfig, host: ClusterHost, clock: Callable[[], float]
+    ) -> None:
+        self.config = config
+        self.instance_id = config.instance_id or (
+            f"{socket.gethostname()[:32]}-{os.getpid()}-{secrets.token_hex(3)}"
+        )
+        self._host = host
+        self._clock = clock
+        url = sa.make_url(url)
+        self.dialect = url.get_backend_name()
+        if self.dialect not in ("postgresql", "mysql", "mariadb"):
+            raise ValueError(
+                "a cluster needs PostgreSQL or MySQL/MariaDB (SELECT ... FOR UPDATE SKIP LOCKED), "
+                f"not {self.dialect}"
+            )
+        self._url = url
+        connect_args = {"connect_timeout": 10}
+        self.engine: Engine = sa.create_engine(
+            url, pool_pre_ping=True, isolation_level="READ COMMITTED", connect_args=connect_args
+        )
+        self._cond = threading.Condition()
+        self._stopping = False
+        # Claim requests: (due monotonic time, seq, job ids, upto or None = "due now", tries,
+        # called once served).
+        self._requests: list[_Request] = []
+        self._run_now: list[tuple[str, float]] = []
+        self._seq = itertools.count()
+        self._claiming = 0  # requests taken by the claimer and not finished (for idle())
+        # Work for the maintenance thread.
+        self._finishes: list[tuple[str, int, str, int, float | None, int, int, int, float]] = []
+        self._commands: list[tuple[str, str, float | None]] = []
+        self._ensure: dict[str, float | None] = {}
+        self._poke_commands = False
+        self._seen: dict[int, float] = {}
+        self._live: tuple[str, ...] = (self.instance_id,)
+        self._threads: list[threading.Thread] = []
+        self._listener: Any = None
+        self.last_error: str | None = None
+        self.error_since: float | None = None
+        self.claimed = 0
+        self.taken_over = 0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def join(self) -> dict[str, dict[str, Any]]:
+        """Create the cluster tables if missing, register this instance, and return every job row
+        (``next_run``, ``paused``, counters, ``last_run``) by job id. Raises ``SQLAlchemyError`` if
+        the database cannot be reached."""
+        for attempt in (1, 2):
+            try:
+                with self.engine.begin() as conn:
+                    METADATA.create_all(conn, tables=_TABLES)
+                break
+            except sa_exc.OperationalError:
+                raise
+            except sa_exc.SQLAlchemyError:
+                if attempt == 2:  # another instance may have been creating them at the same time
+                    raise
+        now = self._clock()
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.insert(INSTANCES).values(
+                    instance_id=self.instance_id,
+                    host=socket.gethostname()[:255],
+                    pid=os.getpid(),
+                    started_at=now,
+                    heartbeat_at=now,
+                )
+            )
+            for (cid,) in conn.execute(
+                sa.select(COMMANDS.c.id).where(COMMANDS.c.at >= now - _COMMAND_WINDOW)
+            ):
+                self._seen[cid] = now
+            self._live = self._read_live(conn, now)
+            rows = {r.job_id: _row(r) for r in conn.execute(sa.select(SCHEDULE))}
+        return rows
+
+    def start(self) -> None:
+        """Start the claimer and maintenance threads (and the LISTEN thread on PostgreSQL)."""
+        with self._cond:
+            self._stopping = False
+        targets: list[tuple[str, Callable[[], None]]] = [
+            ("claimer", self._claim_loop),
+            ("maintenance", self._maintain_loop),
+        ]
+        if self.dialect == "postgresql":
+            targets.append(("listener", self._listen_loop))
+        for name, target in targets:
+            thread = threading.Thread(target=target, name=f"fastscheduler-cluster-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def leave(self, timeout: float = 10.0) -> None:
+        """Stop the threads, write what is queued (finished runs, commands), hand this instance's
+        unfinished runs to the survivors at once (their lease ends now) and delete its row."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        listener = self._listener
+        if listener is not None:
+            with contextlib.suppress(Exception):
+                listener.close()
+        end = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, end - time.monotonic()))
+        self._threads = []
+        try:
+            self._flush()
+            now = self._clock()
+            with self.engine.begin() as conn:
+                conn.execute(
+                    sa.update(RUNS)
+                    .where(RUNS.c.owner == self.instance_id, RUNS.c.state == "running")
+                    .values(lease_until=now)
+                )
+                conn.execute(sa.delete(INSTANCES).where(INSTANCES.c.instance_id == self.instance_id))
+        except sa_exc.SQLAlchemyError as exc:
+            log.warning("fastscheduler cluster: leaving %s: %s", self.instance_id, _describe(exc))
+        self.engine.dispose()
+
+    def status(self) -> dict[str, Any]:
+        """This instance's view: its id, the live instances, claims made, fires and runs taken over
+        from others, and the last database error (None when the last operation worked)."""
+        return {
+            "instance_id": self.instance_id,
+            "instances": list(self._live),
+            "claimed": self.claimed,
+            "taken_over": self.taken_over,
+            "last_error": self.last_error,
+            "error_since": self.error_since,
+        }
+
+    def idle(self) -> bool:
+        """No claim request queued or being worked on (for tests and a manual clock)."""
+        with self._cond:
+            return not self._claiming and not self._run_now and not any(r[3] is None for r in self._requests)
+
+    # ------------------------------------------------------------------ called by the scheduler
+
+    def fired(self, fires: Iterable[tuple[str, float]], on_served: Callable[[], None] | None = None) -> None:
+        """The local engine says these (job id, scheduled time) are due: claim this instance's
+        share now, and look again after ``grace`` for the rest. ``on_served`` is called once the
+        immediate claim was tried (and its runs started)."""
+        mine: list[str] = []
+        others: list[str] = []
+        latest = -math.inf
+        live = self._live
+        for job_id, scheduled in fires:
+            (mine if self._prefers(job_id, live) else others).append(job_id)
+            latest = max(latest, scheduled)
+        with self._cond:
+            if mine or on_served is not None:
+                heapq.heappush(self._requests, (0.0, next(self._seq), tuple(mine), None, 0, on_served))
+            if others:
+                due = time.monotonic() + self.config.grace
+                heapq.heappush(
+                    self._requests, (due, next(self._seq), tuple(others), latest + _TOLERANCE, 0, None)
+                )
+            self._cond.notify_all()
+
+    def run_now(self, job_id: str, at: float) -> None:
+        """Create a run-now fire of ``job_id`` at ``at`` (a run row of its own) and run it here."""
+        with self._cond:
+            self._run_now.append((job_id, at))
+            self._cond.notify_all()
+
+    def ensure(self, first_fires: dict[str, float | None]) -> dict[str, dict[str, Any]]:
+        """Create the rows of jobs that have none (with these first fire times), then return the
+        rows of all of them as stored (a peer's row wins over ours)."""
+        now = self._clock()
+        out: dict[str, dict[str, Any]] = {}
+        ids = sorted(first_fires)
+        with self.engine.begin() as conn:
+            for chunk in _chunks(ids):
+                rows = [_new_row(job_id, first_fires[job_id], now) for job_id in chunk]
+                conn.execute(self._insert_ignore(SCHEDULE), rows)
+                for r in conn.execute(sa.select(SCHEDULE).where(SCHEDULE.c.job_id.in_(chunk))):
+                    out[r.job_id] = _row(r)
+        return out
+
+    def ensure_later(self, job_id: str, first_fire: float | None) -> None:
+        """:meth:`ensure` from the maintenance thread (a job registered while running)."""
+        with self._cond:
+            self._ensure[job_id] = first_fire
+            self._cond.notify_all()
+
+    def command(self, command: str, job_id: str, next_run: float | None = None) -> None:
+        """Record a pause / resume / cancel for the whole cluster (``next_run``: a resumed job's
+        next fire)."""
+        with self._cond:
+            self._commands.append((command, job_id, next_run))
+            self._cond.notify_all()
+
+    def finished(
+        self, claim: Claim, state: str, attempt: int, at: float, runs: int, failures: int, retries: int
+    ) -> None:
+        """A claimed run's attempt ended: ``state`` "running" (a retry follows, as ``attempt``),
+        "succeeded", "failed", "skipped" or "lost"; the job's cluster counters move by ``runs``,
+        ``failures`` and ``retries``."""
+        with self._cond:
+            self._finishes.append(
+                (
+                    claim.job_id,
+                    claim.scheduled_us,
+                    state,
+                    attempt,
+                    None if state == "running" else at,
+                    runs,
+                    failures,
+                    retries,
+                    at,
+                )
+            )
+            self._cond.notify_all()
+
+    # ------------------------------------------------------------------ claims
+
+    def _prefers(self, job_id: str, live: tuple[str, ...]) -> bool:
+        if len(live) <= 1:
+            return True
+        return live[zlib.crc32(job_id.encode("utf-8", "surrogatepass")) % len(live)] == self.instance_id
+
+    def _claim_loop(self) -> None:
+        while True:
+            with self._cond:
+                while True:
+                    if self._stopping:
+                        return
+                    if self._run_now:
+                        run_now, self._run_now = self._run_now, []
+                        self._claiming += 1
+                        request = None
+                        break
+                    if self._requests:
+                        wait = self._requests[0][0] - time.monotonic()
+                        if wait <= 0:
+                            request = heapq.heappop(self._requests)
+                            run_now = []
+                            self._claiming += 1
+                            break
+                        self._cond.wait(wait)
+                    else:
+                        self._cond.wait()
+            try:
+                if request is not None:
+                    self._serve(request)
+                else:
+                    self._serve_run_now(run_now)
+            finally:
+                with self._cond:
+                    self._claiming -= 1
+                    self._cond.notify_all()
+
+    def _serve(self, request: _Request) -> None:
+        _due, _seq, job_ids, upto, tries, on_served = request
+        try:
+            if job_ids:
+                self._serve_claim(job_ids, upto, tries)
+        finally:
+            if on_served is not None:
+                on_served()
+
+    def _serve_claim(self, job_ids: tuple[str, ...], upto: float | None, tries: int) -> None:
+        now = self._clock()
+        try:
+            claims = self._claim(job_ids, now + _TOLERANCE if upto is None else upto, now)
+        except sa_exc.SQLAlchemyError as exc:
+            self._failed("claiming due jobs", exc)
+            delay = min(5.0, 0.25 * 2**tries)
+            with self._cond:
+                # Retried until it works: the rows say what is still unclaimed by then.
+                heapq.heappush(
+                    self._requests,
+                    (time.monotonic() + delay, next(self._seq), job_ids, None, tries + 1, None),
+                )
+            return
+        self._ok()
+        if claims:
+            self.claimed += len(claims)
+            if upto is not None:
+                self.taken_over += len(claims)
+            self._host.cluster_run(claims)
+
+    def _claim(self, job_ids: Sequence[str], upto: float, now: float) -> list[Claim]:
+        """One transaction: lock the due, unpaused, unlocked rows of ``job_ids``, create a run row
+        per fire, move each job's ``next_run`` past ``now``."""
+        claims: list[Claim] = []
+        nexts: dict[str, float | None] = {}
+        lease_until = now + self.config.lease
+        with self.engine.begin() as conn:
+            for chunk in _chunks(sorted(job_ids)):
+                rows = conn.execute(
+                    sa.select(SCHEDULE.c.job_id, SCHEDULE.c.next_run)
+                    .where(
+                        SCHEDULE.c.job_id.in_(chunk),
+                        SCHEDULE.c.next_run <= upto,
+                        SCHEDULE.c.paused == sa.false(),
+                    )
+                    .with_for_update(skip_locked=True)
+                ).all()
+                for job_id, scheduled in rows:
+                    info = self._host.cluster_job(job_id)
+                    if info is None:
+                        continue  # not registered here (any more): leave it to an instance that has it
+                    spec, running = info
+                    nxt, missed = advance(spec, scheduled, now)
+                    claim = Claim(
+                        job_id, scheduled, _us(scheduled), 1, missed, "catch-up" if missed else "schedule"
+                    )
+                    if missed and not spec.catch_up:
+                        claim.skip = "the scheduler was not running on time, and catch-up is off for this job"
+                    elif running:
+                        claim.skip = "the previous run was still running"
+                    claims.append(claim)
+                    nexts[job_id] = nxt
+            if not claims:
+                return []
+            claims = self._new_runs(conn, claims, now, lease_until)
+            for chunk in _chunks(sorted(nexts)):
+                conn.execute(
+                    sa.update(SCHEDULE)
+                    .where(SCHEDULE.c.job_id.in_(chunk))
+                    .values(
+                        next_run=sa.case({j: nexts[j] for j in chunk}, value=SCHEDULE.c.job_id, else_=None),
+                        updated_at=now,
+                    )
+                )
+        return claims
+
+    def _new_runs(self, conn: Connection, claims: list[Claim], now: float, lease_until: float) -> list[Claim]:
+        """Insert a run row per claim, leaving out fires that already have one (which the row
+        locks make impossible; the primary key would refuse them anyway)."""
+        keys = [(c.job_id, c.scheduled_us) for c in claims]
+        existing: set[tuple[str, int]] = set()
+        for chunk in _chunks(keys):
+            existing.update(
+                (j, u)
+                for j, u in conn.execute(
+                    sa.select(RUNS.c.job_id, RUNS.c.scheduled_us).where(
+                        sa.tuple_(RUNS.c.job_id, RUNS.c.scheduled_us).in_(chunk)
+                    )
+                )
+            )
+        if existing:
+            log.error(
+                "fastscheduler cluster: %d fire(s) already had a run row; not created again", len(existing)
+            )
+            claims = [c for c in claims if (c.job_id, c.scheduled_us) not in existing]
+        if claims:
+            conn.execute(
+                sa.insert(RUNS),
+                [
+                    {
+                        "job_id": c.job_id,
+                        "scheduled_us": c.scheduled_us,
+                        "origin": c.origin,
+                        "state": "skipped" if c.skip else "running",
+                        "owner": self.instance_id,
+                        "attempt": c.attempt,
+                        "lease_until": lease_until,
+                        "created_at": now,
+                        "finished_at": now if c.skip else None,
+                    }
+                    for c in claims
+                ],
+            )
+        return claims
+
+    def _serve_run_now(self, requests: list[tuple[str, float]]) -> None:
+        claims: list[Claim] = []
+        for job_id, at in requests:
+            us = _us(at)
+            for _ in range(100):  # the same microsecond twice (two run-nows at once): the next one
+                claim = Claim(job_id, us / 1_000_000, us, 1, 0, "run-now")
+                try:
+                    with self.engine.begin() as conn:
+                        now = self._clock()
+                        if self._new_runs(conn, [claim], now, now + self.config.lease):
+                            claims.append(claim)
+                            break
+                except sa_exc.IntegrityError:
+                    pass
+                except sa_exc.SQLAlchemyError as exc:
+                    self._failed(f"creating a run-now fire of {job_id}", exc)
+                    break
+                us += 1
+        if claims:
+            self._host.cluster_run(claims)
+
+    # ------------------------------------------------------------------ maintenance
+
+    def _maintain_loop(self) -> None:
+        beat = max(0.05, self.config.lease / 3)
+        poll = self.config.poll_interval if self.dialect != "postgresql" else self.config.lease
+        next_beat = next_poll = 0.0
+        next_prune = time.monotonic() + 60
+        backoff = 0.0
+        while True:
+            with self._cond:
+                while not self._stopping:
+                    mono = time.monotonic()
+                    if (
+                        backoff <= mono
+                        and (self._finishes or self._commands or self._ensure or self._poke_commands)
+                    ) or mono >= min(next_beat, next_poll, next_prune):
+                        break
+                    self._cond.wait(min(next_beat, next_poll, next_prune) - mono)
+                if self._stopping:
+                    return
+                self._poke_commands, poked = False, self._poke_commands
+            mono = time.monotonic()
+            try:
+                self._flush()
+                if mono >= next_beat:
+                    self._heartbeat()
+                    next_beat = mono + beat
+                if poked or mono >= next_poll:
+                    self._read_commands()
+                    next_poll = mono + poll
+                if mono >= next_prune:
+                    self._prune()
+                    next_prune = mono + 60
+                self._ok()
+                backoff = 0.0
+            except sa_exc.SQLAlchemyError as exc:
+                self._failed("maintenance", exc)
+                backoff = time.monotonic() + 1.0
+                next_beat = min(next_beat, backoff)
+                with self._cond:
+                    self._poke_commands = self._poke_commands or poked
+
+    def _flush(self) -> None:
+        """Write queued finished runs, commands and new job rows (kept queued if it fails)."""
+        with self._cond:
+            finishes, self._finishes = self._finishes, []
+            commands, self._commands = self._commands, []
+            ensure, self._ensure = self._ensure, {}
+        try:
+            if finishes:
+                self._write_finishes(finishes)
+                finishes = []
+            if commands:
+                self._write_commands(commands)
+                commands = []
+            if ensure:
+                rows = self.ensure(ensure)
+                for job_id, first in ensure.items():
+                    row = rows.get(job_id)
+                    if row is not None and (row["next_run"] != first or row["paused"]):
+                        self._host.cluster_adopt(job_id, row["next_run"], row["paused"])
+                ensure = {}
+        finally:
+            with self._cond:  # put back what was not written, before anything newer
+                self._finishes[:0] = finishes
+                self._commands[:0] = commands
+                for job_id, first in ensure.items():
+                    self._ensure.setdefault(job_id, first)
+
+    def _write_finishes(
+        self, finishes: list[tuple[str, int, str, int, float | None, int, int, int, float]]
+    ) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(RUNS)
+                .where(
+                    RUNS.c.job_id == sa.bindparam("b_job"),
+                    RUNS.c.scheduled_us == sa.bindparam("b_us"),
+                    RUNS.c.owner == self.instance_id,
+                )
+                .values(
+                    state=sa.bindparam("b_state"),
+                    attempt=sa.bindparam("b_attempt"),
+                    finished_at=sa.bindparam("b_fin"),
+                ),
+                [
+                    {"b_job": j, "b_us": u, "b_state": s, "b_attempt": a, "b_fin": f}
+                    for j, u, s, a, f, *_ in finishes
+                ],
+            )
+            conn.execute(
+                sa.update(SCHEDULE)
+                .where(SCHEDULE.c.job_id == sa.bindparam("b_job"))
+                .values(
+                    run_count=SCHEDULE.c.run_count + sa.bindparam("b_runs"),
+                    failure_count=SCHEDULE.c.failure_count + sa.bindparam("b_failures"),
+                    retry_count=SCHEDULE.c.retry_count + sa.bindparam("b_retries"),
+                    last_run=sa.bindparam("b_last"),
+                ),
+                [
+                    {"b_job": j, "b_runs": r, "b_failures": f, "b_retries": rt, "b_last": last}
+                    for j, _u, _s, _a, _f, r, f, rt, last in finishes
+                ],
+            )
+
+    def _write_commands(self, commands: list[tuple[str, str, float | None]]) -> None:
+        now = self._clock()
+        with self.engine.begin() as conn:
+            for command, job_id, next_run in commands:
+                if command == "cancel":
+                    conn.execute(sa.delete(SCHEDULE).where(SCHEDULE.c.job_id == job_id))
+                elif command == "pause":
+                    conn.execute(
+                        sa.update(SCHEDULE)
+                        .where(SCHEDULE.c.job_id == job_id)
+                        .values(paused=True, updated_at=now)
+                    )
+                else:  # resume: from the next fire the resuming instance computed
+                    conn.execute(
+                        sa.update(SCHEDULE)
+                        .where(SCHEDULE.c.job_id == job_id)
+                        .values(paused=False, next_run=next_run, updated_at=now)
+                    )
+                conn.execute(
+                    sa.insert(COMMANDS).values(
+                        job_id=job_id, command=command, origin=self.instance_id, at=now
+                    )
+                )
+            if self.dialect == "postgresql":
+                conn.execute(sa.select(sa.func.pg_notify(_NOTIFY_CHANNEL, self.instance_id)))
+
+    def _read_commands(self) -> None:
+        now = self._clock()
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(COMMANDS.c.id, COMMANDS.c.job_id, COMMANDS.c.command, COMMANDS.c.origin)
+                .where(COMMANDS.c.at >= now - _COMMAND_WINDOW)
+                .order_by(COMMANDS.c.id)
+            ).all()
+        for cid, job_id, command, origin in rows:
+            if cid in self._seen:
+                continue
+            self._seen[cid] = now
+            if origin != self.instance_id:
+                try:
+                    self._host.cluster_command(command, job_id)
+                except Exception:  # never lose the thread
+                    log.exception("fastscheduler cluster: applying %s of %s failed", command, job_id)
+        horizon = now - 2 * _COMMAND_WINDOW
+        for cid in [c for c, at in self._seen.items() if at < horizon]:
+            del self._seen[cid]
+
+    def _heartbeat(self) -> None:
+        """Heartbeat, extend this instance's leases, learn who is alive, take over expired runs."""
+        now = self._clock()
+        lease = self.config.lease
+        with self.engine.begin() as conn:
+            beat = conn.execute(
+                sa.update(INSTANCES)
+                .where(INSTANCES.c.instance_id == self.instance_id)
+                .values(heartbeat_at=now)
+            )
+            if beat.rowcount == 0:  # pruned as dead while we could not reach the database
+                conn.execute(
+                    sa.insert(INSTANCES).values(
+                        instance_id=self.instance_id,
+                        host=socket.gethostname()[:255],
+                        pid=os.getpid(),
+                        started_at=now,
+                        heartbeat_at=now,
+                    )
+                )
+            conn.execute(
+                sa.update(RUNS)
+                .where(RUNS.c.owner == self.instance_id, RUNS.c.state == "running")
+                .values(lease_until=now + lease)
+            )
+            self._live = self._read_live(conn, now)
+        self._take_over(now)
+
+    def _read_live(self, conn: Connection, now: float) -> tuple[str, ...]:
+        live = conn.execute(
+            sa.select(INSTANCES.c.instance_id)
+            .where(INSTANCES.c.heartbeat_at >= now - self.config.lease)
+            .order_by(INSTANCES.c.instance_id)
+        ).scalars()
+        return tuple(live) or (self.instance_id,)
+
+    def _take_over(self, now: float) -> None:
+        """Runs whose owner stopped extending the lease: run them again here (at-least-once)."""
+        claims: list[Claim] = []
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                sa.select(RUNS.c.job_id, RUNS.c.scheduled_us, RUNS.c.attempt, RUNS.c.owner, RUNS.c.origin)
+                .where(RUNS.c.state == "running", RUNS.c.lease_until < now)
+                .order_by(RUNS.c.lease_until)
+                .limit(200)
+                .with_for_update(skip_locked=True)
+            ).all()
+            for job_id, us, attempt, owner, origin in rows:
+                if self._host.cluster_job(job_id) is None:
+                    continue  # not registered here: an instance that has it takes it
+                conn.execute(
+                    sa.update(RUNS)
+                    .where(RUNS.c.job_id == job_id, RUNS.c.scheduled_us == us)
+                    .values(owner=self.instance_id, lease_until=now + self.config.lease)
+                )
+                log.warning(
+                    "fastscheduler cluster: attempt %d of %s (fire %s) was lost with instance %s; "
+                    "taken over by %s",
+                    attempt,
+                    job_id,
+                    us / 1_000_000,
+                    owner,
+                    self.instance_id,
+                )
+                # The lost attempt counts as a failed one: the host applies the job's retries.
+                claims.append(Claim(job_id, us / 1_000_000, us, attempt, 0, origin, lost_with=owner))
+        if claims:
+            self.taken_over += len(claims)
+            self._host.cluster_run(claims)
+
+    def _prune(self) -> None:
+        now = self._clock()
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.delete(RUNS).where(
+                    RUNS.c.state != "running", RUNS.c.finished_at < now - self.config.run_retention
+                )
+            )
+            conn.execute(sa.delete(COMMANDS).where(COMMANDS.c.at < now - 3600))
+            conn.execute(
+                sa.delete(INSTANCES).where(INSTANCES.c.heartbeat_at < now - max(3600, 10 * self.config.lease))
+            )
+
+    # ------------------------------------------------------------------ PostgreSQL LISTEN
+
+    def _listen_loop(self) -> None:
+        """Wake the maintenance thread when a peer NOTIFYs a command (reconnecting as needed)."""
+        import psycopg
+
+        conninfo = self._url.set(drivername="postgresql").render_as_string(hide_password=False)
+        delay = 0.5
+        while True:
+            with self._cond:
+                if self._stopping:
+                    return
+            try:
+                with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as conn:
+                    self._listener = conn
+                    conn.execute(f"LISTEN {_NOTIFY_CHANNEL}")
+                    self._poke()  # anything sent while we were not listening
+                    delay = 0.5
+                    while True:
+                        with self._cond:
+                            if self._stopping:
+                                return
+                        for _ in conn.notifies(timeout=30.0, stop_after=1):
+                            self._poke()
+            except Exception as exc:  # psycopg errors, or the connection closed by leave()
+                with self._cond:
+                    if self._stopping:
+                        return
+                log.debug("fastscheduler cluster: LISTEN connection lost: %s", exc)
+                time.sleep(delay)
+                delay = min(5.0, delay * 2)
+            finally:
+                self._listener = None
+
+    def _poke(self) -> None:
+        with self._cond:
+            self._poke_commands = True
+            self._cond.notify_all()
+
+    # ------------------------------------------------------------------ helpers
+
+    def _insert_ignore(self, table: sa.Table) -> Any:
+        if self.dialect == "postgresql":
+            return sa_postgresql.insert(table).on_conflict_do_nothing()
+        return sa_mysql.insert(table).prefix_with("IGNORE")
+
+    def _failed(self, what: str, exc: BaseException) -> None:
+        text = _describe(exc)
+        if self.last_error is None:
+            self.error_since = self._clock()
+            log.warning("fastscheduler cluster: %s failed (retrying): %s", what, text)
+        self.last_error = text
+
+    def _ok(self) -> None:
+        if self.last_error is not None:
+            log.warning("fastscheduler cluster: the database is reachable again")
+        self.last_error = None
+        self.error_since = None
+
+
+def _new_row(job_id: str, next_run: float | None, now: float) -> dict[str, Any]:
+    return {
+        "job_id": job_id,
+        "next_run": next_run,
+        "paused": False,
+        "run_count": 0,
+        "failure_count": 0,
+        "retry_count": 0,
+        "last_run": None,
+        "updated_at": now,
+    }
+
+
+def _row(r: Any) -> dict[str, Any]:
+    return {
+        "next_run": r.next_run,
+        "paused": bool(r.paused),
+        "run_count": int(r.run_count),
+        "failure_count": int(r.failure_count),
+        "retry_count": int(r.retry_count),
+        "last_run": r.last_run,
+    }
+
+
+def _describe(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    text = str(orig) if orig is not None else str(exc)
+    return " ".join(text.split())[:300]
