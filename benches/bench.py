@@ -130,6 +130,11 @@ def render_markdown(report: dict[str, Any]) -> str:
     )
 
 
+def times(x: float) -> str:
+    """A ratio as a bar label: ``12.3x``, ``1,100x``."""
+    return f"{x:,.0f}x" if x >= 1000 else f"{x:.3g}x"
+
+
 def write_png(report: dict[str, Any], path: str) -> None:
     """A horizontal bar chart of ``report["ratios"]``, log scale, one panel per part."""
     from matplotlib.figure import Figure
@@ -159,14 +164,16 @@ def write_png(report: dict[str, Any], path: str) -> None:
                         ys.append(i - 0.4 + bar * (j + 0.5))
                         xs.append(e["ratio"])
             bars = ax.barh(ys, xs, height=bar, label=peer)
-            ax.bar_label(bars, labels=[f"{x:.3g}x" for x in xs], fontsize=6, padding=2)
+            ax.bar_label(bars, labels=[times(x) for x in xs], fontsize=6, padding=2)
         ax.set_xscale("log")
+        values = [e["ratio"] for e in entries[part]]
+        ax.set_xlim(min(0.5, min(values) / 2), max(values) * 6)  # room for the labels
         ax.axvline(1, color="black", linewidth=0.8)
         labels = [textwrap.fill(m, 70) for m in metrics[part]]
         ax.set_yticks(range(len(labels)), labels=labels, fontsize=6)
         ax.set_ylim(len(labels) - 0.5, -0.5)
         ax.set_xlabel("ratio (above 1: fastscheduler is faster or smaller; log scale)", fontsize=8)
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.005, 1.0), frameon=False)
     meta = report["meta"]
     fig.suptitle(f"fastscheduler benchmark ratios, {meta['measured']}, --{meta['mode']}", fontsize=11)
     fig.savefig(path, dpi=110)

@@ -3,7 +3,7 @@
     python tests/cluster_worker.py URL NAME JOBS WORK LEASE LOG
 
 registers JOBS jobs ``job000``, ``job001``, ... every second (3 retries), each sleeping WORK seconds
-and then appending ``job_id scheduled_time attempt pid`` to LOG (one ``write`` of one line on an
+and then appending ``job_id scheduled_time attempt pid finished_time`` to LOG (one ``write`` of one line on an
 O_APPEND file, so lines from several processes never interleave). Prints ``started`` once running,
 then runs until SIGTERM (graceful stop) or SIGKILL.
 """
@@ -30,13 +30,15 @@ def main() -> None:
         time.sleep(pause)
         run = current_run()
         assert run is not None
-        os.write(fd, f"{run.job_id} {run.scheduled_time:.6f} {run.attempt} {pid}\n".encode())
+        os.write(
+            fd, f"{run.job_id} {run.scheduled_time:.6f} {run.attempt} {pid} {time.time():.6f}\n".encode()
+        )
 
     s = FastScheduler(
         storage="sqlmodel",
         database_url=url,
         quiet=True,
-        max_workers=32,
+        max_workers=64,
         cluster=ClusterConfig(lease=float(lease), grace=0.3, poll_interval=0.5, instance_id=name),
     )
     for i in range(int(jobs)):

@@ -49,7 +49,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from fastscheduler._builders import JobSpec
 from fastscheduler._core import CronExpr, Trigger
-from fastscheduler.stores.sql import MAX_JOB_ID_LENGTH, METADATA
+from fastscheduler.stores.sql import MAX_JOB_ID_LENGTH, METADATA, create_tables
 
 log = logging.getLogger("fastscheduler.cluster")
 
@@ -297,16 +297,7 @@ class SQLCluster:
         """Create the cluster tables if missing, register this instance, and return every job row
         (``next_run``, ``paused``, counters, ``last_run``) by job id. Raises ``SQLAlchemyError`` if
         the database cannot be reached."""
-        for attempt in (1, 2):
-            try:
-                with self.engine.begin() as conn:
-                    METADATA.create_all(conn, tables=_TABLES)
-                break
-            except sa_exc.OperationalError:
-                raise
-            except sa_exc.SQLAlchemyError:
-                if attempt == 2:  # another instance may have been creating them at the same time
-                    raise
+        create_tables(self.engine, _TABLES)
         now = self._clock()
         with self.engine.begin() as conn:
             conn.execute(
@@ -513,8 +504,9 @@ class SQLCluster:
 
     def _serve_claim(self, job_ids: tuple[str, ...], upto: float | None, tries: int) -> None:
         now = self._clock()
+        limit = now + _TOLERANCE if upto is None else upto
         try:
-            claims = self._claim(job_ids, now + _TOLERANCE if upto is None else upto, now)
+            claims, busy = self._claim(job_ids, limit, now)
         except sa_exc.SQLAlchemyError as exc:
             self._failed("claiming due jobs", exc)
             delay = min(5.0, 0.25 * 2**tries)
@@ -526,16 +518,23 @@ class SQLCluster:
                 )
             return
         self._ok()
+        if busy and tries < 100:
+            with self._cond:
+                due = time.monotonic() + self.config.grace
+                heapq.heappush(self._requests, (due, next(self._seq), tuple(busy), limit, tries + 1, None))
         if claims:
             self.claimed += len(claims)
             if upto is not None:
                 self.taken_over += len(claims)
             self._host.cluster_run(claims)
 
-    def _claim(self, job_ids: Sequence[str], upto: float, now: float) -> list[Claim]:
+    def _claim(self, job_ids: Sequence[str], upto: float, now: float) -> tuple[list[Claim], list[str]]:
         """One transaction: lock the due, unpaused, unlocked rows of ``job_ids``, create a run row
-        per fire, move each job's ``next_run`` past ``now``."""
+        per fire, move each job's ``next_run`` past ``now``. Returns the claims, and the ids whose
+        row was due but locked by another transaction (a peer claiming it; if that peer fails, the
+        fire is still due: look again)."""
         claims: list[Claim] = []
+        busy: list[str] = []
         nexts: dict[str, float | None] = {}
         lease_until = now + self.config.lease
         with self.engine.begin() as conn:
@@ -549,6 +548,16 @@ class SQLCluster:
                     )
                     .with_for_update(skip_locked=True)
                 ).all()
+                if len(rows) < len(chunk):
+                    due = conn.execute(
+                        sa.select(SCHEDULE.c.job_id).where(
+                            SCHEDULE.c.job_id.in_(chunk),
+                            SCHEDULE.c.next_run <= upto,
+                            SCHEDULE.c.paused == sa.false(),
+                        )
+                    ).scalars()
+                    got = {r[0] for r in rows}
+                    busy.extend(j for j in due if j not in got)
                 for job_id, scheduled in rows:
                     info = self._host.cluster_job(job_id)
                     if info is None:
@@ -565,7 +574,7 @@ class SQLCluster:
                     claims.append(claim)
                     nexts[job_id] = nxt
             if not claims:
-                return []
+                return [], busy
             claims = self._new_runs(conn, claims, now, lease_until)
             for chunk in _chunks(sorted(nexts)):
                 conn.execute(
@@ -576,7 +585,7 @@ class SQLCluster:
                         updated_at=now,
                     )
                 )
-        return claims
+        return claims, busy
 
     def _new_runs(self, conn: Connection, claims: list[Claim], now: float, lease_until: float) -> list[Claim]:
         """Insert a run row per claim, leaving out fires that already have one (which the row
@@ -710,6 +719,16 @@ class SQLCluster:
     def _write_finishes(
         self, finishes: list[tuple[str, int, str, int, float | None, int, int, int, float]]
     ) -> None:
+        # Rows are locked in job id order by every writer (claims too), so two instances never
+        # wait for each other in a cycle; each job's counters move once per batch.
+        finishes = sorted(finishes, key=lambda f: (f[0], f[1]))
+        counts: dict[str, list[float]] = {}
+        for j, _u, _s, _a, _f, r, f, rt, last in finishes:
+            c = counts.setdefault(j, [0, 0, 0, last])
+            c[0] += r
+            c[1] += f
+            c[2] += rt
+            c[3] = max(c[3], last)
         with self.engine.begin() as conn:
             conn.execute(
                 sa.update(RUNS)
@@ -738,8 +757,8 @@ class SQLCluster:
                     last_run=sa.bindparam("b_last"),
                 ),
                 [
-                    {"b_job": j, "b_runs": r, "b_failures": f, "b_retries": rt, "b_last": last}
-                    for j, _u, _s, _a, _f, r, f, rt, last in finishes
+                    {"b_job": j, "b_runs": int(r), "b_failures": int(f), "b_retries": int(rt), "b_last": last}
+                    for j, (r, f, rt, last) in sorted(counts.items())
                 ],
             )
 

@@ -459,7 +459,8 @@ class FastScheduler:
                 self._totals["failures"] += 1
                 self._history_add(job, JobStatus.FAILED, now, message, scheduled, attempt, outcome)
                 if attempt <= job.spec.retries and self._jobs.has(job):
-                    delay = self._backoff.delay(attempt)
+                    # A run lost with its instance did not fail by itself: re-run it at once.
+                    delay = 0.0 if isinstance(error, RunLostError) else self._backoff.delay(attempt)
                     self._totals["retries"] += 1
                     if key is not None:
                         self._engine.record_retry(key)

@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,7 @@ from fastscheduler.stores.base import (
 )
 from fastscheduler.stores.json_file import FileLock, check_record_version
 
-__all__ = ["METADATA", "SCHEMA_VERSION", "SQLModelStorageBackend", "normalize_database_url"]
+__all__ = ["METADATA", "SCHEMA_VERSION", "SQLModelStorageBackend", "create_tables", "normalize_database_url"]
 
 SCHEMA_VERSION = 1
 """Version of the table layout, kept in ``fastscheduler_meta`` (key ``schema_version``)."""
@@ -280,16 +281,7 @@ class SQLModelStorageBackend(StorageBackend):
 
     def _create_schema(self) -> None:
         try:
-            for attempt in (1, 2):
-                try:
-                    with self.engine.begin() as conn:
-                        METADATA.create_all(conn)
-                    break
-                except sa_exc.OperationalError:
-                    raise
-                except sa_exc.SQLAlchemyError:
-                    if attempt == 2:  # another instance may have been creating them at the same time
-                        raise
+            create_tables(self.engine)
             with self.engine.connect() as conn:
                 stored = conn.execute(
                     sa.select(_META.c.value).where(_META.c.key == "schema_version")
@@ -426,6 +418,21 @@ def _add_stats(total: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
             mine[k] = int(mine.get(k, 0)) + int(n)
     out["totals"], out["per_job"] = totals, per_job
     return out
+
+
+def create_tables(engine: Engine, tables: Sequence[sa.Table] | None = None) -> None:
+    """Create those of ``tables`` (default: all of fastscheduler's) that are missing. Instances
+    starting together race to create them (MySQL then says "table already exists"): a failed
+    attempt is retried, and only the third failure is raised."""
+    for attempt in (1, 2, 3):
+        try:
+            with engine.begin() as conn:
+                METADATA.create_all(conn, tables=tables)
+            return
+        except sa_exc.SQLAlchemyError:
+            if attempt == 3:
+                raise
+            time.sleep(0.2 * attempt)
 
 
 def _keep_newest(conn: Connection, table: sa.Table, keep: int) -> None:
