@@ -154,6 +154,8 @@ def test_scheduler_table_with_three_libraries() -> None:
     idle = "idle, jobs due in an hour (100,000 fastscheduler, 100,000 APScheduler 3, 100 fastscheduler 0.2.1)"
     assert _row(md, f"{idle}: context switches of all threads in 5 s") == ["1", "1", "50", "1x", "50x"]
     assert _row(md, f"{idle}: engine wake-ups in 5 s")[2] == "— (no counter; its loop polls every 0.1 s)"
+    saves = f"{idle}: background state writes after start() (s; window starts after them + 2 s)"
+    assert _row(md, saves) == ["0", "— (none)", "3", "—", "—"]
     assert _row(md, "every(1).seconds, 10 runs: lateness p50 (ms)") == ["0.5", "1", "550", "2x", "1,100x"]
     late = _row(md, "every(1).seconds, 10 runs: drift (ms per run, least-squares slope)")
     assert late == ["0", "0", "100", "—", "—"]  # drift is never a ratio

@@ -338,7 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     source = bench.add_mutually_exclusive_group()
     source.add_argument("--quick", action="store_true", help="scheduler at 100,000 jobs (default; ~4 min)")
-    source.add_argument("--full", action="store_true", help="adds 1,000,000 jobs, more repeats (~40 min)")
+    source.add_argument("--full", action="store_true", help="adds 1,000,000 jobs, more repeats (over 30 min)")
     source.add_argument("--from-json", metavar="FILE", help="render a report saved with --json; no measuring")
     bench.add_argument("--markdown", metavar="FILE", help="also write the Markdown report to FILE")
     bench.add_argument(

@@ -87,9 +87,10 @@ RUNS = sa.Table(
     mysql_collate="utf8mb4_bin",
 )
 """One row per created fire; the primary key (job id, scheduled microsecond) makes a second
-creation of the same fire impossible. ``state``: running, succeeded, failed (dead-lettered),
-skipped (claimed but not run: catch-up off, or the previous run still running) or lost (its
-attempts were used up by instances that died). Finished rows are pruned after ``run_retention``."""
+creation of the same fire impossible. ``state``: running (also while it waits for a retry),
+succeeded, failed (every attempt failed: dead-lettered; a run lost with its instance counts as a
+failed attempt) or skipped (claimed late under ``.no_catch_up()``). Finished rows are pruned after
+``run_retention``."""
 
 INSTANCES = sa.Table(
     "fastscheduler_instances",
@@ -437,7 +438,7 @@ class SQLCluster:
         self, claim: Claim, state: str, attempt: int, at: float, runs: int, failures: int, retries: int
     ) -> None:
         """A claimed run's attempt ended: ``state`` "running" (a retry follows, as ``attempt``),
-        "succeeded", "failed", "skipped" or "lost"; the job's cluster counters move by ``runs``,
+        "succeeded", "failed" or "skipped"; the job's cluster counters move by ``runs``,
         ``failures`` and ``retries``."""
         with self._cond:
             self._finishes.append(
@@ -532,7 +533,7 @@ class SQLCluster:
         """One transaction: lock the due, unpaused, unlocked rows of ``job_ids``, create a run row
         per fire, move each job's ``next_run`` past ``now``. Returns the claims, and the ids whose
         row was due but locked by another transaction (a peer claiming it; if that peer fails, the
-        fire is still due: look again)."""
+        fire is still due: look again) or whose previous run is still in progress here."""
         claims: list[Claim] = []
         busy: list[str] = []
         nexts: dict[str, float | None] = {}
@@ -563,14 +564,17 @@ class SQLCluster:
                     if info is None:
                         continue  # not registered here (any more): leave it to an instance that has it
                     spec, running = info
+                    if running:
+                        # Its previous run is still going here: leave the fire to an instance
+                        # that is free of it (or to this one, once it is), looked at again later.
+                        busy.append(job_id)
+                        continue
                     nxt, missed = advance(spec, scheduled, now)
                     claim = Claim(
                         job_id, scheduled, _us(scheduled), 1, missed, "catch-up" if missed else "schedule"
                     )
                     if missed and not spec.catch_up:
                         claim.skip = "the scheduler was not running on time, and catch-up is off for this job"
-                    elif running:
-                        claim.skip = "the previous run was still running"
                     claims.append(claim)
                     nexts[job_id] = nxt
             if not claims:

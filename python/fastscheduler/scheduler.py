@@ -459,8 +459,9 @@ class FastScheduler:
                 self._totals["failures"] += 1
                 self._history_add(job, JobStatus.FAILED, now, message, scheduled, attempt, outcome)
                 if attempt <= job.spec.retries and self._jobs.has(job):
-                    # A run lost with its instance did not fail by itself: re-run it at once.
-                    delay = 0.0 if isinstance(error, RunLostError) else self._backoff.delay(attempt)
+                    # A run lost with its instance did not fail by itself: re-run it at once (a
+                    # date trigger fires strictly after the time it is added at, hence 1 ms).
+                    delay = 0.001 if isinstance(error, RunLostError) else self._backoff.delay(attempt)
                     self._totals["retries"] += 1
                     if key is not None:
                         self._engine.record_retry(key)
