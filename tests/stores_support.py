@@ -34,13 +34,13 @@ from fastscheduler.stores.sql import SQLModelStorageBackend, normalize_database_
 
 ROOT = Path(__file__).resolve().parent.parent
 
+DEFAULT_ADMIN_URLS = {  # the servers scripts/services.sh starts
+    "postgresql": "postgresql://fastscheduler:fastscheduler@127.0.0.1:55432/postgres",
+    "mariadb": "mysql://fastscheduler:fastscheduler@127.0.0.1:53306/mysql",
+}
 ADMIN_URLS = {
-    "postgresql": os.environ.get(
-        "FASTSCHEDULER_TEST_POSTGRES_URL", "postgresql://fastscheduler:fastscheduler@127.0.0.1:55432/postgres"
-    ),
-    "mariadb": os.environ.get(
-        "FASTSCHEDULER_TEST_MYSQL_URL", "mysql://fastscheduler:fastscheduler@127.0.0.1:53306/mysql"
-    ),
+    "postgresql": os.environ.get("FASTSCHEDULER_TEST_POSTGRES_URL", DEFAULT_ADMIN_URLS["postgresql"]),
+    "mariadb": os.environ.get("FASTSCHEDULER_TEST_MYSQL_URL", DEFAULT_ADMIN_URLS["mariadb"]),
 }
 SERVER_KINDS = ("postgresql", "mariadb")
 SQL_KINDS = ("sqlite", *SERVER_KINDS)
@@ -144,7 +144,8 @@ def server_database(kind: str) -> Iterator[str]:
     try:
         yield sa.make_url(ADMIN_URLS[kind]).set(database=name).render_as_string(hide_password=False)
     finally:
-        with engine.connect() as conn:
+        # Asked again: a test may have disposed of the admin engines meanwhile (a server restart).
+        with admin_engine(kind).connect() as conn:
             if kind == "postgresql":
                 conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
             else:
