@@ -67,10 +67,13 @@ test-wheel: $(VENV)/.deps services browser ## build the abi3 wheel + sdist, inst
 		python -m pytest -q -p no:cacheprovider'
 
 .PHONY: bench
-bench: dev ## benchmarks against croniter, cronsim and APScheduler 3 (cron core, then the scheduler; ratios in one run)
+bench: dev ## benchmarks against croniter, cronsim, APScheduler 3 and fastscheduler 0.2.1 (one report, ratios in one run)
 	$(PY) -m pytest benches -q --benchmark-enable --benchmark-only --benchmark-columns=median,ops,rounds --benchmark-sort=name
-	$(PY) benches/report.py
-	$(PY) benches/scheduler_report.py --quick
+	$(VENV)/bin/fastscheduler bench --quick
+
+.PHONY: bench-cluster
+bench-cluster: dev services ## cluster dispatch throughput: claims per second with 1, 2 and 4 instances (PostgreSQL, MariaDB)
+	$(PY) benches/cluster_report.py
 
 .PHONY: demo
 demo: dev ## run the product: example jobs and the live dashboard at http://127.0.0.1:8000/scheduler/

@@ -272,6 +272,7 @@ class SQLCluster:
         )
         self._cond = threading.Condition()
         self._stopping = False
+        self._no_claims = False
         # Claim requests: (due monotonic time, seq, job ids, upto or None = "due now", tries,
         # called once served).
         self._requests: list[_Request] = []
@@ -321,7 +322,7 @@ class SQLCluster:
     def start(self) -> None:
         """Start the claimer and maintenance threads (and the LISTEN thread on PostgreSQL)."""
         with self._cond:
-            self._stopping = False
+            self._stopping = self._no_claims = False
         targets: list[tuple[str, Callable[[], None]]] = [
             ("claimer", self._claim_loop),
             ("maintenance", self._maintain_loop),
@@ -332,6 +333,17 @@ class SQLCluster:
             thread = threading.Thread(target=target, name=f"fastscheduler-cluster-{name}", daemon=True)
             thread.start()
             self._threads.append(thread)
+
+    def stop_claiming(self, timeout: float = 10.0) -> None:
+        """Claim nothing more (the scheduler is stopping): the claim being made is finished and its
+        runs started, queued requests are dropped (their fires are due for the other instances,
+        or for the next start), and no lost run is taken over any more."""
+        with self._cond:
+            self._no_claims = True
+            self._cond.notify_all()
+        for thread in self._threads:
+            if thread.name.endswith("claimer"):
+                thread.join(timeout)
 
     def leave(self, timeout: float = 10.0) -> None:
         """Stop the threads, write what is queued (finished runs, commands), hand this instance's
@@ -467,7 +479,11 @@ class SQLCluster:
         while True:
             with self._cond:
                 while True:
-                    if self._stopping:
+                    if self._stopping or self._no_claims:
+                        dropped, self._requests = self._requests, []
+                        for *_, on_served in dropped:
+                            if on_served is not None:
+                                on_served()
                         return
                     if self._run_now:
                         run_now, self._run_now = self._run_now, []
@@ -851,6 +867,8 @@ class SQLCluster:
 
     def _take_over(self, now: float) -> None:
         """Runs whose owner stopped extending the lease: run them again here (at-least-once)."""
+        if self._no_claims:
+            return
         claims: list[Claim] = []
         with self.engine.begin() as conn:
             rows = conn.execute(

@@ -872,6 +872,8 @@ class FastScheduler:
         self._engine.stop()
 
         def finish_sync() -> None:
+            if self._cluster is not None:  # the claim being made still starts its runs
+                self._cluster.stop_claiming()
             self._threads.shutdown(wait, timeout)
             self._processes.shutdown(wait, timeout)
             self._asyncio.shutdown(wait, timeout)
