@@ -242,9 +242,14 @@ def test_a_fire_is_never_created_twice_whatever_the_path(kind: str, caplog: pyte
 
 @pytest.mark.parametrize("kind", SERVER_KINDS)
 def test_claims_skip_a_locked_row_and_take_the_fire_once_it_is_free(kind: str) -> None:
-    """SKIP LOCKED: while another transaction holds the job's row, the claim neither waits nor
-    runs the fire; when that transaction ends without claiming it, the fire is taken after grace."""
-    runs: list[float] = []
+    """SKIP LOCKED: while another transaction holds one job's row, the claim neither waits for it
+    nor runs that fire, and the claimer goes on serving other jobs (a run-now of another job runs
+    meanwhile); when that transaction ends without claiming, the fire is taken (once)."""
+    runs: list[tuple[str, float]] = []
+
+    def job(tag: str) -> None:
+        runs.append((tag, clock.now()))
+
     with server_database(kind) as url:
         clock = ManualClock(T0)
         s = FastScheduler(
@@ -254,20 +259,25 @@ def test_claims_skip_a_locked_row_and_take_the_fire_once_it_is_free(kind: str) -
             clock=clock,
             cluster=ClusterConfig(instance_id="solo", grace=0.2),
         )
-        s.every(10).seconds.do(lambda: runs.append(clock.now()))
+        locked = s.every(10).seconds.do(job, "locked")
+        other = s.every(3600).seconds.do(job, "other")
         s.start()
         engine = _engine(url)
         with engine.connect() as holder:
-            holder.execute(sa.select(SCHEDULE.c.job_id).with_for_update())  # a peer mid-claim
-            started = time.monotonic()
-            clock.advance(10)
-            assert time.monotonic() - started < 2  # did not wait for the lock
-            time.sleep(0.5)
+            # A peer in the middle of claiming: it holds the job's row.
+            holder.execute(sa.select(SCHEDULE.c.job_id).where(SCHEDULE.c.job_id == locked).with_for_update())
+            advancing = threading.Thread(target=clock.advance, args=(10,))
+            advancing.start()  # the manual clock waits for the fire to be run
+            time.sleep(1.0)
             assert runs == []
+            assert s.run_job_now(other)
+            _wait(lambda: ("other", T0 + 10) in runs, 5, "the other job's run-now while the row is locked")
+            assert advancing.is_alive()
             holder.rollback()  # the peer went away without claiming
-        _wait(lambda: runs == [T0 + 10], what="the fire to be taken after the lock went")
+        advancing.join(10)
+        assert not advancing.is_alive()
         time.sleep(0.5)
-        assert runs == [T0 + 10]
+        assert runs == [("other", T0 + 10), ("locked", T0 + 10)]
         s.stop()
         engine.dispose()
 

@@ -3,8 +3,8 @@
 Every instance registers the same jobs (the same code) and keeps its own Rust engine, which says
 *when* a job falls due. Whether *this* instance runs that fire is decided by the database:
 
-- ``fastscheduler_schedule`` holds one row per job with its next fire time (the cluster's truth),
-  the pause flag and the cluster-wide counters.
+- ``fastscheduler_schedule`` holds one row per job with its next fire time (the cluster's truth)
+  and the pause flag; ``fastscheduler_job_counts`` its cluster-wide counters.
 - A fire is **claimed** in one transaction: ``SELECT ... FOR UPDATE SKIP LOCKED`` of the job rows
   that are due (``next_run <= now``, not paused), ``INSERT`` of one ``fastscheduler_runs`` row per
   fire, whose primary key is (job id, scheduled time in microseconds), and ``UPDATE`` of each job's
@@ -53,7 +53,7 @@ from fastscheduler.stores.sql import MAX_JOB_ID_LENGTH, METADATA, create_tables
 
 log = logging.getLogger("fastscheduler.cluster")
 
-__all__ = ["COMMANDS", "INSTANCES", "RUNS", "SCHEDULE", "Claim", "ClusterConfig", "SQLCluster"]
+__all__ = ["COMMANDS", "COUNTS", "INSTANCES", "RUNS", "SCHEDULE", "Claim", "ClusterConfig", "SQLCluster"]
 
 SCHEDULE = sa.Table(
     "fastscheduler_schedule",
@@ -61,15 +61,26 @@ SCHEDULE = sa.Table(
     sa.Column("job_id", sa.String(MAX_JOB_ID_LENGTH), primary_key=True),
     sa.Column("next_run", sa.Double(), nullable=True, index=True),
     sa.Column("paused", sa.Boolean(), nullable=False),
-    sa.Column("run_count", sa.BigInteger(), nullable=False),
-    sa.Column("failure_count", sa.BigInteger(), nullable=False),
-    sa.Column("retry_count", sa.BigInteger(), nullable=False),
-    sa.Column("last_run", sa.Double(), nullable=True),
     sa.Column("updated_at", sa.Double(), nullable=False),
     mysql_charset="utf8mb4",
     mysql_collate="utf8mb4_bin",
 )
-"""One row per job: the next fire time every instance claims against, pause, counters."""
+"""One row per job: the next fire time every instance claims against, and the pause flag. Only
+claims and pause/resume/cancel lock it (a claim skips a locked row for ``grace``)."""
+
+COUNTS = sa.Table(
+    "fastscheduler_job_counts",
+    METADATA,
+    sa.Column("job_id", sa.String(MAX_JOB_ID_LENGTH), primary_key=True),
+    sa.Column("run_count", sa.BigInteger(), nullable=False),
+    sa.Column("failure_count", sa.BigInteger(), nullable=False),
+    sa.Column("retry_count", sa.BigInteger(), nullable=False),
+    sa.Column("last_run", sa.Double(), nullable=True),
+    mysql_charset="utf8mb4",
+    mysql_collate="utf8mb4_bin",
+)
+"""The cluster-wide counters of each job, moved as runs end (a table of their own, so recording
+a finished run never holds the row a claim needs)."""
 
 RUNS = sa.Table(
     "fastscheduler_runs",
@@ -120,7 +131,7 @@ COMMANDS = sa.Table(
 )
 """Pause / resume / cancel as they happened, for peers to apply (pruned after an hour)."""
 
-_TABLES = [SCHEDULE, RUNS, INSTANCES, COMMANDS]
+_TABLES = [SCHEDULE, COUNTS, RUNS, INSTANCES, COMMANDS]
 _Request = tuple[float, int, tuple[str, ...], float | None, int, Callable[[], None] | None]
 _CHUNK = 500
 _NOTIFY_CHANNEL = "fastscheduler"
@@ -206,7 +217,7 @@ def _us(t: float) -> int:
     return round(t * 1_000_000)
 
 
-_CRON_CACHE: dict[tuple[str, str | None], Trigger] = {}
+_CRON_CACHE: dict[tuple[str, str | None], tuple[CronExpr, Trigger]] = {}
 
 
 def advance(spec: JobSpec, scheduled: float, now: float) -> tuple[float | None, int]:
@@ -222,23 +233,24 @@ def advance(spec: JobSpec, scheduled: float, now: float) -> tuple[float | None, 
     if spec.kind == "cron":
         assert spec.cron is not None
         key = (spec.cron, spec.tz)
-        trigger = _CRON_CACHE.get(key)
-        if trigger is None:
+        cached = _CRON_CACHE.get(key)
+        if cached is None:
             if len(_CRON_CACHE) > 4096:
                 _CRON_CACHE.clear()
-            trigger = _CRON_CACHE[key] = Trigger.cron(CronExpr(spec.cron, tz=spec.tz))
-        nxt = trigger.next_after(max(now, scheduled))
-        missed = 0
-        if nxt is not None and now > scheduled:
             expr = CronExpr(spec.cron, tz=spec.tz)
-            after = scheduled
-            while missed < 10_000_000:
-                batch = [t for t in expr.next_timestamps(after, 10_000) if t <= now]
-                missed += len(batch)
-                if len(batch) < 10_000:
-                    break
-                after = batch[-1]
-        return nxt, missed
+            cached = _CRON_CACHE[key] = (expr, Trigger.cron(expr))
+        expr, trigger = cached
+        first = trigger.next_after(scheduled)
+        if first is None or first > now:  # the usual case: taken before the next fire
+            return first, 0
+        missed, after, size = 0, scheduled, 64
+        while missed < 10_000_000:  # count the fires in (scheduled, now], in growing batches
+            batch = [t for t in expr.next_timestamps(after, size) if t <= now]
+            missed += len(batch)
+            if len(batch) < size:
+                break
+            after, size = batch[-1], min(size * 4, 100_000)
+        return trigger.next_after(now), missed
     return None, 0  # a one-shot job: this was its only fire
 
 
@@ -278,7 +290,6 @@ class SQLCluster:
         self._requests: list[_Request] = []
         self._run_now: list[tuple[str, float]] = []
         self._seq = itertools.count()
-        self._claiming = 0  # requests taken by the claimer and not finished (for idle())
         # Work for the maintenance thread.
         self._finishes: list[tuple[str, int, str, int, float | None, int, int, int, float]] = []
         self._commands: list[tuple[str, str, float | None]] = []
@@ -316,7 +327,7 @@ class SQLCluster:
             ):
                 self._seen[cid] = now
             self._live = self._read_live(conn, now)
-            rows = {r.job_id: _row(r) for r in conn.execute(sa.select(SCHEDULE))}
+            rows = {r.job_id: _row(r) for r in conn.execute(_ROWS)}
         return rows
 
     def start(self) -> None:
@@ -385,11 +396,6 @@ class SQLCluster:
             "error_since": self.error_since,
         }
 
-    def idle(self) -> bool:
-        """No claim request queued or being worked on (for tests and a manual clock)."""
-        with self._cond:
-            return not self._claiming and not self._run_now and not any(r[3] is None for r in self._requests)
-
     # ------------------------------------------------------------------ called by the scheduler
 
     def fired(self, fires: Iterable[tuple[str, float]], on_served: Callable[[], None] | None = None) -> None:
@@ -427,9 +433,18 @@ class SQLCluster:
         ids = sorted(first_fires)
         with self.engine.begin() as conn:
             for chunk in _chunks(ids):
-                rows = [_new_row(job_id, first_fires[job_id], now) for job_id in chunk]
-                conn.execute(self._insert_ignore(SCHEDULE), rows)
-                for r in conn.execute(sa.select(SCHEDULE).where(SCHEDULE.c.job_id.in_(chunk))):
+                conn.execute(
+                    self._insert_ignore(SCHEDULE),
+                    [
+                        {"job_id": j, "next_run": first_fires[j], "paused": False, "updated_at": now}
+                        for j in chunk
+                    ],
+                )
+                conn.execute(
+                    self._insert_ignore(COUNTS),
+                    [{"job_id": j, "run_count": 0, "failure_count": 0, "retry_count": 0} for j in chunk],
+                )
+                for r in conn.execute(_ROWS.where(SCHEDULE.c.job_id.in_(chunk))):
                     out[r.job_id] = _row(r)
         return out
 
@@ -477,49 +492,52 @@ class SQLCluster:
 
     def _claim_loop(self) -> None:
         while True:
+            request: _Request | None = None
+            run_now: list[tuple[str, float]] = []
+            dropped: list[_Request] = []
             with self._cond:
                 while True:
                     if self._stopping or self._no_claims:
                         dropped, self._requests = self._requests, []
-                        for *_, on_served in dropped:
-                            if on_served is not None:
-                                on_served()
-                        return
+                        break
                     if self._run_now:
                         run_now, self._run_now = self._run_now, []
-                        self._claiming += 1
-                        request = None
                         break
                     if self._requests:
                         wait = self._requests[0][0] - time.monotonic()
                         if wait <= 0:
                             request = heapq.heappop(self._requests)
-                            run_now = []
-                            self._claiming += 1
                             break
                         self._cond.wait(wait)
                     else:
                         self._cond.wait()
-            try:
-                if request is not None:
-                    self._serve(request)
-                else:
-                    self._serve_run_now(run_now)
-            finally:
-                with self._cond:
-                    self._claiming -= 1
-                    self._cond.notify_all()
+            if request is None and not run_now:  # stopping; callbacks outside our lock
+                for *_, on_served in dropped:
+                    if on_served is not None:
+                        on_served()
+                return
+            if request is not None:
+                self._serve(request)
+            else:
+                self._serve_run_now(run_now)
 
     def _serve(self, request: _Request) -> None:
+        """Claim what ``request`` names. Its ``on_served`` (the scheduler counting the fire as in
+        flight) is called once the claimed runs have started, or once nothing is left to look at
+        again: a fire whose row was busy stays in flight while it is looked at again."""
         _due, _seq, job_ids, upto, tries, on_served = request
+        carried = False
         try:
             if job_ids:
-                self._serve_claim(job_ids, upto, tries)
+                carried = self._serve_claim(job_ids, upto, tries, on_served)
         finally:
-            if on_served is not None:
+            if on_served is not None and not carried:
                 on_served()
 
-    def _serve_claim(self, job_ids: tuple[str, ...], upto: float | None, tries: int) -> None:
+    def _serve_claim(
+        self, job_ids: tuple[str, ...], upto: float | None, tries: int, on_served: Callable[[], None] | None
+    ) -> bool:
+        """Returns True if ``on_served`` went with a request queued to look at busy rows again."""
         now = self._clock()
         limit = now + _TOLERANCE if upto is None else upto
         try:
@@ -533,17 +551,21 @@ class SQLCluster:
                     self._requests,
                     (time.monotonic() + delay, next(self._seq), job_ids, None, tries + 1, None),
                 )
-            return
+            return False
         self._ok()
-        if busy and tries < 100:
-            with self._cond:
-                due = time.monotonic() + self.config.grace
-                heapq.heappush(self._requests, (due, next(self._seq), tuple(busy), limit, tries + 1, None))
+        carried = bool(busy) and tries < 100
         if claims:
             self.claimed += len(claims)
             if upto is not None:
                 self.taken_over += len(claims)
             self._host.cluster_run(claims)
+        if carried:
+            with self._cond:
+                due = time.monotonic() + self.config.grace
+                request = (due, next(self._seq), tuple(busy), limit, tries + 1, on_served)
+                heapq.heappush(self._requests, request)
+                self._cond.notify_all()
+        return carried
 
     def _claim(self, job_ids: Sequence[str], upto: float, now: float) -> tuple[list[Claim], list[str]]:
         """One transaction: lock the due, unpaused, unlocked rows of ``job_ids``, create a run row
@@ -768,12 +790,12 @@ class SQLCluster:
                 ],
             )
             conn.execute(
-                sa.update(SCHEDULE)
-                .where(SCHEDULE.c.job_id == sa.bindparam("b_job"))
+                sa.update(COUNTS)
+                .where(COUNTS.c.job_id == sa.bindparam("b_job"))
                 .values(
-                    run_count=SCHEDULE.c.run_count + sa.bindparam("b_runs"),
-                    failure_count=SCHEDULE.c.failure_count + sa.bindparam("b_failures"),
-                    retry_count=SCHEDULE.c.retry_count + sa.bindparam("b_retries"),
+                    run_count=COUNTS.c.run_count + sa.bindparam("b_runs"),
+                    failure_count=COUNTS.c.failure_count + sa.bindparam("b_failures"),
+                    retry_count=COUNTS.c.retry_count + sa.bindparam("b_retries"),
                     last_run=sa.bindparam("b_last"),
                 ),
                 [
@@ -788,6 +810,7 @@ class SQLCluster:
             for command, job_id, next_run in commands:
                 if command == "cancel":
                     conn.execute(sa.delete(SCHEDULE).where(SCHEDULE.c.job_id == job_id))
+                    conn.execute(sa.delete(COUNTS).where(COUNTS.c.job_id == job_id))
                 elif command == "pause":
                     conn.execute(
                         sa.update(SCHEDULE)
@@ -974,26 +997,25 @@ class SQLCluster:
         self.error_since = None
 
 
-def _new_row(job_id: str, next_run: float | None, now: float) -> dict[str, Any]:
-    return {
-        "job_id": job_id,
-        "next_run": next_run,
-        "paused": False,
-        "run_count": 0,
-        "failure_count": 0,
-        "retry_count": 0,
-        "last_run": None,
-        "updated_at": now,
-    }
+# A job's row with its counters (a job whose counters row is missing counts from zero).
+_ROWS = sa.select(
+    SCHEDULE.c.job_id,
+    SCHEDULE.c.next_run,
+    SCHEDULE.c.paused,
+    COUNTS.c.run_count,
+    COUNTS.c.failure_count,
+    COUNTS.c.retry_count,
+    COUNTS.c.last_run,
+).select_from(SCHEDULE.outerjoin(COUNTS, COUNTS.c.job_id == SCHEDULE.c.job_id))
 
 
 def _row(r: Any) -> dict[str, Any]:
     return {
         "next_run": r.next_run,
         "paused": bool(r.paused),
-        "run_count": int(r.run_count),
-        "failure_count": int(r.failure_count),
-        "retry_count": int(r.retry_count),
+        "run_count": int(r.run_count or 0),
+        "failure_count": int(r.failure_count or 0),
+        "retry_count": int(r.retry_count or 0),
         "last_run": r.last_run,
     }
 

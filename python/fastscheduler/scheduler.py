@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from fastscheduler._builders import At, Cron, Daily, Every, Hourly, JobSpec, Once, Weekly
 from fastscheduler._clock import ManualClock, SystemClock
-from fastscheduler._context import RunInfo, bind_async, bind_sync
+from fastscheduler._context import bind
 from fastscheduler._core import Backoff, CronExpr, Engine, Trigger
 from fastscheduler._localzone import local_zone_name
 from fastscheduler._registry import Job, Registry
@@ -393,8 +393,8 @@ class FastScheduler:
         else:
             executor = self._asyncio if job.is_async else self._threads
         cluster = self._cluster
-        info = RunInfo(job.job_id, scheduled, attempt, None if cluster is None else cluster.instance_id)
-        func = bind_async(info, job.func) if job.is_async else bind_sync(info, job.func)
+        raw = (job.job_id, scheduled, attempt, None if cluster is None else cluster.instance_id)
+        func = bind(raw, job.func, job.is_async)
 
         def done(outcome: RunOutcome) -> None:
             self._outcomes.put((job, attempt, scheduled, first_attempt_at, outcome, claim))
