@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -542,3 +543,37 @@ def test_a_database_restart_is_ridden_out(kind: str, tmp_path: Path) -> None:
             f"{kind}: restart took {up - down:.1f} s; {sum(missed.values())} fires missed while down; "
             f"{len(lines)} runs, none twice"
         )
+
+
+@pytest.mark.parametrize("kind", SERVER_KINDS)
+def test_one_shot_jobs_run_once_in_a_cluster_and_not_again_after_a_restart(kind: str) -> None:
+    ran: list[tuple[str, str | None]] = []
+    lock = threading.Lock()
+
+    def job(tag: str) -> None:
+        run = current_run()
+        with lock:
+            ran.append((tag, run.instance_id if run else None))
+
+    with server_database(kind) as url:
+        when = datetime.now(timezone.utc) + timedelta(seconds=2)
+        with _instances(url, 2) as (a, b):
+            for s, tag in ((a, "a"), (b, "b")):
+                for i in range(20):
+                    s.at(when).id(f"once{i}").do(job, tag)
+                s.start()
+            _wait(lambda: len(ran) >= 20, 15, "the one-shot jobs")
+            time.sleep(1.0)
+            assert len(ran) == 20
+            engine = _engine(url)
+            with engine.connect() as conn:
+                assert conn.execute(sa.select(sa.func.count()).select_from(RUNS)).scalar_one() == 20
+                assert set(conn.execute(sa.select(SCHEDULE.c.next_run)).scalars()) == {None}
+            engine.dispose()
+        with _instances(url, 1) as (again,):
+            for i in range(20):
+                again.at(when + timedelta(seconds=60)).id(f"once{i}").do(job, "again")
+            again.start()
+            time.sleep(1.5)
+            assert len(ran) == 20
+            assert all(again.get_job(f"once{i}")["status"] == "completed" for i in range(20))  # type: ignore[index]

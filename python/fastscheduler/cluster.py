@@ -623,7 +623,11 @@ class SQLCluster:
                     sa.update(SCHEDULE)
                     .where(SCHEDULE.c.job_id.in_(chunk))
                     .values(
-                        next_run=sa.case({j: nexts[j] for j in chunk}, value=SCHEDULE.c.job_id, else_=None),
+                        # Cast: a batch of one-shot jobs has only NULLs, which PostgreSQL types as text.
+                        next_run=sa.cast(
+                            sa.case({j: nexts[j] for j in chunk}, value=SCHEDULE.c.job_id, else_=None),
+                            sa.Double(),
+                        ),
                         updated_at=now,
                     )
                 )
