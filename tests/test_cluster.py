@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import itertools
+import json
 import logging
 import os
 import random
@@ -30,7 +31,7 @@ from stores_support import DEFAULT_ADMIN_URLS, ROOT, SERVER_KINDS, dispose_admin
 
 from fastscheduler import FastScheduler, ManualClock, current_run
 from fastscheduler._builders import JobSpec
-from fastscheduler.cluster import RUNS, SCHEDULE, ClusterConfig, advance
+from fastscheduler.cluster import COUNTS, RUNS, SCHEDULE, ClusterConfig, advance, read_rows
 from fastscheduler.stores.sql import normalize_database_url
 
 WORKER = Path(__file__).with_name("cluster_worker.py")
@@ -123,6 +124,12 @@ def test_advance_coalesces_what_lies_between_the_fire_and_now() -> None:
 # -------------------------------------------------------------------------- in-process instances
 
 
+def _solo(url: str, clock: ManualClock, **config: float) -> FastScheduler:
+    """One cluster instance on ``url`` driven by a manual clock."""
+    cluster = ClusterConfig(instance_id="solo", **config)  # type: ignore[arg-type]
+    return FastScheduler(storage="sqlmodel", database_url=url, quiet=True, clock=clock, cluster=cluster)
+
+
 @contextlib.contextmanager
 def _instances(url: str, n: int, **config: float) -> Iterator[list[FastScheduler]]:
     made = [
@@ -202,13 +209,7 @@ def test_a_fire_is_never_created_twice_whatever_the_path(kind: str, caplog: pyte
 
     with server_database(kind) as url:
         clock = ManualClock(T0)
-        s = FastScheduler(
-            storage="sqlmodel",
-            database_url=url,
-            quiet=True,
-            clock=clock,
-            cluster=ClusterConfig(instance_id="solo"),
-        )
+        s = _solo(url, clock)
         job_id = s.every(10).seconds.do(job)
         s.start()
         clock.advance(10)
@@ -253,13 +254,7 @@ def test_claims_skip_a_locked_row_and_take_the_fire_once_it_is_free(kind: str) -
 
     with server_database(kind) as url:
         clock = ManualClock(T0)
-        s = FastScheduler(
-            storage="sqlmodel",
-            database_url=url,
-            quiet=True,
-            clock=clock,
-            cluster=ClusterConfig(instance_id="solo", grace=0.2),
-        )
+        s = _solo(url, clock, grace=0.2)
         locked = s.every(10).seconds.do(job, "locked")
         other = s.every(3600).seconds.do(job, "other")
         s.start()
@@ -529,7 +524,7 @@ def test_a_database_restart_is_ridden_out(kind: str, tmp_path: Path) -> None:
             ).scalars()
             missed: collections.Counter[str] = collections.Counter()
             for text in history:
-                record = __import__("json").loads(text)
+                record = json.loads(text)
                 missed[record["job_id"]] += int(record["error"].split()[0])
         engine.dispose()
         for job, times in fires.items():
@@ -577,3 +572,37 @@ def test_one_shot_jobs_run_once_in_a_cluster_and_not_again_after_a_restart(kind:
             time.sleep(1.5)
             assert len(ran) == 20
             assert all(again.get_job(f"once{i}")["status"] == "completed" for i in range(20))  # type: ignore[index]
+
+
+def test_the_jobs_command_shows_the_clusters_view(capsys: pytest.CaptureFixture[str]) -> None:
+    """``fastscheduler jobs --database-url`` reads next fire, pause and counters from the
+    cluster's tables (what every instance acts on), not from one instance's record of its view."""
+    from fastscheduler.cli import main
+
+    with server_database("postgresql") as url:
+        clock = ManualClock(T0)
+        s = _solo(url, clock)
+        job_id = s.every(10).seconds.do(lambda: None)
+        s.start()
+        clock.advance(30)
+        assert s.pause_job(job_id)
+        _wait(lambda: s.storage_status()["pending"] is False and s.cluster_status() is not None)
+        engine = _engine(url)
+        _wait(
+            lambda: (lambda r: r is not None and r[job_id]["paused"] and r[job_id]["run_count"] == 3)(
+                read_rows(engine)
+            )
+        )
+        with engine.begin() as conn:  # as if another instance had run it twice more meanwhile
+            conn.execute(sa.update(COUNTS).values(run_count=COUNTS.c.run_count + 2))
+        engine.dispose()
+        capsys.readouterr()
+        assert main(["jobs", "--database-url", url, "--json"]) == 0
+        (record,) = json.loads(capsys.readouterr().out)
+        assert (record["job_id"], record["paused"], record["run_count"], record["next_run"]) == (
+            job_id,
+            True,
+            5,
+            T0 + 40,
+        )
+        s.stop()

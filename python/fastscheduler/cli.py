@@ -164,7 +164,16 @@ def _read_store(args: argparse.Namespace) -> Any:
             raise CliError(f"no state file at {args.state} (give --state FILE or --database-url URL)", 2)
         backend = JSONStorageBackend(args.state)
     try:
-        return backend.read(Limits(max_history=10**9, history_retention_days=10**6, max_dead_letters=10**9))
+        state = backend.read(Limits(max_history=10**9, history_retention_days=10**6, max_dead_letters=10**9))
+        if args.database_url and backend.multi_instance:
+            from fastscheduler.cluster import read_rows
+
+            # A cluster's truth for next fire, pause and counters is its own tables, not the
+            # records each instance writes of its view.
+            for job_id, row in (read_rows(backend.engine) or {}).items():
+                if job_id in state.jobs:
+                    state.jobs[job_id] = {**state.jobs[job_id], **row}
+        return state
     except StorageError as exc:
         raise CliError(str(exc)) from None
     finally:

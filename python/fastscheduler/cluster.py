@@ -53,7 +53,18 @@ from fastscheduler.stores.sql import MAX_JOB_ID_LENGTH, METADATA, create_tables
 
 log = logging.getLogger("fastscheduler.cluster")
 
-__all__ = ["COMMANDS", "COUNTS", "INSTANCES", "RUNS", "SCHEDULE", "Claim", "ClusterConfig", "SQLCluster"]
+__all__ = [
+    "COMMANDS",
+    "COUNTS",
+    "INSTANCES",
+    "RUNS",
+    "SCHEDULE",
+    "Claim",
+    "ClusterConfig",
+    "SQLCluster",
+    "advance",
+    "read_rows",
+]
 
 SCHEDULE = sa.Table(
     "fastscheduler_schedule",
@@ -1011,6 +1022,16 @@ _ROWS = sa.select(
     COUNTS.c.retry_count,
     COUNTS.c.last_run,
 ).select_from(SCHEDULE.outerjoin(COUNTS, COUNTS.c.job_id == SCHEDULE.c.job_id))
+
+
+def read_rows(engine: Engine) -> dict[str, dict[str, Any]] | None:
+    """Every job's cluster row (``next_run``, ``paused``, counters, ``last_run``) by job id, read
+    with ``engine``; None if the database has no cluster tables (no cluster ever ran on it)."""
+    try:
+        with engine.connect() as conn:
+            return {r.job_id: _row(r) for r in conn.execute(_ROWS)}
+    except sa_exc.ProgrammingError:  # no such table
+        return None
 
 
 def _row(r: Any) -> dict[str, Any]:

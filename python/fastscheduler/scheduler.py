@@ -90,6 +90,11 @@ class FastScheduler:
     bounded thread pool (sync functions) or on an event loop (``async def``: the loop ``start()``
     was called from, else one owned by the scheduler). ``clock`` is for tests: a
     :class:`~fastscheduler.ManualClock` makes time move only when advanced.
+
+    ``cluster``: with a PostgreSQL or MySQL/MariaDB ``database_url`` (default ``None`` = on),
+    several processes running the same code share the jobs and each fire runs once
+    (:mod:`fastscheduler.cluster`; a :class:`~fastscheduler.cluster.ClusterConfig` tunes it,
+    ``False`` turns it off). ``True`` with a JSON file, SQLite or memory store is a ``ValueError``.
     """
 
     def __init__(
