@@ -606,3 +606,38 @@ def test_the_jobs_command_shows_the_clusters_view(capsys: pytest.CaptureFixture[
             T0 + 40,
         )
         s.stop()
+
+
+@pytest.mark.parametrize("kind", SERVER_KINDS)
+def test_alone_in_its_cluster_an_instance_skips_a_fire_while_the_previous_run_goes_on(kind: str) -> None:
+    """The single scheduler's overlap rule holds for an instance alone in its cluster: the fire is
+    claimed (its row says skipped) and recorded as missed, not run on top of the previous run."""
+    release = threading.Event()
+    runs: list[float] = []
+
+    def slow() -> None:
+        runs.append(clock.now())
+        release.wait(10)
+
+    with server_database(kind) as url:
+        clock = ManualClock(T0, wait_for_runs=False)
+        s = _solo(url, clock)
+        job_id = s.every(10).seconds.do(slow)
+        s.start()
+        clock.advance(10)
+        _wait(lambda: len(runs) == 1, what="the first run")
+        clock.advance(10)
+        _wait(lambda: any(h.status == "missed" for h in s.get_history()), what="the skipped fire")
+        release.set()
+        missed = [h for h in s.get_history() if h.status == "missed"]
+        assert [(h.scheduled_time, h.error) for h in missed] == [
+            (T0 + 20, "1 run(s) missed: the previous run was still running")
+        ]
+        s.stop()
+        assert runs == [T0 + 10]
+        engine = _engine(url)
+        with engine.connect() as conn:
+            rows = conn.execute(sa.select(RUNS.c.scheduled_us, RUNS.c.state).where(RUNS.c.job_id == job_id))
+            states = {us: state for us, state in rows}
+        engine.dispose()
+        assert states == {round((T0 + 10) * 1e6): "succeeded", round((T0 + 20) * 1e6): "skipped"}

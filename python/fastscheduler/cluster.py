@@ -111,8 +111,8 @@ RUNS = sa.Table(
 """One row per created fire; the primary key (job id, scheduled microsecond) makes a second
 creation of the same fire impossible. ``state``: running (also while it waits for a retry),
 succeeded, failed (every attempt failed: dead-lettered; a run lost with its instance counts as a
-failed attempt) or skipped (claimed late under ``.no_catch_up()``). Finished rows are pruned after
-``run_retention``."""
+failed attempt) or skipped (claimed late under ``.no_catch_up()``, or while the job's previous run
+was still going on the only live instance). Finished rows are pruned after ``run_retention``."""
 
 INSTANCES = sa.Table(
     "fastscheduler_instances",
@@ -613,7 +613,7 @@ class SQLCluster:
                     if info is None:
                         continue  # not registered here (any more): leave it to an instance that has it
                     spec, running = info
-                    if running:
+                    if running and len(self._live) > 1:
                         # Its previous run is still going here: leave the fire to an instance
                         # that is free of it (or to this one, once it is), looked at again later.
                         busy.append(job_id)
@@ -624,6 +624,8 @@ class SQLCluster:
                     )
                     if missed and not spec.catch_up:
                         claim.skip = "the scheduler was not running on time, and catch-up is off for this job"
+                    elif running:  # alone in the cluster: skipped and recorded, as a single scheduler does
+                        claim.skip = "the previous run was still running"
                     claims.append(claim)
                     nexts[job_id] = nxt
             if not claims:
