@@ -641,3 +641,50 @@ def test_alone_in_its_cluster_an_instance_skips_a_fire_while_the_previous_run_go
             states = {us: state for us, state in rows}
         engine.dispose()
         assert states == {round((T0 + 10) * 1e6): "succeeded", round((T0 + 20) * 1e6): "skipped"}
+
+
+DYNAMIC_RUNS: list[tuple[str, str | None]] = []
+
+
+def dynamic_job(tag: str) -> None:
+    """A job a test adds at runtime on one instance (importable, so peers can register it too)."""
+    run = current_run()
+    DYNAMIC_RUNS.append((tag, run.instance_id if run else None))
+
+
+@pytest.mark.parametrize("kind", SERVER_KINDS)
+def test_a_job_added_at_runtime_on_one_instance_survives_it(
+    kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A job added while running (with an id) on one instance is registered by the others from its
+    import path and JSON arguments, so it keeps running when that instance stops; a lambda cannot
+    be imported elsewhere and stays with its instance (logged); the others' own code may register
+    the same id later without an error."""
+    DYNAMIC_RUNS.clear()
+    with server_database(kind) as url, _instances(url, 2, grace=0.2) as (a, b):
+        a.start()
+        b.start()
+        with caplog.at_level(logging.WARNING, logger="fastscheduler.cluster"):
+            a.every(1).seconds.id("dyn").do(dynamic_job, "x")
+            a.every(1).seconds.id("lam").do(lambda: None)
+            _wait(lambda: b.get_job("dyn") is not None, what="b to register the job a added")
+            _wait(lambda: "job lam added on another instance runs only there" in caplog.text, what="the log")
+        assert b.get_job("lam") is None
+        _wait(lambda: len(DYNAMIC_RUNS) >= 2, what="runs of the added job")
+        a.stop()
+        seen = len(DYNAMIC_RUNS)
+        _wait(lambda: len(DYNAMIC_RUNS) >= seen + 2, what="b to run it after a stopped")
+        assert DYNAMIC_RUNS[-1] == ("x", "i1")
+        # b's own code registering the same id replaces the copy it took from a.
+        assert b.every(1).seconds.id("dyn").do(dynamic_job, "from-b") == "dyn"
+        seen = len(DYNAMIC_RUNS)
+        _wait(lambda: len(DYNAMIC_RUNS) >= seen + 2, what="b's own registration to run")
+        assert DYNAMIC_RUNS[-1] == ("from-b", "i1")
+        b.stop()
+        engine = _engine(url)
+        with engine.connect() as conn:
+            dyn = conn.execute(
+                sa.select(sa.func.count()).select_from(RUNS).where(RUNS.c.job_id == "dyn")
+            ).scalar_one()
+        engine.dispose()
+        assert dyn == len(DYNAMIC_RUNS)  # one run row per execution: no fire ran on both

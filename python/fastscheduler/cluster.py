@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
+import json
 import logging
 import math
 import os
@@ -137,10 +138,13 @@ COMMANDS = sa.Table(
     sa.Column("command", sa.String(16), nullable=False),
     sa.Column("origin", sa.String(64), nullable=False),
     sa.Column("at", sa.Double(), nullable=False, index=True),
+    sa.Column("payload", sa.Text().with_variant(sa_mysql.LONGTEXT(), "mysql", "mariadb"), nullable=True),
     mysql_charset="utf8mb4",
     mysql_collate="utf8mb4_bin",
 )
-"""Pause / resume / cancel as they happened, for peers to apply (pruned after an hour)."""
+"""Pause / resume / cancel / add as they happened, for peers to apply (pruned after an hour). An
+add's ``payload`` (JSON) is what a peer needs to register the job too: the function's import path,
+its arguments and its schedule."""
 
 _TABLES = [SCHEDULE, COUNTS, RUNS, INSTANCES, COMMANDS]
 _Request = tuple[float, int, tuple[str, ...], float | None, int, Callable[[], None] | None]
@@ -212,8 +216,9 @@ class ClusterHost(Protocol):
     def cluster_run(self, claims: list[Claim]) -> None:
         """Start the claimed fires (or record the skipped ones)."""
 
-    def cluster_command(self, command: str, job_id: str) -> None:
-        """Apply a peer's pause / resume / cancel to the local engine."""
+    def cluster_command(self, command: str, job_id: str, payload: dict[str, Any] | None) -> None:
+        """Apply a peer's pause / resume / cancel to the local engine, or register a job a peer
+        added while running (``payload``), if its function can be imported here."""
 
     def cluster_adopt(self, job_id: str, next_run: float | None, paused: bool) -> None:
         """A job registered here while running already had a row: follow its time and pause."""
@@ -303,7 +308,7 @@ class SQLCluster:
         self._seq = itertools.count()
         # Work for the maintenance thread.
         self._finishes: list[tuple[str, int, str, int, float | None, int, int, int, float]] = []
-        self._commands: list[tuple[str, str, float | None]] = []
+        self._commands: list[tuple[str, str, float | None, dict[str, Any] | None]] = []
         self._ensure: dict[str, float | None] = {}
         self._poke_commands = False
         self._seen: dict[int, float] = {}
@@ -465,11 +470,13 @@ class SQLCluster:
             self._ensure[job_id] = first_fire
             self._cond.notify_all()
 
-    def command(self, command: str, job_id: str, next_run: float | None = None) -> None:
-        """Record a pause / resume / cancel for the whole cluster (``next_run``: a resumed job's
-        next fire)."""
+    def command(
+        self, command: str, job_id: str, next_run: float | None = None, payload: dict[str, Any] | None = None
+    ) -> None:
+        """Record a pause / resume / cancel / add for the whole cluster (``next_run``: a resumed
+        job's next fire; ``payload``: an added job, see :data:`COMMANDS`)."""
         with self._cond:
-            self._commands.append((command, job_id, next_run))
+            self._commands.append((command, job_id, next_run, payload))
             self._cond.notify_all()
 
     def finished(
@@ -821,11 +828,13 @@ class SQLCluster:
                 ],
             )
 
-    def _write_commands(self, commands: list[tuple[str, str, float | None]]) -> None:
+    def _write_commands(self, commands: list[tuple[str, str, float | None, dict[str, Any] | None]]) -> None:
         now = self._clock()
         with self.engine.begin() as conn:
-            for command, job_id, next_run in commands:
-                if command == "cancel":
+            for command, job_id, next_run, payload in commands:
+                if command == "add":
+                    pass  # the job's rows are made by ensure(); peers register it from the payload
+                elif command == "cancel":
                     conn.execute(sa.delete(SCHEDULE).where(SCHEDULE.c.job_id == job_id))
                     conn.execute(sa.delete(COUNTS).where(COUNTS.c.job_id == job_id))
                 elif command == "pause":
@@ -842,7 +851,11 @@ class SQLCluster:
                     )
                 conn.execute(
                     sa.insert(COMMANDS).values(
-                        job_id=job_id, command=command, origin=self.instance_id, at=now
+                        job_id=job_id,
+                        command=command,
+                        origin=self.instance_id,
+                        at=now,
+                        payload=None if payload is None else json.dumps(payload),
                     )
                 )
             if self.dialect == "postgresql":
@@ -852,17 +865,25 @@ class SQLCluster:
         now = self._clock()
         with self.engine.connect() as conn:
             rows = conn.execute(
-                sa.select(COMMANDS.c.id, COMMANDS.c.job_id, COMMANDS.c.command, COMMANDS.c.origin)
+                sa.select(
+                    COMMANDS.c.id,
+                    COMMANDS.c.job_id,
+                    COMMANDS.c.command,
+                    COMMANDS.c.origin,
+                    COMMANDS.c.payload,
+                )
                 .where(COMMANDS.c.at >= now - _COMMAND_WINDOW)
                 .order_by(COMMANDS.c.id)
             ).all()
-        for cid, job_id, command, origin in rows:
+        for cid, job_id, command, origin, payload in rows:
             if cid in self._seen:
                 continue
             self._seen[cid] = now
             if origin != self.instance_id:
                 try:
-                    self._host.cluster_command(command, job_id)
+                    self._host.cluster_command(
+                        command, job_id, None if payload is None else json.loads(payload)
+                    )
                 except Exception:  # never lose the thread
                     log.exception("fastscheduler cluster: applying %s of %s failed", command, job_id)
         horizon = now - 2 * _COMMAND_WINDOW

@@ -11,6 +11,7 @@ import asyncio
 import collections
 import contextlib
 import dataclasses
+import importlib
 import json
 import logging
 import queue
@@ -161,6 +162,8 @@ class FastScheduler:
         self._cluster: SQLCluster | None = None
         # Cluster rows (next fire, pause, counters) of jobs not armed yet, from the database.
         self._schedule: dict[str, dict[str, Any]] = {}
+        # Jobs registered here because a peer added them while running (see cluster_command).
+        self._from_peer: set[str] = set()
         self._store_open = False
         self._loaded = False
         self._saver: Saver | None = None
@@ -251,10 +254,20 @@ class FastScheduler:
     # ------------------------------------------------------------------ registration
 
     def _register(
-        self, spec: JobSpec, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+        self,
+        spec: JobSpec,
+        func: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        broadcast: bool = True,
     ) -> str:
         if not callable(func):
             raise TypeError(f"a job must be callable, got {func!r}")
+        if broadcast and spec.job_id is not None and spec.job_id in self._from_peer:
+            # This process's own code registers a job it had taken from a peer: the code's wins.
+            self._from_peer.discard(spec.job_id)
+            self._cancel(spec.job_id, broadcast=False)
         with self._lock:
             job = self._jobs.add(func, args, kwargs, spec)
             if self._running:
@@ -263,6 +276,10 @@ class FastScheduler:
                 if self._cluster is not None and job.key is not None:
                     # Its row, unless a peer made one first (then the engine follows the row).
                     self._cluster.ensure_later(job.job_id, self._engine.next_fire(job.key))
+                    if broadcast and spec.job_id is not None:
+                        # Peers that can import the function register it too (only with an
+                        # explicit id: an automatic one depends on each process's registrations).
+                        self._cluster.command("add", job.job_id, payload=_added_job(job))
         self._publish(EventType.JOB_ADDED, job, schedule=spec.schedule)
         return job.job_id
 
@@ -1038,14 +1055,40 @@ class FastScheduler:
                     )
                 self._start(job, claim.attempt, claim.scheduled, now, claim)
 
-    def cluster_command(self, command: str, job_id: str) -> None:
-        """ClusterHost: a peer paused, resumed or cancelled a job."""
-        if command == "pause":
+    def cluster_command(self, command: str, job_id: str, payload: dict[str, Any] | None = None) -> None:
+        """ClusterHost: a peer paused, resumed, cancelled or added a job."""
+        if command == "add":
+            self._add_from_peer(job_id, payload)
+        elif command == "pause":
             self._pause(job_id, broadcast=False)
         elif command == "resume":
             self._resume(job_id, broadcast=False)
         elif command == "cancel":
             self._cancel(job_id, broadcast=False)
+
+    def _add_from_peer(self, job_id: str, payload: dict[str, Any] | None) -> None:
+        """Register a job a peer added while running, if this process can import its function and
+        its arguments came through JSON intact; otherwise only the peer runs it (logged)."""
+        if self._jobs.get(job_id) is not None:
+            return
+        try:
+            if payload is None or payload.get("args") is None or payload.get("kwargs") is None:
+                raise ValueError("its arguments are not JSON-serialisable")
+            module_name, _, qualname = str(payload["func"]).partition(":")
+            if "<" in qualname:
+                raise ValueError(f"{module_name}.{qualname} is not importable (a lambda or a local function)")
+            func: Any = importlib.import_module(module_name)
+            for part in qualname.split("."):
+                func = getattr(func, part)
+            if payload.get("bound"):
+                raise ValueError(f"{module_name}.{qualname} is a bound method")
+            spec = JobSpec(**{**payload["spec"], "job_id": job_id})
+            self._register(spec, func, tuple(payload["args"]), dict(payload["kwargs"]), broadcast=False)
+            self._from_peer.add(job_id)
+        except Exception as exc:  # an import error, a changed function, bad data: not ours to run
+            log.warning(
+                "fastscheduler cluster: job %s added on another instance runs only there: %s", job_id, exc
+            )
 
     def cluster_adopt(self, job_id: str, next_run: float | None, paused: bool) -> None:
         """ClusterHost: a job registered while running already had a row (a peer's): follow it."""
@@ -1258,6 +1301,18 @@ _DEAD_NAMES: Final = tuple(f.name for f in dataclasses.fields(DeadLetter))
 _HISTORY_FIELDS: Final = frozenset(_HISTORY_NAMES)
 _DEAD_FIELDS: Final = frozenset(_DEAD_NAMES)
 _PLAIN: Final = frozenset({str, int, float, bool, type(None)})
+
+
+def _added_job(job: Job) -> dict[str, Any]:
+    """What a peer needs to register ``job`` too (the payload of a cluster "add" command)."""
+    func = job.func
+    return {
+        "func": f"{getattr(func, '__module__', '?')}:{getattr(func, '__qualname__', '?')}",
+        "args": _jsonable(job.args),
+        "kwargs": _jsonable(job.kwargs),
+        "spec": dataclasses.asdict(job.spec),
+        "bound": getattr(func, "__self__", None) is not None,
+    }
 
 
 def _jsonable(value: Any) -> Any:
