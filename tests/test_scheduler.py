@@ -344,3 +344,34 @@ def test_engine_thread_runs_interval_jobs_on_time() -> None:
     # fixed rate: fires stay on start + k * 0.1 (no drift), within a generous bound on a busy box
     lateness = [s - (start + 0.1 * round((s - start) / 0.1)) for s in stamps]
     assert max(abs(x) for x in lateness) < 0.05, lateness
+
+
+def test_current_run_tells_a_job_which_fire_and_attempt_it_runs() -> None:
+    from fastscheduler import RunInfo, current_run
+
+    seen: list[RunInfo | None] = []
+    failures = iter([True, False])
+
+    def flaky() -> None:
+        seen.append(current_run())
+        if next(failures):
+            raise RuntimeError("first attempt fails")
+
+    async def coro() -> None:
+        await asyncio.sleep(0)
+        seen.append(current_run())
+
+    clock = ManualClock(T0)
+    s = FastScheduler(storage="memory", quiet=True, clock=clock)
+    flaky_id = s.every(10).seconds.id("flaky").retries(1).do(flaky)
+    s.every(10).seconds.id("coro").do(coro)
+    s.start()
+    clock.advance(10)  # both run; flaky fails and is retried 2 s later (attempt 2)
+    clock.advance(2)
+    s.stop()
+    assert current_run() is None  # outside a job
+    assert sorted(seen, key=lambda r: (r.job_id, r.attempt) if r else ("", 0)) == [
+        RunInfo("coro", T0 + 10, 1, None),
+        RunInfo(flaky_id, T0 + 10, 1, None),
+        RunInfo(flaky_id, T0 + 10, 2, None),  # a retry belongs to the same fire
+    ]

@@ -17,9 +17,13 @@ Every instance registers the same jobs (the same code) and keeps its own Rust en
 - Execution is leased: the owner of a running run extends ``lease_until`` while it runs (every
   ``lease / 3`` seconds, with its heartbeat). When an owner dies, its runs' leases expire and a
   survivor takes them over and runs them again (at-least-once execution of a started run).
+- A due row locked by another transaction (a peer mid-claim) or whose job is still running here
+  (with other instances alive) is looked at again after ``grace``: a peer that dies mid-claim
+  loses nothing, and a run being re-run after a takeover does not swallow the next fire.
 - Pause, resume and cancel write the job row and a ``fastscheduler_commands`` row; peers learn of
   them through ``LISTEN``/``NOTIFY`` on PostgreSQL and a poll every ``poll_interval`` seconds on
-  MySQL/MariaDB.
+  MySQL/MariaDB. A job added while running (with an id) is announced the same way, with what a
+  peer needs to register it too (the function's import path, JSON arguments, the schedule).
 
 SQLite and JSON stay single-instance (a file lock): SQLite has no ``SKIP LOCKED``.
 """

@@ -415,7 +415,7 @@ class FastScheduler:
         else:
             executor = self._asyncio if job.is_async else self._threads
         cluster = self._cluster
-        raw = (job.job_id, scheduled, attempt, None if cluster is None else cluster.instance_id)
+        raw = (job, scheduled, attempt, None if cluster is None else cluster.instance_id)
         func = bind(raw, job.func, job.is_async)
 
         def done(outcome: RunOutcome) -> None:
