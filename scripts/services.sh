@@ -20,6 +20,9 @@
 # The servers are throwaway test servers: fsync is off, and the user `fastscheduler` (password
 # `fastscheduler`) may create and drop databases. Never expose them beyond 127.0.0.1.
 set -euo pipefail
+# runuser, useradd (and Debian's server tools) live in sbin, which a minimal PATH (make test-wheel's
+# clean environment) leaves out.
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 DIR="${FASTSCHEDULER_SERVICES_DIR:-/tmp/fastscheduler-services}"
 PG_PORT="${FASTSCHEDULER_PG_PORT:-55432}"

@@ -403,6 +403,7 @@ def test_cli_bench_png_without_matplotlib(
     for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    monkeypatch.chdir(BENCHES.parent)  # from the checkout (also when the package is a built wheel)
     assert cli.main(["bench", "--from-json", str(saved), "--png", str(tmp_path / "x.png")]) == 2
     captured = capsys.readouterr()
     assert captured.err == (
@@ -412,7 +413,10 @@ def test_cli_bench_png_without_matplotlib(
     assert captured.out == "" and not (tmp_path / "x.png").exists()
 
 
-def test_cli_bench_renders_a_saved_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_bench_renders_a_saved_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(BENCHES.parent)  # from the checkout (also when the package is a built wheel)
     saved = tmp_path / "saved.json"
     saved.write_text(json.dumps(_report()))
     png, md = tmp_path / "chart.png", tmp_path / "report.md"
@@ -442,6 +446,7 @@ def test_cli_bench_outside_a_checkout(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(cli, "__file__", str(tmp_path / "site-packages" / "fastscheduler" / "cli.py"))
+    monkeypatch.chdir(tmp_path)  # and not inside a checkout either
     assert cli.main(["bench"]) == 2
     assert "error: the benchmarks run from a checkout of fastscheduler" in capsys.readouterr().err
 

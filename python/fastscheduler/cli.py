@@ -249,15 +249,18 @@ def _cmd_dead_letters(args: argparse.Namespace) -> int:
 
 
 def _bench_script() -> Path:
-    """``benches/bench.py`` of the checkout this package runs from (an editable install)."""
-    script = Path(__file__).resolve().parents[2] / "benches" / "bench.py"
-    if not script.exists():
-        raise CliError(
-            "the benchmarks run from a checkout of fastscheduler (benches/ is not installed with the "
-            "package): git clone the repository, make dev, then .venv/bin/fastscheduler bench",
-            2,
-        )
-    return script
+    """``benches/bench.py`` of the checkout this package runs from (an editable install), else of
+    the checkout the current directory is in (a built wheel used from a checkout)."""
+    here = Path.cwd().resolve()
+    for root in (Path(__file__).resolve().parents[2], here, *here.parents):
+        script = root / "benches" / "bench.py"
+        if script.exists() and (root / "python" / "fastscheduler").is_dir():
+            return script
+    raise CliError(
+        "the benchmarks run from a checkout of fastscheduler (benches/ is not installed with the "
+        "package): git clone the repository, make dev, then .venv/bin/fastscheduler bench",
+        2,
+    )
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
