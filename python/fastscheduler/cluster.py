@@ -104,12 +104,17 @@ RUNS = sa.Table(
     sa.Column("job_id", sa.String(MAX_JOB_ID_LENGTH), primary_key=True),
     sa.Column("scheduled_us", sa.BigInteger(), primary_key=True, autoincrement=False),
     sa.Column("origin", sa.String(16), nullable=False),
-    sa.Column("state", sa.String(16), nullable=False, index=True),
-    sa.Column("owner", sa.String(64), nullable=False, index=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("owner", sa.String(64), nullable=False),
     sa.Column("attempt", sa.Integer(), nullable=False),
-    sa.Column("lease_until", sa.Double(), nullable=False, index=True),
+    sa.Column("lease_until", sa.Double(), nullable=False),
     sa.Column("created_at", sa.Double(), nullable=False),
     sa.Column("finished_at", sa.Double(), nullable=True, index=True),
+    # An instance renews and hands back only its own running rows: with (owner, state) the update
+    # touches nothing of another instance's (MariaDB deadlocked through a state-only index), and
+    # takeovers look for (state, lease_until).
+    sa.Index("ix_fastscheduler_runs_owner_state", "owner", "state"),
+    sa.Index("ix_fastscheduler_runs_state_lease", "state", "lease_until"),
     mysql_charset="utf8mb4",
     mysql_collate="utf8mb4_bin",
 )
@@ -390,18 +395,28 @@ class SQLCluster:
         for thread in self._threads:
             thread.join(max(0.0, end - time.monotonic()))
         self._threads = []
-        try:
-            self._flush()
-            now = self._clock()
-            with self.engine.begin() as conn:
-                conn.execute(
-                    sa.update(RUNS)
-                    .where(RUNS.c.owner == self.instance_id, RUNS.c.state == "running")
-                    .values(lease_until=now)
+        for attempt in range(1, 6):  # a deadlock or a dropped connection is worth a few tries
+            try:
+                self._flush()
+                now = self._clock()
+                with self.engine.begin() as conn:
+                    conn.execute(
+                        sa.update(RUNS)
+                        .where(RUNS.c.owner == self.instance_id, RUNS.c.state == "running")
+                        .values(lease_until=now)
+                    )
+                    conn.execute(sa.delete(INSTANCES).where(INSTANCES.c.instance_id == self.instance_id))
+                break
+            except sa_exc.SQLAlchemyError as exc:
+                level = logging.WARNING if attempt == 5 else logging.DEBUG
+                log.log(
+                    level,
+                    "fastscheduler cluster: leaving %s (try %d): %s",
+                    self.instance_id,
+                    attempt,
+                    _describe(exc),
                 )
-                conn.execute(sa.delete(INSTANCES).where(INSTANCES.c.instance_id == self.instance_id))
-        except sa_exc.SQLAlchemyError as exc:
-            log.warning("fastscheduler cluster: leaving %s: %s", self.instance_id, _describe(exc))
+                time.sleep(0.1 * attempt)
         self.engine.dispose()
 
     def status(self) -> dict[str, Any]:
