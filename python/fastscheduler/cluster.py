@@ -338,15 +338,7 @@ class SQLCluster:
         create_tables(self.engine, _TABLES)
         now = self._clock()
         with self.engine.begin() as conn:
-            conn.execute(
-                sa.insert(INSTANCES).values(
-                    instance_id=self.instance_id,
-                    host=socket.gethostname()[:255],
-                    pid=os.getpid(),
-                    started_at=now,
-                    heartbeat_at=now,
-                )
-            )
+            conn.execute(sa.insert(INSTANCES).values(self._instance_row(now)))
             for (cid,) in conn.execute(
                 sa.select(COMMANDS.c.id).where(COMMANDS.c.at >= now - _COMMAND_WINDOW)
             ):
@@ -920,15 +912,7 @@ class SQLCluster:
                 .values(heartbeat_at=now)
             )
             if beat.rowcount == 0:  # pruned as dead while we could not reach the database
-                conn.execute(
-                    sa.insert(INSTANCES).values(
-                        instance_id=self.instance_id,
-                        host=socket.gethostname()[:255],
-                        pid=os.getpid(),
-                        started_at=now,
-                        heartbeat_at=now,
-                    )
-                )
+                conn.execute(sa.insert(INSTANCES).values(self._instance_row(now)))
             conn.execute(
                 sa.update(RUNS)
                 .where(RUNS.c.owner == self.instance_id, RUNS.c.state == "running")
@@ -1034,6 +1018,15 @@ class SQLCluster:
             self._cond.notify_all()
 
     # ------------------------------------------------------------------ helpers
+
+    def _instance_row(self, now: float) -> dict[str, Any]:
+        return {
+            "instance_id": self.instance_id,
+            "host": socket.gethostname()[:255],
+            "pid": os.getpid(),
+            "started_at": now,
+            "heartbeat_at": now,
+        }
 
     def _insert_ignore(self, table: sa.Table) -> Any:
         if self.dialect == "postgresql":
