@@ -183,8 +183,8 @@ def stop_within(stop: Callable[[], Any], limit: float) -> float | None:
 def work_register(lib: str, a: argparse.Namespace) -> dict[str, Any]:
     """Register N jobs every 10 s, start() (none is due yet if that took under 10 s), stop()."""
     extra: dict[str, Any] = {}
-    if lib == FS:
-        s = fs_scheduler(storage=a.storage)
+    if lib != APS:  # fastscheduler and 0.2.1 share the decorator API; only stopping differs
+        s = fs_scheduler(storage=a.storage) if lib == FS else peer_scheduler()
         r0, t0 = rss(), time.perf_counter()
         for i in range(a.n):
             s.every(10).seconds.do(noop, i)
@@ -192,9 +192,17 @@ def work_register(lib: str, a: argparse.Namespace) -> dict[str, Any]:
         s.start()
         t2 = time.perf_counter()
         r1 = rss()
-        partial(t0, t1, t2, r0, r1, a.n)
-        s.stop()
-    elif lib == APS:
+        if lib == FS:
+            partial(t0, t1, t2, r0, r1, a.n)
+            s.stop()
+        else:
+            extra["saves_queued"] = peer_saves_queued(s)
+            partial(t0, t1, t2, r0, r1, a.n)
+            took = stop_within(s.stop, a.stop_limit)
+            if took is None:
+                extra["stop_timeout"] = a.stop_limit
+                extra["saves_queued_at_limit"] = peer_saves_queued(s)
+    else:
         s = aps_scheduler()
         r0, t0 = rss(), time.perf_counter()
         for i in range(a.n):
@@ -205,21 +213,6 @@ def work_register(lib: str, a: argparse.Namespace) -> dict[str, Any]:
         r1 = rss()
         partial(t0, t1, t2, r0, r1, a.n)
         s.shutdown(wait=True)
-    else:
-        s = peer_scheduler()
-        r0, t0 = rss(), time.perf_counter()
-        for i in range(a.n):
-            s.every(10).seconds.do(noop, i)
-        t1 = time.perf_counter()
-        s.start()
-        t2 = time.perf_counter()
-        r1 = rss()
-        extra["saves_queued"] = peer_saves_queued(s)
-        partial(t0, t1, t2, r0, r1, a.n)
-        took = stop_within(s.stop, a.stop_limit)
-        if took is None:
-            extra["stop_timeout"] = a.stop_limit
-            extra["saves_queued_at_limit"] = peer_saves_queued(s)
     t3 = time.perf_counter()
     return {
         "register_s": t1 - t0,
