@@ -1,13 +1,16 @@
-"""The job registry: ids spelled out on demand, lookups by id, cancellation, GC-free job records."""
+"""The job registry (in Rust): ids spelled out on demand, lookups by id, cancellation, GC-free job
+records, lock-free registration before start() and what ends it."""
 
 from __future__ import annotations
 
 import functools
 import gc
+import threading
 
 import pytest
 
 from fastscheduler import FastScheduler, ManualClock
+from fastscheduler.events import EventType
 
 T0 = 1_780_000_000.0
 
@@ -87,3 +90,78 @@ def test_builders_are_shared_values(sched: FastScheduler) -> None:
     assert sched.every(10).seconds.build().name is None and named.build().name == "a"
     with pytest.raises(TypeError, match="every\\(n\\) must be a number"):
         sched.every(True)  # type: ignore[arg-type]  # equal to 1, but not a number here
+
+
+def test_registering_before_start_skips_the_lock_only_while_nobody_listens(sched: FastScheduler) -> None:
+    # Stopped and no subscriber: builders register through the registry alone (Registry.try_add).
+    assert sched._jobs.quiet
+    got: list[tuple[EventType, str | None]] = []
+    # A subscriber of the broker itself (not through scheduler.subscribe) is noticed too.
+    unsubscribe = sched.events.subscribe(lambda e: got.append((e.type, e.job_id)))
+    assert not sched._jobs.quiet
+    job_id = sched.every(10).seconds.do(work, 1)
+    assert got == [(EventType.JOB_ADDED, job_id)]
+    unsubscribe()
+    assert sched._jobs.quiet
+    sched.every(10).seconds.do(work, 2)
+    assert len(got) == 1
+    sched.start()
+    try:
+        assert not sched._jobs.quiet  # running: registrations take the lock and arm their job
+        armed = sched.every(10).seconds.do(work, 3)
+        (job,) = [j for j in sched._jobs if j.job_id == armed]
+        assert job.key is not None
+    finally:
+        sched.stop()
+    assert sched._jobs.quiet
+
+
+def test_keyword_arguments_are_kept(sched: FastScheduler) -> None:
+    sched.every(10).seconds.do(work, i=3)
+    (job,) = list(sched._jobs)
+    assert job.args == () and job.kwargs == {"i": 3}
+
+
+def test_threads_registering_at_once_get_every_number_once(sched: FastScheduler) -> None:
+    per_thread, threads = 5_000, 4
+    ids: list[list[str]] = [[] for _ in range(threads)]
+    go = threading.Barrier(threads)
+
+    def register(k: int) -> None:
+        go.wait()
+        ids[k].extend(sched.every(10).seconds.do(work, i) for i in range(per_thread))
+
+    workers = [threading.Thread(target=register, args=(k,)) for k in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    base = f"{__name__}.work:every:10s"
+    expected = {base} | {f"{base}#{n}" for n in range(2, per_thread * threads + 1)}
+    assert {i for chunk in ids for i in chunk} == expected
+    assert len(sched._jobs) == per_thread * threads
+
+
+def test_a_job_registered_while_start_runs_is_armed() -> None:
+    # start() takes the registry out of its lock-free mode before it arms the registered jobs, so
+    # a registration racing it is either armed by start() or takes the locked path and arms itself.
+    for _ in range(3):
+        sched = FastScheduler(quiet=True, storage="memory", clock=ManualClock(T0))
+        halfway = threading.Event()
+
+        def register(s: FastScheduler = sched, half: threading.Event = halfway) -> None:
+            for i in range(100_000):  # long enough to still run when start() arms the jobs
+                s.every(10).seconds.do(work, i)
+                if i == 2_000:
+                    half.set()
+
+        t = threading.Thread(target=register)
+        t.start()
+        halfway.wait()
+        sched.start()
+        t.join()
+        try:
+            unarmed = [j.job_id for j in sched._jobs if j.key is None]
+            assert len(sched._jobs) == 100_000 and unarmed == []
+        finally:
+            sched.stop()

@@ -45,6 +45,7 @@ __all__ = [
     "Hourly",
     "JobSpec",
     "Once",
+    "QuickRegister",
     "Register",
     "Weekly",
 ]
@@ -110,6 +111,11 @@ class JobSpec:
 
 Register = Callable[[JobSpec, Callable[..., Any], tuple[Any, ...], dict[str, Any]], str]
 """``register(spec, func, args, kwargs) -> job_id``: the scheduler's side of a builder."""
+
+QuickRegister = Callable[[Callable[..., Any], tuple[Any, ...], dict[str, Any], JobSpec], "str | None"]
+"""``quick(func, args, kwargs, spec) -> job_id | None``: the scheduler's registration for when nothing
+but its registry is involved (it is stopped, nobody listens to its events); None means "not now, use
+``register``". Optional; it only makes registering many jobs before ``start()`` faster."""
 
 Clock = Callable[[], float]
 """Current time in epoch seconds (used by ``once`` and ``at``)."""
@@ -281,8 +287,16 @@ class _Builder:
     Modifiers may come in any order and at any point of a chain; each may be given once.
     """
 
-    def __init__(self, register: Register, clock: Clock, *, default_tz: str | None = None) -> None:
+    def __init__(
+        self,
+        register: Register,
+        clock: Clock,
+        *,
+        default_tz: str | None = None,
+        quick: QuickRegister | None = None,
+    ) -> None:
         self._register = register
+        self._quick = quick
         self._clock = clock
         self._default_tz = None if default_tz is None else _zone_name(default_tz)
         self._opts = _NO_OPTIONS
@@ -374,19 +388,21 @@ class _Builder:
     def __call__(self, func: _F) -> _F:
         """Decorator form: register ``func`` (sync or async) to run with no arguments; return ``func``
         itself, unchanged. Raises here if the schedule is incomplete or invalid."""
-        self._register_call(func, (), {})
+        self.do(func)
         return func
 
     def do(self, func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> str:
         """Register ``func(*args, **kwargs)`` on this schedule and return the job id."""
         if not callable(func):
             raise TypeError(f"{self._label()}: can only schedule a callable, not {func!r}")
-        return self._register(self.build(), func, args, kwargs)
-
-    def _register_call(self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-        if not callable(func):
-            raise TypeError(f"{self._label()}: can only schedule a callable, not {func!r}")
-        return self._register(self.build(), func, args, kwargs)
+        cached = self._spec  # build()'s cache, read here: .do(f, i) in a loop is the hot path
+        spec = cached[1] if cached is not None and cached[0] == DEFAULT_TZ else self.build()
+        quick = self._quick
+        if quick is not None:
+            job_id = quick(func, args, kwargs, spec)
+            if job_id is not None:
+                return job_id
+        return self._register(spec, func, args, kwargs)
 
     #: Whether equal builders always build equal specs (not so for ``once``/``at``, which read the clock).
     _cacheable: bool = True
@@ -457,9 +473,16 @@ class Every(_Builder):
     """
 
     def __init__(
-        self, register: Register, clock: Clock, n: float, /, *, default_tz: str | None = None
+        self,
+        register: Register,
+        clock: Clock,
+        n: float,
+        /,
+        *,
+        default_tz: str | None = None,
+        quick: QuickRegister | None = None,
     ) -> None:
-        super().__init__(register, clock, default_tz=default_tz)
+        super().__init__(register, clock, default_tz=default_tz, quick=quick)
         self._n = _number(n, "every(n)")
         self._unit: str | None = None
 
@@ -467,10 +490,14 @@ class Every(_Builder):
         return f"every({_fmt(self._n)})" + (f".{self._unit}s" if self._unit else "")
 
     def _with_unit(self, unit: str) -> Every:
+        # No closure here: a function with one pays for a cell on every call, even when the
+        # cached builder is returned (this is on the path of `every(10).seconds.do(f, i)`).
         derived = self._derived
-        if derived is not None and unit in derived:
-            return derived[unit]  # type: ignore[no-any-return]
-        return self._memo(unit, lambda: self._make_unit(unit))
+        if derived is not None:
+            cached = derived.get(unit)
+            if cached is not None:
+                return cached  # type: ignore[no-any-return]
+        return self._memo(unit, functools.partial(self._make_unit, unit))
 
     def _make_unit(self, unit: str) -> Every:
         if self._unit is not None:
@@ -484,6 +511,9 @@ class Every(_Builder):
     @property
     def seconds(self) -> Every:
         """``n`` seconds."""
+        derived = self._derived  # _with_unit's cache, read here: the most common chain's hot path
+        if derived is not None and "second" in derived:
+            return derived["second"]  # type: ignore[no-any-return]
         return self._with_unit("second")
 
     @property
@@ -541,8 +571,16 @@ class Daily(_WallClock):
     gap; a repeated time fires once, at its first occurrence.
     """
 
-    def __init__(self, register: Register, clock: Clock, /, *, default_tz: str | None = None) -> None:
-        super().__init__(register, clock, default_tz=default_tz)
+    def __init__(
+        self,
+        register: Register,
+        clock: Clock,
+        /,
+        *,
+        default_tz: str | None = None,
+        quick: QuickRegister | None = None,
+    ) -> None:
+        super().__init__(register, clock, default_tz=default_tz, quick=quick)
         self._time: tuple[int, int, int] | None = None
 
     def _label(self) -> str:
@@ -574,8 +612,16 @@ class Hourly(_WallClock):
     Interval DST policy: in a repeated hour both occurrences fire; a skipped hour does not.
     """
 
-    def __init__(self, register: Register, clock: Clock, /, *, default_tz: str | None = None) -> None:
-        super().__init__(register, clock, default_tz=default_tz)
+    def __init__(
+        self,
+        register: Register,
+        clock: Clock,
+        /,
+        *,
+        default_tz: str | None = None,
+        quick: QuickRegister | None = None,
+    ) -> None:
+        super().__init__(register, clock, default_tz=default_tz, quick=quick)
         self._minute: tuple[int, int] | None = None
 
     def _label(self) -> str:
@@ -610,8 +656,16 @@ class Weekly(_WallClock):
     or ``.on(["mon", "Wednesday"])`` for any set. Same DST policy as :class:`Daily`.
     """
 
-    def __init__(self, register: Register, clock: Clock, /, *, default_tz: str | None = None) -> None:
-        super().__init__(register, clock, default_tz=default_tz)
+    def __init__(
+        self,
+        register: Register,
+        clock: Clock,
+        /,
+        *,
+        default_tz: str | None = None,
+        quick: QuickRegister | None = None,
+    ) -> None:
+        super().__init__(register, clock, default_tz=default_tz, quick=quick)
         self._days: tuple[int, ...] | None = None
         self._time: tuple[int, int, int] | None = None
 
@@ -731,8 +785,9 @@ class Cron(_WallClock):
         tz: str | None = None,
         *,
         default_tz: str | None = None,
+        quick: QuickRegister | None = None,
     ) -> None:
-        super().__init__(register, clock, default_tz=default_tz)
+        super().__init__(register, clock, default_tz=default_tz, quick=quick)
         if not isinstance(expr, str):
             raise TypeError(f"cron() takes an expression string such as '0 9 * * MON-FRI', not {expr!r}")
         CronExpr(expr, tz=tz or "UTC")
@@ -771,9 +826,16 @@ class Once(_Builder):
     _cacheable = False
 
     def __init__(
-        self, register: Register, clock: Clock, delay: float, /, *, default_tz: str | None = None
+        self,
+        register: Register,
+        clock: Clock,
+        delay: float,
+        /,
+        *,
+        default_tz: str | None = None,
+        quick: QuickRegister | None = None,
     ) -> None:
-        super().__init__(register, clock, default_tz=default_tz)
+        super().__init__(register, clock, default_tz=default_tz, quick=quick)
         self._delay = _number(delay, "once(delay)")
         self._unit: str | None = None
 
@@ -857,8 +919,9 @@ class At(_Builder):
         /,
         *,
         default_tz: str | None = None,
+        quick: QuickRegister | None = None,
     ) -> None:
-        super().__init__(register, clock, default_tz=default_tz)
+        super().__init__(register, clock, default_tz=default_tz, quick=quick)
         self._when = _parse_when(when)
 
     def _label(self) -> str:

@@ -1,10 +1,10 @@
 """Type stubs for the compiled core, ``fastscheduler._core`` (checked by ``mypy.stubtest``)."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, Literal, final
 
-from typing_extensions import Self, disjoint_base
+from typing_extensions import Self
 
 __all__ = [
     "TZDB_VERSION",
@@ -12,7 +12,9 @@ __all__ = [
     "CronError",
     "CronExpr",
     "Engine",
-    "JobRecord",
+    "Job",
+    "Registry",
+    "RunState",
     "TimerWheel",
     "Trigger",
     "UnknownTimeZoneError",
@@ -147,21 +149,20 @@ class Engine:
     def max_wait() -> float | None: ...
     def __len__(self) -> int: ...
 
-@disjoint_base
-class JobRecord:
-    """One registered job's fields; not tracked by the cycle collector once ``_untrack`` ran."""
+@final
+class RunState:
+    """The part of a job that only exists once it has run."""
 
-    def __new__(
-        cls,
-        func: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        spec: Any,
-        is_async: bool,
-        series: Any,
-        n: int,
-        job_id: str | None,
-    ) -> Self: ...
+    running: int
+    last_run: float | None
+    finished: bool
+    recent: tuple[str, ...]
+    def __new__(cls) -> Self: ...
+
+@final
+class Job:
+    """A registered job (made by :meth:`Registry.add`); not tracked by the cycle collector."""
+
     @property
     def func(self) -> Callable[..., Any]: ...
     @property
@@ -173,11 +174,34 @@ class JobRecord:
     @property
     def is_async(self) -> bool: ...
     @property
-    def series(self) -> Any: ...
-    @property
     def n(self) -> int: ...
     @property
     def _id(self) -> str | None: ...
+    @property
+    def job_id(self) -> str: ...
+    @property
+    def func_name(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def run(self) -> RunState: ...
     key: int | None
-    _run: Any
-    def _untrack(self) -> None: ...
+    def run_state(self) -> RunState: ...
+
+@final
+class Registry:
+    """Jobs by id; ``is_async(func)`` says whether ``func`` returns a coroutine."""
+
+    def __new__(cls, is_async: Callable[[Callable[..., Any]], bool]) -> Self: ...
+    def __len__(self) -> int: ...
+    def __iter__(self) -> Iterator[Job]: ...
+    def get(self, job_id: str) -> Job | None: ...
+    def has(self, job: Job) -> bool: ...
+    def add(
+        self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], spec: Any
+    ) -> Job: ...
+    def try_add(
+        self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], spec: Any
+    ) -> str | None: ...
+    def remove(self, job: Job) -> bool: ...
+    quiet: bool

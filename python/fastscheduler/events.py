@@ -70,16 +70,29 @@ class LocalEventBroker(EventBroker):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._subscribers: tuple[Subscriber, ...] = ()
+        self._watchers: tuple[Callable[[], None], ...] = ()
+
+    def watch(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` after every subscribe and unsubscribe (the scheduler uses it to know
+        when registering a job must publish an event)."""
+        with self._lock:
+            self._watchers = (*self._watchers, callback)
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         with self._lock:
             self._subscribers = (*self._subscribers, callback)
+        self._changed()
 
         def unsubscribe() -> None:
             with self._lock:
                 self._subscribers = tuple(s for s in self._subscribers if s is not callback)
+            self._changed()
 
         return unsubscribe
+
+    def _changed(self) -> None:
+        for watcher in self._watchers:  # outside the lock: a watcher may take locks of its own
+            watcher()
 
     def has_subscribers(self) -> bool:
         return bool(self._subscribers)

@@ -30,7 +30,7 @@ from fastscheduler._clock import ManualClock, SystemClock
 from fastscheduler._context import bind
 from fastscheduler._core import Backoff, CronExpr, Engine, Trigger
 from fastscheduler._localzone import local_zone_name
-from fastscheduler._registry import Job, Registry
+from fastscheduler._registry import Job, new_registry
 from fastscheduler._saver import Saver
 from fastscheduler.events import Event, EventBroker, EventType, LocalEventBroker, Subscriber
 from fastscheduler.executors import (
@@ -178,11 +178,11 @@ class FastScheduler:
         self._processes = SubprocessExecutor(max_workers, clock=self._clock.now)  # .timeout(kill=True)
         self._backoff = Backoff()
         self._lock = threading.RLock()
-        self._jobs = Registry()
+        self._jobs = new_registry()
         # Jobs by engine slot (the low 32 bits of an engine key; the high bits are its generation).
         self._by_slot: list[Job | None] = []
         self._retries: dict[int, _Retry] = {}
-        self._every_cache: dict[tuple[type, float], Every] = {}
+        self._every_cache: dict[object, Every] = {}  # by n (an int) or (type(n), n)
         self._history: collections.deque[HistoryEntry] = collections.deque(maxlen=max_history or None)
         self._dead: collections.deque[DeadLetter] = collections.deque(maxlen=max_dead_letters or None)
         self._totals = {"runs": 0, "failures": 0, "retries": 0, "missed": 0}
@@ -205,6 +205,9 @@ class FastScheduler:
             self._clock.attach(self._advance_manual)
         if quiet:
             log.setLevel(logging.WARNING)
+        if isinstance(self.events, LocalEventBroker):
+            self.events.watch(self._update_quiet)
+        self._update_quiet()
         if auto_start:
             self.start()
 
@@ -214,11 +217,13 @@ class FastScheduler:
         """``@scheduler.every(10).seconds`` (also minutes, hours, days, weeks)."""
         # Builders are immutable values, so equal ones can be shared: a loop registering many jobs
         # on one interval reuses one chain (and the spec it caches).
-        key = (type(n), n)
+        key = n if type(n) is int else (type(n), n)  # ints, the common case, without a tuple
         try:
             return self._every_cache[key]
         except (KeyError, TypeError):  # TypeError: an unhashable n, which Every() rejects
-            builder = Every(self._register, self._clock.now, n, default_tz=self.timezone)
+            builder = Every(
+                self._register, self._clock.now, n, default_tz=self.timezone, quick=self._jobs.try_add
+            )
         if len(self._every_cache) >= 256:
             self._every_cache.clear()
         self._every_cache[key] = builder
@@ -227,31 +232,49 @@ class FastScheduler:
     @property
     def daily(self) -> Daily:
         """``@scheduler.daily.at("14:30")`` (``tz=`` or ``.tz()`` for a zone)."""
-        return Daily(self._register, self._clock.now, default_tz=self.timezone)
+        return Daily(self._register, self._clock.now, default_tz=self.timezone, quick=self._jobs.try_add)
 
     @property
     def hourly(self) -> Hourly:
         """``@scheduler.hourly.at(":15")``."""
-        return Hourly(self._register, self._clock.now, default_tz=self.timezone)
+        return Hourly(self._register, self._clock.now, default_tz=self.timezone, quick=self._jobs.try_add)
 
     @property
     def weekly(self) -> Weekly:
         """``@scheduler.weekly.monday.at("10:00")``; ``.weekdays``, ``.weekends``, ``.on([...])``."""
-        return Weekly(self._register, self._clock.now, default_tz=self.timezone)
+        return Weekly(self._register, self._clock.now, default_tz=self.timezone, quick=self._jobs.try_add)
 
     def cron(self, expr: str, tz: str | None = None) -> Cron:
         """``@scheduler.cron("0 9 * * MON-FRI")``, optionally in a zone."""
-        return Cron(self._register, self._clock.now, expr, tz=tz, default_tz=self.timezone)
+        return Cron(
+            self._register, self._clock.now, expr, tz=tz, default_tz=self.timezone, quick=self._jobs.try_add
+        )
 
     def once(self, delay: float) -> Once:
         """``@scheduler.once(60)``: one run ``delay`` seconds after registration."""
-        return Once(self._register, self._clock.now, delay, default_tz=self.timezone)
+        return Once(
+            self._register, self._clock.now, delay, default_tz=self.timezone, quick=self._jobs.try_add
+        )
 
     def at(self, when: datetime | str) -> At:
         """``@scheduler.at(datetime(...))``: one run at that time (must be in the future)."""
-        return At(self._register, self._clock.now, when, default_tz=self.timezone)
+        return At(self._register, self._clock.now, when, default_tz=self.timezone, quick=self._jobs.try_add)
 
     # ------------------------------------------------------------------ registration
+
+    def _update_quiet(self) -> None:
+        """Tell the registry whether registering a job involves nothing else: the scheduler is
+        stopped, no peer's job awaits replacement and nobody listens to events (known only of the
+        built-in broker, which reports subscriptions). Builders then register through
+        ``Registry.try_add`` without this lock; otherwise through :meth:`_register`."""
+        with self._lock:
+            events = self.events
+            self._jobs.quiet = (
+                not self._running
+                and not self._from_peer
+                and isinstance(events, LocalEventBroker)
+                and not events.has_subscribers()
+            )
 
     def _register(
         self,
@@ -262,9 +285,7 @@ class FastScheduler:
         *,
         broadcast: bool = True,
     ) -> str:
-        if not callable(func):
-            raise TypeError(f"a job must be callable, got {func!r}")
-        if broadcast and spec.job_id is not None and spec.job_id in self._from_peer:
+        if self._from_peer and broadcast and spec.job_id is not None and spec.job_id in self._from_peer:
             # This process's own code registers a job it had taken from a peer: the code's wins.
             self._from_peer.discard(spec.job_id)
             self._cancel(spec.job_id, broadcast=False)
@@ -280,7 +301,8 @@ class FastScheduler:
                         # Peers that can import the function register it too (only with an
                         # explicit id: an automatic one depends on each process's registrations).
                         self._cluster.command("add", job.job_id, payload=_added_job(job))
-        self._publish(EventType.JOB_ADDED, job, schedule=spec.schedule)
+        if self.events.has_subscribers():
+            self._publish(EventType.JOB_ADDED, job, schedule=spec.schedule)
         return job.job_id
 
     def _trigger(self, spec: JobSpec, now: float, anchor: float | None = None) -> Trigger:
@@ -827,6 +849,7 @@ class FastScheduler:
             self._processes.start()
             self._asyncio.start(app_loop)
             self._running = True
+            self._update_quiet()  # from here on, registrations take the lock and arm their job
             _STARTED.add(self)
             self._stopped.clear()
             self._start_time = self._clock.now()
@@ -889,6 +912,7 @@ class FastScheduler:
             if not self._running:
                 return _StopHandle()
             self._running = False
+            self._update_quiet()
         # Jobs stay in the engine (counters, pause state, the interval grid); a job that falls due
         # while stopped runs after the next start() under its catch-up policy.
         self._engine.stop()

@@ -7,7 +7,7 @@ mod clockwatch;
 mod cron;
 mod engine;
 mod errors;
-mod job;
+mod registry;
 mod wheel;
 
 /// Run pure-Rust work with the GIL released. The only place the binding detaches.
@@ -28,6 +28,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     backoff::register(m)?;
     wheel::register(m)?;
     engine::register(m)?;
-    job::register(m)?;
+    registry::register(m)?;
     Ok(())
 }
