@@ -375,3 +375,33 @@ def test_current_run_tells_a_job_which_fire_and_attempt_it_runs() -> None:
         RunInfo(flaky_id, T0 + 10, 1, None),
         RunInfo(flaky_id, T0 + 10, 2, None),  # a retry belongs to the same fire
     ]
+
+
+def test_a_runs_callables_are_untracked_and_reset_the_context_after_a_failure() -> None:
+    # What start() makes per run (the bound call and the report callback) stays out of the cycle
+    # collector; the call restores current_run() even when the job raises, as try/finally would.
+    import gc
+
+    from fastscheduler import RunInfo, current_run
+    from fastscheduler._context import bind
+    from fastscheduler._core import run_done
+
+    class Named:
+        job_id = "j"
+
+    def boom(x: int, *, y: int) -> None:
+        seen.append((current_run(), x, y))
+        raise ValueError("boom")
+
+    seen: list[object] = []
+    run = (Named(), T0, 1, None, T0, None)
+    call = bind(run, boom, False)
+    with pytest.raises(ValueError, match="boom"):
+        call(1, y=2)
+    assert seen == [(RunInfo("j", T0, 1, None), 1, 2)]
+    assert current_run() is None
+    reports: list[object] = []
+    done = run_done(reports.append, run)
+    done("outcome")
+    assert reports == [(run, "outcome")]
+    assert not gc.is_tracked(call) and not gc.is_tracked(done)

@@ -14,12 +14,16 @@ __all__ = [
     "Engine",
     "Job",
     "Registry",
+    "RunCall",
+    "RunDone",
     "RunState",
     "TimerWheel",
     "Trigger",
     "UnknownTimeZoneError",
     "__version__",
     "_cron_expr",
+    "bind_run",
+    "run_done",
 ]
 
 __version__: str
@@ -184,6 +188,8 @@ class Job:
     @property
     def name(self) -> str: ...
     @property
+    def running(self) -> int: ...
+    @property
     def run(self) -> RunState: ...
     key: int | None
     def run_state(self) -> RunState: ...
@@ -205,3 +211,18 @@ class Registry:
     ) -> str | None: ...
     def remove(self, job: Job) -> bool: ...
     quiet: bool
+
+@final
+class RunCall:
+    """``func`` bound to a run: calling it calls ``func(*args, **kwargs)`` with ``var`` set to ``run``."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+
+@final
+class RunDone:
+    """A run's report callback: ``done(outcome)`` calls ``put((run, outcome))``."""
+
+    def __call__(self, outcome: Any) -> None: ...
+
+def bind_run(var: Any, run: Any, func: Callable[..., Any]) -> RunCall: ...
+def run_done(put: Callable[[Any], object], run: Any) -> RunDone: ...

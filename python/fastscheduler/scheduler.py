@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Final
 from fastscheduler._builders import At, Cron, Daily, Every, Hourly, JobSpec, Once, Weekly
 from fastscheduler._clock import ManualClock, SystemClock
 from fastscheduler._context import bind
-from fastscheduler._core import Backoff, CronExpr, Engine, Trigger
+from fastscheduler._core import Backoff, CronExpr, Engine, Trigger, run_done
 from fastscheduler._localzone import local_zone_name
 from fastscheduler._registry import Job, new_registry
 from fastscheduler._saver import Saver
@@ -49,6 +49,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("fastscheduler")
 
 _SLOT_MASK: Final = 0xFFFF_FFFF
+
+_Run = tuple[Job, float, int, "str | None", float, "Claim | None"]
+"""One attempt: (job, scheduled_time, attempt, instance_id, first_attempt_at, claim). Its first four
+fields are what :func:`fastscheduler.current_run` reads."""
 
 #: Schedulers started in this process (weakly held): test suites stop the ones a test left running.
 _STARTED: weakref.WeakSet[FastScheduler] = weakref.WeakSet()
@@ -191,9 +195,8 @@ class FastScheduler:
         self._stats_base: tuple[dict[str, int], dict[str, dict[str, int]]] | None = None
         self._inflight = 0
         # Run outcomes, from executor threads to the finisher thread (started by the first start()).
-        self._outcomes: queue.SimpleQueue[tuple[Job, int, float, float, RunOutcome, Claim | None]] = (
-            queue.SimpleQueue()
-        )
+        self._outcomes: queue.SimpleQueue[tuple[_Run, RunOutcome]] = queue.SimpleQueue()
+        self._put_outcome = self._outcomes.put  # bound once: each run's report calls it
         self._finisher: threading.Thread | None = None
         self._idle = threading.Condition(self._lock)
         self._running = False
@@ -413,7 +416,7 @@ class FastScheduler:
                         self._record_missed(job, scheduled, missed + 1, reason)
                         continue
                     self._record_missed(job, scheduled, missed, "the scheduler was not running on time")
-                if job.run.running:
+                if job.running:
                     self._record_missed(job, scheduled, 1, "the previous run was still running")
                     continue
                 self._start(job, 1, scheduled, now)
@@ -437,12 +440,18 @@ class FastScheduler:
         else:
             executor = self._asyncio if job.is_async else self._threads
         cluster = self._cluster
-        raw = (job, scheduled, attempt, None if cluster is None else cluster.instance_id)
-        func = bind(raw, job.func, job.is_async)
-
-        def done(outcome: RunOutcome) -> None:
-            self._outcomes.put((job, attempt, scheduled, first_attempt_at, outcome, claim))
-
+        # One tuple describes the run for current_run() (its first four fields) and the finisher;
+        # few, small objects per run: 10,000 runs started at once make 10,000 of each.
+        run = (
+            job,
+            scheduled,
+            attempt,
+            None if cluster is None else cluster.instance_id,
+            first_attempt_at,
+            claim,
+        )
+        func = bind(run, job.func, job.is_async)
+        done = run_done(self._put_outcome, run)  # reports (run, outcome) to the finisher
         if self.events.has_subscribers():
             self._publish(EventType.JOB_STARTED, job, attempt=attempt, scheduled_time=scheduled)
         try:
@@ -468,15 +477,8 @@ class FastScheduler:
                 except Exception:  # never lose the thread: log and go on
                     log.exception("fastscheduler: recording a run's outcome failed")
 
-    def _finished(
-        self,
-        job: Job,
-        attempt: int,
-        scheduled: float,
-        first_attempt_at: float,
-        outcome: RunOutcome,
-        claim: Claim | None = None,
-    ) -> None:
+    def _finished(self, attempt_run: _Run, outcome: RunOutcome) -> None:
+        job, scheduled, attempt, _, first_attempt_at, claim = attempt_run
         now = outcome.finished_at
         cluster = self._cluster if claim is not None else None
         with self._lock:
@@ -1068,7 +1070,8 @@ class FastScheduler:
                         f"renewing its lease; {cluster.instance_id} took the run over"
                     )
                     outcome = RunOutcome(started_at=now, finished_at=now, error=error)
-                    self._outcomes.put((job, claim.attempt, claim.scheduled, claim.scheduled, outcome, claim))
+                    run = (job, claim.scheduled, claim.attempt, cluster.instance_id, claim.scheduled, claim)
+                    self._outcomes.put((run, outcome))
                     continue
                 if claim.skip is not None:
                     self._record_missed(job, claim.scheduled, claim.missed + 1, claim.skip)

@@ -8,6 +8,7 @@ mod cron;
 mod engine;
 mod errors;
 mod registry;
+mod run;
 mod wheel;
 
 /// Run pure-Rust work with the GIL released. The only place the binding detaches.
@@ -29,5 +30,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     wheel::register(m)?;
     engine::register(m)?;
     registry::register(m)?;
+    run::register(m)?;
     Ok(())
 }

@@ -170,6 +170,12 @@ impl PyJob {
         }
     }
 
+    /// Runs in progress (`run.running` without making a run state for a job that never ran).
+    #[getter]
+    fn running(&self, py: Python<'_>) -> i64 {
+        self.run.as_ref().map_or(0, |run| run.borrow(py).running)
+    }
+
     /// Run state: the job's own once it has one (see `run_state`), else a fresh all-zero one
     /// that belongs to nobody (changing it changes nothing).
     #[getter]
@@ -185,7 +191,11 @@ impl PyJob {
         if let Some(run) = &self.run {
             return Ok(run.clone_ref(py));
         }
+        // Untracked like the job: it holds a tuple of strings, never a cycle, and 10,000 jobs
+        // running for the first time at once would otherwise feed the collector 10,000 objects.
         let run = Py::new(py, PyRunState::new(py))?;
+        // SAFETY: a live object of a GC type; untracking is always allowed.
+        unsafe { pyo3::ffi::PyObject_GC_UnTrack(run.as_ptr().cast()) };
         self.run = Some(run.clone_ref(py));
         Ok(run)
     }
