@@ -405,3 +405,26 @@ def test_a_runs_callables_are_untracked_and_reset_the_context_after_a_failure() 
     done("outcome")
     assert reports == [(run, "outcome")]
     assert not gc.is_tracked(call) and not gc.is_tracked(done)
+
+
+def test_a_one_shot_whose_time_passed_before_start_runs_at_start_or_is_missed() -> None:
+    # once()/at() registered, start() called after their time: a late fire like any other
+    # (it used to stay "scheduled" forever, never run).
+    clock = ManualClock(T0)
+    s = FastScheduler(storage="memory", quiet=True, clock=clock)
+    ran: list[str] = []
+    late = s.once(5).do(ran.append, "late")
+    skipped = s.once(5).no_catch_up().do(ran.append, "skipped")
+    clock.advance(10)  # not started yet: nothing runs
+    assert ran == []
+    s.start()
+    clock.advance(0.001)
+    s.stop()
+    assert ran == ["late"]
+    statuses = {j["job_id"]: j["status"] for j in s.get_jobs()}
+    assert statuses == {late: "completed", skipped: "missed"}
+    (missed,) = [h for h in s.get_history() if h.job_id == skipped]
+    assert missed.error == (
+        "1 run(s) missed: the scheduler was not running at its time, and catch-up is off for this job"
+    )
+    assert missed.scheduled_time == T0 + 5

@@ -176,6 +176,12 @@ impl PyJob {
         self.run.as_ref().map_or(0, |run| run.borrow(py).running)
     }
 
+    /// A one-shot job that has run (`run.finished` without making a run state).
+    #[getter]
+    fn finished(&self, py: Python<'_>) -> bool {
+        self.run.as_ref().is_some_and(|run| run.borrow(py).finished)
+    }
+
     /// Run state: the job's own once it has one (see `run_state`), else a fresh all-zero one
     /// that belongs to nobody (changing it changes nothing).
     #[getter]
@@ -432,6 +438,9 @@ impl PyRegistry {
         // (and untracking it again, as deallocation does, is a no-op).
         unsafe { pyo3::ffi::PyObject_GC_UnTrack(job.as_ptr().cast()) };
         let added = Self::link(slf, &job, place, only_quiet);
+        if matches!(added, Ok(true)) {
+            untrack_value(spec);
+        }
         // On refusal `job` is dropped here, after the borrow ended (dropping it may run Python code).
         Ok(added?.then_some(job))
     }
@@ -483,6 +492,20 @@ impl PyRegistry {
         }
         this.len += 1;
         Ok(true)
+    }
+}
+
+/// Take a registered job's `JobSpec` out of the cycle collector too. A spec is a plain value
+/// (strings, numbers, booleans, None), so it can never be part of a cycle; `once()` and `at()` make
+/// one per job, and 10,000 of them still tracked made the collector's first full pass land in the
+/// middle of those jobs' simultaneous start (measured: 25-29 ms at T + 13-24 ms).
+fn untrack_value(spec: &Bound<'_, PyAny>) {
+    // SAFETY: `spec` is a live object; `PyObject_GC_IsTracked` is 0 for objects that are not GC
+    // types or not tracked, and untracking a tracked GC object is always allowed.
+    unsafe {
+        if pyo3::ffi::PyObject_GC_IsTracked(spec.as_ptr()) != 0 {
+            pyo3::ffi::PyObject_GC_UnTrack(spec.as_ptr().cast());
+        }
     }
 }
 
