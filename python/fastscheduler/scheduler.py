@@ -401,8 +401,9 @@ class FastScheduler:
         with self._lock:
             now = self._clock.now()
             fires: list[tuple[str, float]] = []
+            retries = self._retries
             for key, scheduled, missed in batch:
-                retry = self._retries.pop(key, None)
+                retry = retries.pop(key, None) if retries else None
                 if retry is not None:
                     self._engine.remove(key)
                     if self._jobs.has(retry.job):
