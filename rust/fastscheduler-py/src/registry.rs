@@ -12,7 +12,9 @@
 //! reference cycle running through a job (a job function that holds its own scheduler) is only
 //! freed when the job is cancelled, not by the collector.
 //!
-//! Not thread-safe beyond the GIL: the scheduler calls the registry under its own lock.
+//! Threading: each method reads or changes the registry in one step that runs no Python code, so
+//! the GIL makes it atomic (see `Registry`); the scheduler still calls `add`, `remove` and the
+//! readers under its own lock, and builders call `try_add` without it.
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::gc::PyVisit;
 use pyo3::intern;
