@@ -571,17 +571,8 @@ class Daily(_WallClock):
     gap; a repeated time fires once, at its first occurrence.
     """
 
-    def __init__(
-        self,
-        register: Register,
-        clock: Clock,
-        /,
-        *,
-        default_tz: str | None = None,
-        quick: QuickRegister | None = None,
-    ) -> None:
-        super().__init__(register, clock, default_tz=default_tz, quick=quick)
-        self._time: tuple[int, int, int] | None = None
+    # Set by .at() on the builder it returns (a builder's fields are class defaults until then).
+    _time: tuple[int, int, int] | None = None
 
     def _label(self) -> str:
         return "daily" if self._time is None else f'daily.at("{_fmt_time(*self._time)}")'
@@ -612,17 +603,8 @@ class Hourly(_WallClock):
     Interval DST policy: in a repeated hour both occurrences fire; a skipped hour does not.
     """
 
-    def __init__(
-        self,
-        register: Register,
-        clock: Clock,
-        /,
-        *,
-        default_tz: str | None = None,
-        quick: QuickRegister | None = None,
-    ) -> None:
-        super().__init__(register, clock, default_tz=default_tz, quick=quick)
-        self._minute: tuple[int, int] | None = None
+    # Set by .at() on the builder it returns (a builder's fields are class defaults until then).
+    _minute: tuple[int, int] | None = None
 
     def _label(self) -> str:
         return "hourly" if self._minute is None else f'hourly.at("{self._fmt_minute()}")'
@@ -656,18 +638,9 @@ class Weekly(_WallClock):
     or ``.on(["mon", "Wednesday"])`` for any set. Same DST policy as :class:`Daily`.
     """
 
-    def __init__(
-        self,
-        register: Register,
-        clock: Clock,
-        /,
-        *,
-        default_tz: str | None = None,
-        quick: QuickRegister | None = None,
-    ) -> None:
-        super().__init__(register, clock, default_tz=default_tz, quick=quick)
-        self._days: tuple[int, ...] | None = None
-        self._time: tuple[int, int, int] | None = None
+    # Set by the day properties and .at() on the builders they return (class defaults until then).
+    _days: tuple[int, ...] | None = None
+    _time: tuple[int, int, int] | None = None
 
     def _label(self) -> str:
         label = "weekly"
