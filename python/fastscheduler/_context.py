@@ -25,9 +25,9 @@ class RunInfo:
 
 # What a run sets: a tuple starting (job, scheduled_time, attempt, instance_id, ...), the job being
 # anything with a ``job_id`` (the scheduler passes its whole run record, which has more fields
-# after these). A plain tuple, so starting a run costs a tuple and a ``functools.partial``
-# (~0.4 µs), not a dataclass and a closure (~2.5 µs), and the job's id is spelled out only when
-# asked: :func:`current_run` builds the :class:`RunInfo`.
+# after these). A plain tuple, so starting a run costs a tuple and one small callable (see
+# :func:`bind`), not a dataclass and a closure (~2.5 µs), and the job's id is spelled out only
+# when asked: :func:`current_run` builds the :class:`RunInfo`.
 _Raw = tuple[Any, ...]
 _CURRENT: contextvars.ContextVar[_Raw | None] = contextvars.ContextVar("fastscheduler_run", default=None)
 
