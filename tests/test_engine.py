@@ -183,6 +183,21 @@ def test_one_shot_fires_once_and_remove() -> None:
     assert e.next_fire(past) == 1.0
 
 
+def test_inclusive_add_keeps_a_fire_at_after_itself() -> None:
+    # A time that is not on a whole microsecond: "after - 1e-6" in floats rounds to the same
+    # microsecond as the time itself (about 1 time in 20 near today's epoch), which used to lose
+    # a late one-shot and a restored next fire. inclusive=True is exact.
+    at = 1_780_000_005.000_003_3
+    e = Engine(Recorder())
+    assert e.next_fire(e.add(Trigger.date(at), at - 1e-6)) is None  # the trap, shown
+    assert e.next_fire(e.add(Trigger.date(at), at, inclusive=True)) == 1_780_000_005.000_003
+    assert e.next_fire(e.add(Trigger.date(at), at)) is None  # strictly after, as before
+    grid = Trigger.interval(60.0, at)
+    assert e.next_fire(e.add(grid, at, inclusive=True)) == e.next_fire(e.add(grid, at - 60))
+    for t in (1000.0, 1000.25, 1_780_000_000.123_456):
+        assert e.next_fire(e.add(Trigger.date(t), t, inclusive=True)) == t
+
+
 def test_counters() -> None:
     e = Engine(Recorder())
     k = e.add(Trigger.interval(1.0, 0.0), 0.0)

@@ -333,7 +333,7 @@ class FastScheduler:
         next_run = stored.get("next_run")
         if isinstance(next_run, (int, float)):
             trigger = self._trigger(job.spec, now, anchor=float(next_run))
-            key = self._engine.add(trigger, float(next_run) - 1e-6)
+            key = self._engine.add(trigger, float(next_run), inclusive=True)
         else:
             key = self._engine.add(self._trigger(job.spec, now), now)
         self._engine.set_counters(
@@ -368,7 +368,7 @@ class FastScheduler:
                 self._record_missed(job, spec.at, 1, reason)
                 job.run_state().finished = True
                 return
-            key = self._engine.add(Trigger.date(spec.at), spec.at - 1e-6)
+            key = self._engine.add(Trigger.date(spec.at), spec.at, inclusive=True)
         else:
             if triggers is None:
                 trigger = self._trigger(spec, now)

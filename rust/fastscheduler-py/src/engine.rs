@@ -382,10 +382,20 @@ impl PyEngine {
         Ok(PyEngine { shared })
     }
 
-    /// Add a job firing first at `trigger.next_after(after)`; returns its key.
-    fn add(&self, py: Python<'_>, trigger: &Bound<'_, PyTrigger>, after: f64) -> PyResult<u64> {
+    /// Add a job firing first at `trigger.next_after(after)` (with `inclusive`: at its first fire
+    /// at or after `after`, the same microsecond included); returns its key. `inclusive` is how a
+    /// stored or late next fire is put back exactly: subtracting a small float in Python instead
+    /// can round to the same microsecond and lose that fire.
+    #[pyo3(signature = (trigger, after, *, inclusive = false))]
+    fn add(
+        &self,
+        py: Python<'_>,
+        trigger: &Bound<'_, PyTrigger>,
+        after: f64,
+        inclusive: bool,
+    ) -> PyResult<u64> {
         let trigger = trigger.get().inner.clone();
-        let after = to_us(py, "after", after)?;
+        let after = to_us(py, "after", after)? - i64::from(inclusive);
         py_result(self.mutate(py, move |t| t.add(trigger, after)))
     }
 
