@@ -304,8 +304,13 @@ def test_async_jobs_run_on_the_applications_loop_and_timeouts_cancel() -> None:
                 cancelled.set()
                 raise
 
+        lettered = threading.Event()
+        sched.subscribe(lambda e: lettered.set() if e.type is EventType.JOB_DEAD_LETTERED else None)
         sched.start()
-        await asyncio.sleep(0.5)
+        for _ in range(100):  # up to 5 s on a loaded machine; ~0.15 s normally
+            if lettered.is_set() and len(loops) >= 2:
+                break
+            await asyncio.sleep(0.05)
         await sched.stop(wait=True)
         assert loops and all(lp is asyncio.get_running_loop() for lp in loops)
         assert [d.error_type for d in sched.get_dead_letters()] == ["TimeoutError"]
