@@ -382,34 +382,63 @@ def test_current_run_tells_a_job_which_fire_and_attempt_it_runs() -> None:
     ]
 
 
-def test_a_runs_callables_are_untracked_and_reset_the_context_after_a_failure() -> None:
-    # What start() makes per run (the bound call and the report callback) stays out of the cycle
-    # collector; the call restores current_run() even when the job raises, as try/finally would.
+def test_a_run_calls_executes_and_reports_untracked_and_resets_the_context_after_a_failure() -> None:
+    # The Run made per attempt stays out of the cycle collector; calling the job through it sets
+    # current_run() and restores it even when the job raises, as try/finally would; execute()
+    # turns any exception (BaseException included) into the outcome it reports.
     import gc
 
     from fastscheduler import RunInfo, current_run
-    from fastscheduler._context import bind
-    from fastscheduler._core import run_done
+    from fastscheduler.executors.base import RunOutcome
 
-    class Named:
-        job_id = "j"
+    seen: list[object] = []
+    fail: list[BaseException] = [ValueError("boom")]
 
     def boom(x: int, *, y: int) -> None:
         seen.append((current_run(), x, y))
-        raise ValueError("boom")
+        raise fail[0]
 
-    seen: list[object] = []
-    run = (Named(), T0, 1, None, T0, None)
-    call = bind(run, boom, False)
-    with pytest.raises(ValueError, match="boom"):
-        call(1, y=2)
-    assert seen == [(RunInfo("j", T0, 1, None), 1, 2)]
-    assert current_run() is None
+    async def coro() -> None:
+        pass
+
+    s = FastScheduler(storage="memory", quiet=True, clock=ManualClock(T0))
+    job = s._jobs.get(s.every(10).seconds.do(boom, 1, y=2))
+    assert job is not None and job.running == 0
     reports: list[object] = []
-    done = run_done(reports.append, run)
-    done("outcome")
-    assert reports == [(run, "outcome")]
-    assert not gc.is_tracked(call) and not gc.is_tracked(done)
+    run = job.start_run(reports.append, T0, 1, None, T0 - 5, None)
+    assert job.running == 1  # counted as running from its start
+    assert (run.job, run.scheduled, run.attempt, run.instance_id, run.first_attempt_at, run.claim) == (
+        job,
+        T0,
+        1,
+        None,
+        T0 - 5,
+        None,
+    )
+    assert run.timeout is None and not run.is_async and not gc.is_tracked(run)
+    with pytest.raises(ValueError, match="boom"):
+        run.call()
+    assert seen == [(RunInfo(job.job_id, T0, 1, None), 1, 2)]
+    assert current_run() is None
+
+    ticks = iter([100.0, 100.25])
+    run.execute(lambda: next(ticks))
+    ((reported, outcome),) = reports
+    assert reported is run and type(outcome) is RunOutcome
+    assert outcome[:2] == (100.0, 100.25) and not outcome.ok and not outcome.timed_out
+    assert isinstance(outcome.error, ValueError) and outcome.error.__traceback__ is not None
+    assert current_run() is None
+
+    fail[0] = SystemExit(3)  # a job's SystemExit is the run's failure, never ours
+    elsewhere: list[RunOutcome] = []
+    run.execute(time.time, elsewhere.append)
+    assert len(reports) == 1 and isinstance(elsewhere[0].error, SystemExit)
+
+    async_run = s._jobs.get(s.every(10).seconds.do(coro)).start_run(  # type: ignore[union-attr]
+        reports.append, T0, 1, None, T0, None
+    )
+    with pytest.raises(TypeError, match=r"Run.execute runs sync jobs; await run.call\(\) for an async one"):
+        async_run.execute(time.time)
 
 
 @pytest.mark.parametrize(

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import contextvars
-import functools
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from fastscheduler._core import bind_run
+from fastscheduler._core import Run, run_context_var
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,37 +21,25 @@ class RunInfo:
     instance_id: str | None = None
 
 
-# What a run sets: a tuple starting (job, scheduled_time, attempt, instance_id, ...), the job being
-# anything with a ``job_id`` (the scheduler passes its whole run record, which has more fields
-# after these). A plain tuple, so starting a run costs a tuple and one small callable (see
-# :func:`bind`), not a dataclass and a closure (~2.5 µs), and the job's id is spelled out only
-# when asked: :func:`current_run` builds the :class:`RunInfo`.
-_Raw = tuple[Any, ...]
-_CURRENT: contextvars.ContextVar[_Raw | None] = contextvars.ContextVar("fastscheduler_run", default=None)
+# The variable a run sets while the job's code runs: the :class:`fastscheduler._core.Run` (its job,
+# fire, attempt and instance). It lives in the Rust extension, which sets and resets it around a
+# sync call without a Python frame; the job's id is spelled out only when asked.
+_CURRENT: contextvars.ContextVar[Run | None] = run_context_var()
 
 
 def current_run() -> RunInfo | None:
     """The :class:`RunInfo` of the run calling this (from a job's function, sync or async, and from
     code it calls on the same thread or task); ``None`` elsewhere."""
-    raw = _CURRENT.get()
-    return None if raw is None else RunInfo(raw[0].job_id, raw[1], raw[2], raw[3])
+    run = _CURRENT.get()
+    return None if run is None else RunInfo(run.job.job_id, run.scheduled, run.attempt, run.instance_id)
 
 
-async def _call_async(raw: _Raw, func: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
-    token = _CURRENT.set(raw)
+async def _call_async(run: Run) -> Any:
+    """What ``run.call()`` returns for an async job: the job's coroutine, awaited with
+    :func:`current_run` describing ``run`` inside the task that awaits it."""
+    token = _CURRENT.set(run)
     try:
-        return await func(*args, **kwargs)
+        job = run.job
+        return await job.func(*job.args, **job.kwargs)
     finally:
         _CURRENT.reset(token)
-
-
-def bind(raw: _Raw, func: Callable[..., Any], is_async: bool) -> Callable[..., Any]:
-    """``func`` (a coroutine function if ``is_async``) wrapped so that :func:`current_run` returns
-    the run ``raw`` describes while it runs (for async: inside the task that awaits it).
-
-    Sync functions get a :class:`fastscheduler._core.RunCall`, which sets and resets the context
-    variable around the call as a ``try``/``finally`` would, and which the cycle collector does not
-    track (thousands of runs queued at once otherwise set off full collections)."""
-    if is_async:
-        return functools.partial(_call_async, raw, func)
-    return bind_run(_CURRENT, raw, func)

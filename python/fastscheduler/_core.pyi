@@ -1,5 +1,6 @@
 """Type stubs for the compiled core, ``fastscheduler._core`` (checked by ``mypy.stubtest``)."""
 
+import contextvars
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, Literal, final
@@ -14,16 +15,14 @@ __all__ = [
     "Engine",
     "Job",
     "Registry",
-    "RunCall",
-    "RunDone",
+    "Run",
     "RunState",
     "TimerWheel",
     "Trigger",
     "UnknownTimeZoneError",
     "__version__",
     "_cron_expr",
-    "bind_run",
-    "run_done",
+    "run_context_var",
 ]
 
 __version__: str
@@ -195,6 +194,15 @@ class Job:
     def run(self) -> RunState: ...
     key: int | None
     def run_state(self) -> RunState: ...
+    def start_run(
+        self,
+        put: Callable[[tuple[Run, Any]], object],
+        scheduled: float,
+        attempt: int,
+        instance_id: str | None,
+        first_attempt_at: float,
+        claim: Any,
+    ) -> Run: ...
 
 @final
 class Registry:
@@ -215,16 +223,27 @@ class Registry:
     quiet: bool
 
 @final
-class RunCall:
-    """``func`` bound to a run: calling it calls ``func(*args, **kwargs)`` with ``var`` set to ``run``."""
+class Run:
+    """One attempt of a job (made by :meth:`Job.start_run`); not tracked by the cycle collector."""
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+    @property
+    def job(self) -> Job: ...
+    @property
+    def scheduled(self) -> float: ...
+    @property
+    def attempt(self) -> int: ...
+    @property
+    def instance_id(self) -> str | None: ...
+    @property
+    def first_attempt_at(self) -> float: ...
+    @property
+    def claim(self) -> Any: ...
+    @property
+    def timeout(self) -> float | None: ...
+    @property
+    def is_async(self) -> bool: ...
+    def call(self) -> Any: ...
+    def execute(self, clock: Callable[[], float], report: Callable[[Any], object] | None = None) -> None: ...
+    def report(self, outcome: Any) -> None: ...
 
-@final
-class RunDone:
-    """A run's report callback: ``done(outcome)`` calls ``put((run, outcome))``."""
-
-    def __call__(self, outcome: Any) -> None: ...
-
-def bind_run(var: Any, run: Any, func: Callable[..., Any]) -> RunCall: ...
-def run_done(put: Callable[[Any], object], run: Any) -> RunDone: ...
+def run_context_var() -> contextvars.ContextVar[Run | None]: ...

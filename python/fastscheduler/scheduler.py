@@ -28,8 +28,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from fastscheduler._builders import At, Cron, Daily, Every, Hourly, JobSpec, Once, Weekly
 from fastscheduler._clock import ManualClock, SystemClock
-from fastscheduler._context import bind
-from fastscheduler._core import Backoff, CronExpr, Engine, Trigger, run_done
+from fastscheduler._core import Backoff, CronExpr, Engine, Run, Trigger
 from fastscheduler._localzone import local_zone_name
 from fastscheduler._registry import Job, new_registry
 from fastscheduler._saver import Saver
@@ -50,10 +49,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("fastscheduler")
 
 _SLOT_MASK: Final = 0xFFFF_FFFF
-
-_Run = tuple[Job, float, int, "str | None", float, "Claim | None"]
-"""One attempt: (job, scheduled_time, attempt, instance_id, first_attempt_at, claim). Its first four
-fields are what :func:`fastscheduler.current_run` reads."""
 
 #: Schedulers started in this process (weakly held): test suites stop the ones a test left running.
 _STARTED: weakref.WeakSet[FastScheduler] = weakref.WeakSet()
@@ -196,7 +191,7 @@ class FastScheduler:
         self._stats_base: tuple[dict[str, int], dict[str, dict[str, int]]] | None = None
         self._inflight = 0
         # Run outcomes, from executor threads to the finisher thread (started by the first start()).
-        self._outcomes: queue.SimpleQueue[tuple[_Run, RunOutcome]] = queue.SimpleQueue()
+        self._outcomes: queue.SimpleQueue[tuple[Run, RunOutcome]] = queue.SimpleQueue()
         self._put_outcome = self._outcomes.put  # bound once: each run's report calls it
         self._finisher: threading.Thread | None = None
         self._idle = threading.Condition(self._lock)
@@ -444,32 +439,23 @@ class FastScheduler:
         self, job: Job, attempt: int, scheduled: float, first_attempt_at: float, claim: Claim | None = None
     ) -> None:
         """Submit one attempt (lock held). ``claim``: the cluster's run row it belongs to."""
-        job.run_state().running += 1
         self._inflight += 1
         if job.spec.timeout_kill:
             executor: Executor = self._processes
         else:
             executor = self._asyncio if job.is_async else self._threads
+        # One Run per attempt (counted as running from here): what the executor runs, what
+        # current_run() reads and what comes back to the finisher with the outcome.
         cluster = self._cluster
-        # One tuple describes the run for current_run() (its first four fields) and the finisher;
-        # few, small objects per run: 10,000 runs started at once make 10,000 of each.
-        run = (
-            job,
-            scheduled,
-            attempt,
-            None if cluster is None else cluster.instance_id,
-            first_attempt_at,
-            claim,
-        )
-        func = bind(run, job.func, job.is_async)
-        done = run_done(self._put_outcome, run)  # reports (run, outcome) to the finisher
+        instance_id = None if cluster is None else cluster.instance_id
+        run = job.start_run(self._put_outcome, scheduled, attempt, instance_id, first_attempt_at, claim)
         if self.events.has_subscribers():
             self._publish(EventType.JOB_STARTED, job, attempt=attempt, scheduled_time=scheduled)
         try:
-            executor.submit(func, job.args, job.kwargs, job.spec.timeout, done)
+            executor.submit(run)
         except BaseException as exc:  # e.g. an executor already shut down
             now = self._clock.now()
-            done(RunOutcome(started_at=now, finished_at=now, error=exc))
+            run.report(RunOutcome(started_at=now, finished_at=now, error=exc))
 
     def _finish_loop(self) -> None:
         """The finisher thread: records outcomes, in batches, so that executor threads only run
@@ -488,8 +474,10 @@ class FastScheduler:
                 except Exception:  # never lose the thread: log and go on
                     log.exception("fastscheduler: recording a run's outcome failed")
 
-    def _finished(self, attempt_run: _Run, outcome: RunOutcome) -> None:
-        job, scheduled, attempt, _, first_attempt_at, claim = attempt_run
+    def _finished(self, attempt_run: Run, outcome: RunOutcome) -> None:
+        job, scheduled, attempt = attempt_run.job, attempt_run.scheduled, attempt_run.attempt
+        first_attempt_at = attempt_run.first_attempt_at
+        claim: Claim | None = attempt_run.claim
         now = outcome.finished_at
         cluster = self._cluster if claim is not None else None
         with self._lock:
@@ -1079,15 +1067,20 @@ class FastScheduler:
                     continue
                 if claim.lost_with is not None:
                     # The attempt died with its instance: a failed attempt, retried per the job.
-                    job.run_state().running += 1
                     self._inflight += 1
                     error = RunLostError(
                         f"attempt {claim.attempt} ran on instance {claim.lost_with}, which stopped "
                         f"renewing its lease; {cluster.instance_id} took the run over"
                     )
-                    outcome = RunOutcome(started_at=now, finished_at=now, error=error)
-                    run = (job, claim.scheduled, claim.attempt, cluster.instance_id, claim.scheduled, claim)
-                    self._outcomes.put((run, outcome))
+                    run = job.start_run(
+                        self._put_outcome,
+                        claim.scheduled,
+                        claim.attempt,
+                        cluster.instance_id,
+                        claim.scheduled,
+                        claim,
+                    )
+                    run.report(RunOutcome(started_at=now, finished_at=now, error=error))
                     continue
                 if claim.skip is not None:
                     self._record_missed(job, claim.scheduled, claim.missed + 1, claim.skip)

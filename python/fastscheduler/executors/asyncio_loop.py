@@ -8,9 +8,9 @@ import concurrent.futures
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
-from fastscheduler.executors.base import Done, Executor, RunOutcome
+from fastscheduler._core import Run
+from fastscheduler.executors.base import Executor, RunOutcome
 
 
 class AsyncioExecutor(Executor):
@@ -50,15 +50,9 @@ class AsyncioExecutor(Executor):
                 self._own_loop = own
             return self._own_loop
 
-    def submit(
-        self,
-        func: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        timeout: float | None,
-        done: Done,
-    ) -> None:
+    def submit(self, run: Run) -> None:
         clock = self._clock
+        timeout = run.timeout
 
         async def runner() -> None:
             started = clock()
@@ -66,14 +60,14 @@ class AsyncioExecutor(Executor):
             timed_out = False
             try:
                 if timeout is None:
-                    await func(*args, **kwargs)
+                    await run.call()
                 else:
-                    await asyncio.wait_for(func(*args, **kwargs), timeout)
+                    await asyncio.wait_for(run.call(), timeout)
             except asyncio.TimeoutError:
                 error, timed_out = TimeoutError(f"timed out after {timeout:g} s (cancelled)"), True
             except BaseException as exc:  # a job's SystemExit is a failed run, not ours
                 error = exc
-            done(RunOutcome(started_at=started, finished_at=clock(), error=error, timed_out=timed_out))
+            run.report(RunOutcome(started_at=started, finished_at=clock(), error=error, timed_out=timed_out))
 
         future = asyncio.run_coroutine_threadsafe(runner(), self.loop)
         with self._lock:

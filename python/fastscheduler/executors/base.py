@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
+
+from fastscheduler._core import Run
 
 
 class RunOutcome(NamedTuple):
@@ -28,22 +30,18 @@ Done = Callable[[RunOutcome], None]
 
 
 class Executor(ABC):
-    """Runs job callables and reports each outcome exactly once through ``done``."""
+    """Runs runs (:class:`fastscheduler._core.Run`, made by the scheduler for each attempt of a
+    job) and reports each one's outcome exactly once, through ``run.report`` (or ``run.execute``,
+    which reports itself). ``run.call()`` calls the job's function with ``current_run()`` set (an
+    async job's returns the coroutine to await); ``run.timeout`` is its timeout, or None."""
 
     @abstractmethod
     def start(self) -> None:
         """Get ready to accept work (called by ``FastScheduler.start``)."""
 
     @abstractmethod
-    def submit(
-        self,
-        func: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        timeout: float | None,
-        done: Done,
-    ) -> None:
-        """Run ``func(*args, **kwargs)``; call ``done(outcome)`` once when it ends or times out."""
+    def submit(self, run: Run) -> None:
+        """Run ``run``; report its outcome once, when it ends or times out."""
 
     @abstractmethod
     def shutdown(self, wait: bool, timeout: float | None) -> None:

@@ -30,7 +30,8 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from fastscheduler.executors.base import Done, Executor, RunOutcome
+from fastscheduler._core import Run
+from fastscheduler.executors.base import Executor, RunOutcome
 
 
 class JobProcessError(Exception):
@@ -54,37 +55,24 @@ class SubprocessExecutor(Executor):
                 max_workers=self._max_workers, thread_name_prefix="fastscheduler-supervisor"
             )
 
-    def submit(
-        self,
-        func: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        timeout: float | None,
-        done: Done,
-    ) -> None:
+    def submit(self, run: Run) -> None:
         if self._pool is None:
             self.start()
         assert self._pool is not None
-        self._pool.submit(self._supervise, func, args, kwargs, timeout, done)
+        self._pool.submit(self._supervise, run)
 
-    def _supervise(
-        self,
-        func: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        timeout: float | None,
-        done: Done,
-    ) -> None:
+    def _supervise(self, run: Run) -> None:
         started = self._clock()
         try:
-            error, timed_out = self._run_in_child(func, args, kwargs, timeout)
+            error, timed_out = self._run_in_child(run)
         except BaseException as exc:  # fork failed, or similar: a failed run
             error, timed_out = exc, False
-        done(RunOutcome(started_at=started, finished_at=self._clock(), error=error, timed_out=timed_out))
+        run.report(
+            RunOutcome(started_at=started, finished_at=self._clock(), error=error, timed_out=timed_out)
+        )
 
-    def _run_in_child(
-        self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float | None
-    ) -> tuple[BaseException | None, bool]:
+    def _run_in_child(self, run: Run) -> tuple[BaseException | None, bool]:
+        timeout = run.timeout
         if not hasattr(os, "fork"):
             raise JobProcessError(".timeout(kill=True) needs os.fork (POSIX); this platform has none")
         read_fd, write_fd = os.pipe()
@@ -95,7 +83,7 @@ class SubprocessExecutor(Executor):
             pid = os.fork()
         if pid == 0:  # pragma: no cover - the child; its outcome is asserted through the parent
             os.close(read_fd)
-            _child(func, args, kwargs, write_fd)
+            _child(run, write_fd)
         os.close(write_fd)
         with self._lock:
             self._children.add(pid)
@@ -125,13 +113,13 @@ class SubprocessExecutor(Executor):
         pool.shutdown(wait=wait, cancel_futures=not wait)
 
 
-def _child(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], fd: int) -> None:
+def _child(run: Run, fd: int) -> None:
     """Run the job, write ``pickle((ok, payload))`` to ``fd`` and leave with ``os._exit``: no atexit
     hook, no thread join, no finalizer of the parent's objects runs in the child."""
     code = 0
     try:
         try:
-            result = func(*args, **kwargs)
+            result = run.call()
             if inspect.isawaitable(result):
                 asyncio.run(_await(result))
             message = pickle.dumps((True, None))

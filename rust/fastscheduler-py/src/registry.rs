@@ -23,6 +23,8 @@ use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use pyo3::PyTraverseError;
 use std::collections::HashMap;
 
+use crate::run::{PyRun, RunParts};
+
 /// The part of a job that only exists once it has run (most registered jobs never need it).
 #[pyclass(module = "fastscheduler._core", name = "RunState")]
 pub struct PyRunState {
@@ -206,6 +208,42 @@ impl PyJob {
         unsafe { pyo3::ffi::PyObject_GC_UnTrack(run.as_ptr().cast()) };
         self.run = Some(run.clone_ref(py));
         Ok(run)
+    }
+
+    /// Start a run of this job: count it as running (`run_state().running += 1`) and return its
+    /// `Run`, which reports `(run, outcome)` through `put` when it ends.
+    #[allow(clippy::too_many_arguments)]
+    fn start_run(
+        slf: &Bound<'_, Self>,
+        put: Py<PyAny>,
+        scheduled: f64,
+        attempt: u32,
+        instance_id: Py<PyAny>,
+        first_attempt_at: f64,
+        claim: Py<PyAny>,
+    ) -> PyResult<Py<PyRun>> {
+        let py = slf.py();
+        let spec = slf.borrow().spec.clone_ref(py);
+        let timeout = spec.bind(py).getattr(intern!(py, "timeout"))?.unbind();
+        let state = slf.borrow_mut().run_state(py)?;
+        state.borrow_mut(py).running += 1;
+        let this = slf.borrow();
+        let parts = RunParts {
+            job: slf.clone().into_any().unbind(),
+            func: this.func.clone_ref(py),
+            args: this.args.clone_ref(py),
+            kwargs: this.kwargs.as_ref().map(|k| k.clone_ref(py)),
+            is_async: this.is_async,
+            timeout,
+            put,
+            scheduled,
+            attempt,
+            instance_id,
+            first_attempt_at,
+            claim,
+        };
+        drop(this);
+        PyRun::create(py, parts)
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
