@@ -254,6 +254,67 @@ def test_stop_then_start_runs_again(sched: FastScheduler, clock: ManualClock) ->
     assert seen == [T0 + 10, T0 + 20]
 
 
+def _finishers() -> int:
+    return sum(t.name == "fastscheduler-finisher" for t in threading.enumerate())
+
+
+def test_a_stopped_scheduler_holds_no_thread_and_is_freed() -> None:
+    # Each started scheduler used to keep its finisher thread, and the exit hook of the main
+    # thread held it too: every scheduler ever started stayed alive with all its jobs.
+    import gc
+    import weakref
+
+    gc.collect()
+    before = _finishers()
+    refs = []
+    for _ in range(5):
+        s = FastScheduler(storage="memory", quiet=True)
+        ran = threading.Event()
+        for i in range(100):
+            s.every(3600).seconds.do(print, i)
+        s.once(0.01).do(ran.set)
+        s.start()
+        assert ran.wait(5)
+        s.stop(wait=True)
+        refs.append(weakref.ref(s))
+        del s
+    deadline = time.monotonic() + 5
+    while _finishers() > before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _finishers() == before
+    gc.collect()
+    assert [r() for r in refs] == [None] * 5
+
+
+def test_runs_after_stop_are_still_recorded() -> None:
+    # stop(wait=False) with a run in flight: its outcome is recorded after stop() returned, then
+    # the finisher ends; a run-now of the stopped scheduler starts a new one and is recorded too.
+    s = FastScheduler(storage="memory", quiet=True)
+    release = threading.Event()
+    started = threading.Event()
+
+    def slow() -> None:
+        started.set()
+        release.wait(5)
+
+    job_id = s.once(0.01).do(slow)
+    s.start()
+    assert started.wait(5)
+    s.stop(wait=False)
+    release.set()
+    deadline = time.monotonic() + 5
+    while not s.get_history() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert [(h.job_id, h.status) for h in s.get_history()] == [(job_id, "completed")]
+    ran = threading.Event()
+    other = s.every(3600).seconds.do(ran.set)
+    assert s.run_job_now(other)
+    assert ran.wait(5)
+    while len(s.get_history()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sorted(h.job_id for h in s.get_history()) == sorted([job_id, other])
+
+
 def test_storage_argument_is_validated() -> None:
     with pytest.raises(
         ValueError, match="storage must be None, 'json', 'sqlmodel', 'memory' or a StorageBackend"

@@ -52,6 +52,42 @@ _SLOT_MASK: Final = 0xFFFF_FFFF
 
 #: Schedulers started in this process (weakly held): test suites stop the ones a test left running.
 _STARTED: weakref.WeakSet[FastScheduler] = weakref.WeakSet()
+_AT_EXIT_REGISTERED = False
+
+
+def _serve_at_exit() -> None:
+    """Register (once per process, from the main thread) :func:`_serve_until_stopped` to run when
+    the main thread's script ends, before Python joins threads. It holds no scheduler: it finds
+    them in ``_STARTED`` then, so a scheduler that was stopped and dropped can be freed."""
+    global _AT_EXIT_REGISTERED
+    if not _AT_EXIT_REGISTERED:
+        threading._register_atexit(_serve_until_stopped)  # type: ignore[attr-defined]
+        _AT_EXIT_REGISTERED = True
+
+
+def _serve_until_stopped() -> None:
+    """A script whose last statement is ``scheduler.start()`` keeps running its jobs: wait until
+    every scheduler started from the main thread and still running is stopped; Ctrl-C or SIGTERM
+    stops them gracefully (waiting for their runs), with no traceback."""
+    serving = [s for s in list(_STARTED) if s.running and s._serve_at_exit]
+    if not serving:
+        return
+    previous = {}
+
+    def handle(signum: int, _frame: object) -> None:
+        for scheduler in serving:
+            scheduler.stop(wait=True)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError, OSError):  # not the main thread, or unsupported
+            previous[sig] = signal.signal(sig, handle)
+    try:
+        for scheduler in serving:
+            scheduler._stopped.wait()
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
 
 Clock = SystemClock | ManualClock
 
@@ -190,15 +226,17 @@ class FastScheduler:
         # In a cluster: the stored statistics (every instance's) this instance started from.
         self._stats_base: tuple[dict[str, int], dict[str, dict[str, int]]] | None = None
         self._inflight = 0
-        # Run outcomes, from executor threads to the finisher thread (started by the first start()).
-        self._outcomes: queue.SimpleQueue[tuple[Run, RunOutcome]] = queue.SimpleQueue()
+        # Run outcomes, from executor threads to the finisher thread (None: stop()'s wake-up call).
+        self._outcomes: queue.SimpleQueue[tuple[Run, RunOutcome] | None] = queue.SimpleQueue()
         self._put_outcome = self._outcomes.put  # bound once: each run's report calls it
+        # Records outcomes while runs can start; ends once stopped with nothing in flight (so a
+        # stopped scheduler holds no thread and can be freed), started again by the next run.
         self._finisher: threading.Thread | None = None
         self._idle = threading.Condition(self._lock)
         self._running = False
         self._start_time: float | None = None
         self._stopped = threading.Event()
-        self._keepalive_registered = False
+        self._serve_at_exit = False  # started from the main thread: keep serving when its script ends
         self._paused_before_start: set[str] = set()
         if isinstance(self._clock, ManualClock):
             self._clock.attach(self._advance_manual)
@@ -439,16 +477,11 @@ class FastScheduler:
         self, job: Job, attempt: int, scheduled: float, first_attempt_at: float, claim: Claim | None = None
     ) -> None:
         """Submit one attempt (lock held). ``claim``: the cluster's run row it belongs to."""
-        self._inflight += 1
         if job.spec.timeout_kill:
             executor: Executor = self._processes
         else:
             executor = self._asyncio if job.is_async else self._threads
-        # One Run per attempt (counted as running from here): what the executor runs, what
-        # current_run() reads and what comes back to the finisher with the outcome.
-        cluster = self._cluster
-        instance_id = None if cluster is None else cluster.instance_id
-        run = job.start_run(self._put_outcome, scheduled, attempt, instance_id, first_attempt_at, claim)
+        run = self._begin(job, scheduled, attempt, first_attempt_at, claim)
         if self.events.has_subscribers():
             self._publish(EventType.JOB_STARTED, job, attempt=attempt, scheduled_time=scheduled)
         try:
@@ -457,22 +490,45 @@ class FastScheduler:
             now = self._clock.now()
             run.report(RunOutcome(started_at=now, finished_at=now, error=exc))
 
+    def _begin(
+        self, job: Job, scheduled: float, attempt: int, first_attempt_at: float, claim: Claim | None
+    ) -> Run:
+        """A new attempt of ``job`` (lock held): one Run, counted in flight and as running until
+        the finisher records its outcome (what the executor runs, what current_run() reads and
+        what comes back with the outcome)."""
+        self._inflight += 1
+        if self._finisher is None:
+            finisher = threading.Thread(target=self._finish_loop, name="fastscheduler-finisher", daemon=True)
+            self._finisher = finisher
+            finisher.start()
+        cluster = self._cluster
+        instance_id = None if cluster is None else cluster.instance_id
+        return job.start_run(self._put_outcome, scheduled, attempt, instance_id, first_attempt_at, claim)
+
     def _finish_loop(self) -> None:
         """The finisher thread: records outcomes, in batches, so that executor threads only run
         jobs and never wait for the scheduler's lock (10,000 simultaneous runs otherwise spend
-        most of their time handing that lock around)."""
+        most of their time handing that lock around). Ends once the scheduler is stopped and
+        every run has been recorded; ``_begin`` starts a new one for the next run."""
+        get, get_nowait = self._outcomes.get, self._outcomes.get_nowait
         while True:
-            batch = [self._outcomes.get()]
+            batch = [get()]
             while True:
                 try:
-                    batch.append(self._outcomes.get_nowait())
+                    batch.append(get_nowait())
                 except queue.Empty:
                     break
             for item in batch:
+                if item is None:
+                    continue  # stop()'s wake-up call
                 try:
                     self._finished(*item)
                 except Exception:  # never lose the thread: log and go on
                     log.exception("fastscheduler: recording a run's outcome failed")
+            with self._lock:
+                if not self._running and self._inflight == 0 and self._outcomes.empty():
+                    self._finisher = None
+                    return
 
     def _finished(self, attempt_run: Run, outcome: RunOutcome) -> None:
         job, scheduled, attempt = attempt_run.job, attempt_run.scheduled, attempt_run.attempt
@@ -841,11 +897,6 @@ class FastScheduler:
             self._open_store()
             if self.cluster_config is not None:
                 self._join_cluster()
-            if self._finisher is None:
-                self._finisher = threading.Thread(
-                    target=self._finish_loop, name="fastscheduler-finisher", daemon=True
-                )
-                self._finisher.start()
             self._threads.start()
             self._processes.start()
             self._asyncio.start(app_loop)
@@ -884,29 +935,11 @@ class FastScheduler:
                 )
             if not isinstance(self._clock, ManualClock):
                 self._engine.start()
-        if threading.current_thread() is threading.main_thread() and not self._keepalive_registered:
-            # Runs when the main thread's script ends, before Python joins threads: keep serving.
-            threading._register_atexit(self._serve_until_stopped)  # type: ignore[attr-defined]
-            self._keepalive_registered = True
+        if threading.current_thread() is threading.main_thread():
+            self._serve_at_exit = True
+            _serve_at_exit()
         self._publish(EventType.SCHEDULER_STARTED, None)
         log.info("fastscheduler started with %d job(s)", len(self._jobs))
-
-    def _serve_until_stopped(self) -> None:
-        if not self._running:
-            return
-        previous = {}
-
-        def handle(signum: int, _frame: object) -> None:
-            self.stop(wait=True)
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(ValueError, OSError):  # not the main thread, or unsupported
-                previous[sig] = signal.signal(sig, handle)
-        try:
-            self._stopped.wait()
-        finally:
-            for sig, old in previous.items():
-                signal.signal(sig, old)
 
     def stop(self, wait: bool = True, timeout: float = 30) -> _StopHandle:
         """Stop dispatching; with ``wait``, let running jobs finish (up to ``timeout`` seconds).
@@ -932,6 +965,7 @@ class FastScheduler:
             if wait:
                 self._wait_idle(timeout)
             self._after_stop()
+            self._outcomes.put(None)  # the finisher ends once every run in flight is recorded
 
         if self._asyncio.on_app_loop_thread():
 
