@@ -494,6 +494,11 @@ def test_stream_reports_failures_and_dead_letters(
             failed = [e for e in s.seen if e.event == "run" and e.data["job_id"] == "boom"]
             assert failed[0].data["status"] == "failed"
             assert (await s.until("stats")).data["dead_letters"] == 1
+            # Cleared by someone else (another dashboard, or code): every stream hears of it.
+            assert await asyncio.to_thread(sched.clear_dead_letters) == 1
+            cleared = await s.until("dead_letters_cleared")
+            assert cleared.data["cleared"] == 1 and isinstance(cleared.data["timestamp"], float)
+            assert (await s.until("stats")).data["dead_letters"] == 0
 
     asyncio.run(main())
 

@@ -203,6 +203,12 @@ def test_dashboard_in_a_real_browser(server: UvicornProcess, tmp_path: Path) -> 
             assert page.locator("script").count() == 2  # the config and the page script: nothing injected
             page.screenshot(path=str(shots / "dead-letters-light.png"))
 
+            # Cleared elsewhere (another dashboard, a script): this page follows at once.
+            assert httpx.delete(server.base + "/scheduler/api/dead-letters").json()["cleared"] == 1
+            expect(letter).to_have_count(0, timeout=5_000)
+            expect(page.locator("#d-empty")).to_be_visible()
+            expect(page.locator("#count-dead")).to_have_text("0")
+
             # Cancel asks for a second click.
             page.locator("#tab-jobs").click()
             cancel = manual.get_by_role("button", name="Cancel")

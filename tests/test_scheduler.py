@@ -230,6 +230,9 @@ def test_events_are_published(sched: FastScheduler, clock: ManualClock) -> None:
     sched.pause_job(jid)
     sched.resume_job(jid)
     sched.cancel_job(jid)
+    cleared: list[object] = []
+    sched.subscribe(lambda e: cleared.append(e.data) if e.type is EventType.DEAD_LETTERS_CLEARED else None)
+    assert sched.clear_dead_letters() == 0
     sched.stop()
     assert got == [
         EventType.JOB_ADDED,
@@ -239,8 +242,10 @@ def test_events_are_published(sched: FastScheduler, clock: ManualClock) -> None:
         EventType.JOB_PAUSED,
         EventType.JOB_RESUMED,
         EventType.JOB_REMOVED,
+        EventType.DEAD_LETTERS_CLEARED,
         EventType.SCHEDULER_STOPPED,
     ]
+    assert cleared == [{"cleared": 0}]
 
 
 def test_stop_then_start_runs_again(sched: FastScheduler, clock: ManualClock) -> None:

@@ -29,6 +29,7 @@ class EventType(str, enum.Enum):
     JOB_RETRYING = "job_retrying"
     JOB_MISSED = "job_missed"
     JOB_DEAD_LETTERED = "job_dead_lettered"
+    DEAD_LETTERS_CLEARED = "dead_letters_cleared"  # data: cleared (how many)
     SCHEDULER_STARTED = "scheduler_started"
     SCHEDULER_STOPPED = "scheduler_stopped"
     STATE_SAVED = "state_saved"

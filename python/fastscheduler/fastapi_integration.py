@@ -192,7 +192,8 @@ def create_scheduler_routes(
             200: {
                 "description": (
                     "An endless text/event-stream: one `snapshot` event on connect (all jobs and"
-                    " stats), then `job`, `run`, `dead_letter` and `stats` events carrying only what"
+                    " stats), then `job`, `run`, `dead_letter`, `dead_letters_cleared` and `stats`"
+                    " events carrying only what"
                     " changed, with ids for Last-Event-ID resumption, and `heartbeat` events."
                 ),
                 "content": {"text/event-stream": {"schema": {"type": "string"}}},

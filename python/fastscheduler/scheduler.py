@@ -1324,12 +1324,14 @@ class FastScheduler:
             return list(reversed(self._dead))[: max(0, limit)]
 
     def clear_dead_letters(self) -> int:
-        """Remove every dead letter; returns how many were removed."""
+        """Remove every dead letter; returns how many were removed (and publishes a
+        ``dead_letters_cleared`` event saying so, so other dashboards update at once)."""
         with self._lock:
             n = len(self._dead)
             self._dead.clear()
             if self._saver is not None:
                 self._saver.clear_dead_letters()
+        self._publish(EventType.DEAD_LETTERS_CLEARED, None, cleared=n)
         return n
 
 

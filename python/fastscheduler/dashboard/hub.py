@@ -11,9 +11,9 @@ Data flow::
 - The publishing threads only record what changed; the worker thread reads the scheduler
   (``get_job``, ``get_statistics``, ``get_jobs``) outside the hub's lock, so nothing here ever
   runs on an event loop or holds the scheduler's lock while waiting for the hub (no deadlock).
-- Messages carry only what changed (``job``, ``run``, ``dead_letter``, ``stats``); a full
-  ``snapshot`` is sent once on connect, and again whenever a client cannot be brought up to date
-  incrementally (its queue overflowed, or the id it resumes from is too old).
+- Messages carry only what changed (``job``, ``run``, ``dead_letter``, ``dead_letters_cleared``,
+  ``stats``); a full ``snapshot`` is sent once on connect, and again whenever a client cannot be
+  brought up to date incrementally (its queue overflowed, or the id it resumes from is too old).
 - Every incremental message has an id ``<hub token>-<sequence>`` and is kept, encoded, in a
   bounded ring, so a browser reconnecting with ``Last-Event-ID`` gets exactly what it missed.
 - The worker thread exists only while at least one client is connected; idle, it waits on a
@@ -82,7 +82,9 @@ _JOB_EVENTS = frozenset(
         EventType.JOB_DEAD_LETTERED,
     }
 )
-_SCHEDULER_EVENTS = frozenset({EventType.SCHEDULER_STARTED, EventType.SCHEDULER_STOPPED})
+_SCHEDULER_EVENTS = frozenset(
+    {EventType.SCHEDULER_STARTED, EventType.SCHEDULER_STOPPED, EventType.DEAD_LETTERS_CLEARED}
+)
 #: Events that end a run (attempt) and what the run's status was.
 _RUN_STATUS = {
     EventType.JOB_SUCCEEDED: "completed",
@@ -285,8 +287,8 @@ class Hub:
                 self._dirty_jobs[event.job_id] = None
             if status is not None:
                 self._runs.append(event)
-            if kind is EventType.JOB_DEAD_LETTERED:
-                self._dead.append(event)
+            if kind is EventType.JOB_DEAD_LETTERED or kind is EventType.DEAD_LETTERS_CLEARED:
+                self._dead.append(event)  # in order: a clear then a new letter shows one letter
             if kind is EventType.SCHEDULER_STARTED:
                 self._resync = True  # every job's next run changed
             if kind is EventType.SCHEDULER_STOPPED:
@@ -485,6 +487,10 @@ class Hub:
                 )
             )
         for ev in dead:
+            if ev.type is EventType.DEAD_LETTERS_CLEARED:
+                cleared = {"cleared": ev.data.get("cleared"), "timestamp": ev.timestamp}
+                payloads.append(("dead_letters_cleared", cleared))
+                continue
             rec = records.get(ev.job_id or "")
             payloads.append(
                 (
