@@ -193,6 +193,49 @@ def test_run_is_refused_while_the_job_runs(sched: FastScheduler) -> None:
     release.set()
 
 
+@pytest.mark.parametrize("action", ["run", "pause"])
+def test_racing_requests_pass_the_state_check_once(
+    sched: FastScheduler, monkeypatch: pytest.MonkeyPatch, action: str
+) -> None:
+    # Two clicks at the same moment: the state check and the action are one step, so exactly one
+    # request succeeds and the other gets the 409 (a double-clicked Run used to start two runs).
+    # Reading the job is slowed down to hold the window between check and action wide open.
+    runs, release = [], threading.Event()
+
+    @sched.every(1).hours.id("slow")
+    def slow() -> None:
+        runs.append(1)
+        release.wait(5)
+
+    read = sched.get_job
+
+    def slow_read(job_id: str) -> Any:
+        record = read(job_id)
+        time.sleep(0.2)
+        return record
+
+    monkeypatch.setattr(sched, "get_job", slow_read)
+    client = TestClient(make_app(sched))
+    sched.start()
+    barrier = threading.Barrier(2)
+    codes: list[int] = []
+
+    def click() -> None:
+        barrier.wait()
+        codes.append(client.post(f"/scheduler/api/jobs/slow/{action}").status_code)
+
+    threads = [threading.Thread(target=click) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert sorted(codes) == [200, 409]
+    if action == "run":
+        wait_for(lambda: runs)
+        assert runs == [1]
+    release.set()
+
+
 @pytest.mark.parametrize(
     ("path", "params"),
     [

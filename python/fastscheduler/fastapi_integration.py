@@ -17,7 +17,7 @@ import secrets
 import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 try:
@@ -299,6 +299,19 @@ def create_scheduler_routes(
     return router
 
 
+def _act(
+    scheduler: "FastScheduler", job_id: str, action: Literal["run", "pause", "resume"], done: str
+) -> Any:
+    """Run, pause or resume: 404 unknown job, 409 when its state forbids it (checked and done
+    in one step by the scheduler), else the success body."""
+    refused = scheduler._act_if_allowed(job_id, action)
+    if refused == "missing":
+        return _error(404, f"job {job_id!r} not found", job_id)
+    if refused is not None:
+        return _error(409, refused, job_id)
+    return {"success": True, "job_id": job_id, "message": f"job {job_id} {done}"}
+
+
 def _add_actions(router: APIRouter, scheduler: "FastScheduler") -> None:
     """The routes that change things (left out when read-only), each refusing cross-site requests."""
     actions = [Depends(reject_cross_site)]
@@ -324,16 +337,7 @@ def _add_actions(router: APIRouter, scheduler: "FastScheduler") -> None:
     def run_job(job_id: str) -> Any:
         """Start one extra run now (the schedule is unchanged). 409 if the scheduler is not
         running or the job is running already."""
-        job = scheduler.get_job(job_id)
-        if job is None:
-            return _error(404, f"job {job_id!r} not found", job_id)
-        if not scheduler.running:
-            return _error(409, "the scheduler is not running", job_id)
-        if job.get("running"):
-            return _error(409, "the job is running already", job_id)
-        if not scheduler.run_job_now(job_id):
-            return _error(404, f"job {job_id!r} not found", job_id)
-        return {"success": True, "job_id": job_id, "message": f"job {job_id} started"}
+        return _act(scheduler, job_id, "run", "started")
 
     @router.post(
         "/api/jobs/{job_id:path}/pause",
@@ -344,14 +348,7 @@ def _add_actions(router: APIRouter, scheduler: "FastScheduler") -> None:
     )
     def pause_job(job_id: str) -> Any:
         """Stop firing (the schedule is kept). 409 if the job is paused already."""
-        job = scheduler.get_job(job_id)
-        if job is None:
-            return _error(404, f"job {job_id!r} not found", job_id)
-        if job.get("paused"):
-            return _error(409, "the job is paused already", job_id)
-        if not scheduler.pause_job(job_id):
-            return _error(404, f"job {job_id!r} not found", job_id)
-        return {"success": True, "job_id": job_id, "message": f"job {job_id} paused"}
+        return _act(scheduler, job_id, "pause", "paused")
 
     @router.post(
         "/api/jobs/{job_id:path}/resume",
@@ -362,14 +359,7 @@ def _add_actions(router: APIRouter, scheduler: "FastScheduler") -> None:
     )
     def resume_job(job_id: str) -> Any:
         """Fire again from the next scheduled time. 409 if the job is not paused."""
-        job = scheduler.get_job(job_id)
-        if job is None:
-            return _error(404, f"job {job_id!r} not found", job_id)
-        if not job.get("paused"):
-            return _error(409, "the job is not paused", job_id)
-        if not scheduler.resume_job(job_id):
-            return _error(404, f"job {job_id!r} not found", job_id)
-        return {"success": True, "job_id": job_id, "message": f"job {job_id} resumed"}
+        return _act(scheduler, job_id, "resume", "resumed")
 
     @router.post(
         "/api/jobs/{job_id:path}/cancel",

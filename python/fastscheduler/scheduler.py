@@ -24,7 +24,7 @@ import weakref
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from fastscheduler._builders import At, Cron, Daily, Every, Hourly, JobSpec, Once, Weekly
 from fastscheduler._clock import ManualClock, SystemClock
@@ -1010,6 +1010,31 @@ class FastScheduler:
             else:
                 self._start(job, 1, now, now)
         return True
+
+    def _act_if_allowed(self, job_id: str, action: Literal["run", "pause", "resume"]) -> str | None:
+        """For the dashboard: check the job's state and act in one step (the scheduler's lock is
+        held across both), so two requests racing cannot both pass the check (a double-clicked
+        Run starting two runs). None when done; "missing" for an unknown job; otherwise why the
+        job's state forbids it."""
+        with self._lock:
+            record = self.get_job(job_id)
+            if record is None:
+                return "missing"
+            if action == "run":
+                if not self._running:
+                    return "the scheduler is not running"
+                if record["running"]:
+                    return "the job is running already"
+                done = self.run_job_now(job_id)
+            elif action == "pause":
+                if record["paused"]:
+                    return "the job is paused already"
+                done = self.pause_job(job_id)
+            else:
+                if not record["paused"]:
+                    return "the job is not paused"
+                done = self.resume_job(job_id)
+        return None if done else "missing"
 
     def pause_job(self, job_id: str) -> bool:
         """Stop firing; the schedule is kept (resume continues at the next scheduled time). In a
