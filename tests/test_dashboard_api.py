@@ -313,6 +313,62 @@ def test_read_only_has_no_action_routes_and_no_buttons(sched: FastScheduler) -> 
     assert client.get("/scheduler/api/jobs").status_code == 200
 
 
+def test_trusted_origins_let_a_proxied_dashboard_act(sched: FastScheduler) -> None:
+    # Behind a proxy that rewrites Host (the app sees "app:8000", the browser is on
+    # https://example.com), the public origin is listed; other origins are still refused, and
+    # X-Forwarded-Host (which any client can send) changes nothing.
+    client = TestClient(
+        make_app(sched, trusted_origins=["https://Example.com:443", "http://admin.local:8080"])
+    )
+    proxied = {"Host": "app:8000"}
+
+    def pause(**headers: str) -> Any:
+        return client.post("/scheduler/api/jobs/tick/pause", headers={**proxied, **headers})
+
+    assert pause(Origin="https://example.com").status_code == 200
+    assert (
+        client.post(
+            "/scheduler/api/jobs/tick/resume", headers={**proxied, "Origin": "http://admin.local:8080"}
+        ).status_code
+        == 200
+    )
+    refused = pause(Origin="https://evil.example", **{"X-Forwarded-Host": "evil.example"})
+    assert refused.status_code == 403
+    assert refused.json()["detail"] == (
+        "cross-site request refused: Origin 'https://evil.example' is not this host; behind a proxy that "
+        "rewrites Host, list the public origin in create_scheduler_routes(trusted_origins=...)"
+    )
+    assert pause(Origin="https://example.com:8443").status_code == 403  # another port is another origin
+    assert pause(Origin="http://example.com").status_code == 403  # and another scheme
+    assert sched.get_job("tick")["paused"] is False  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("origins", "error"),
+    [
+        (["example.com"], "trusted_origins: 'example.com' is not an origin"),
+        (["https://example.com/app"], "trusted_origins: 'https://example.com/app' is not an origin"),
+        (["ftp://example.com"], "trusted_origins: 'ftp://example.com' is not an origin"),
+        (["https://example.com:99999"], "trusted_origins: 'https://example.com:99999' is not an origin"),
+        ([None], "trusted_origins: None is not an origin"),
+    ],
+)
+def test_bad_trusted_origins_are_refused_when_the_routes_are_made(
+    sched: FastScheduler, origins: list[Any], error: str
+) -> None:
+    with pytest.raises(
+        ValueError, match=re.escape(error) + r"; write scheme://host\[:port\] with http or https"
+    ):
+        create_scheduler_routes(sched, trusted_origins=origins)
+
+
+def test_trusted_origins_must_be_a_list_not_a_string(sched: FastScheduler) -> None:
+    with pytest.raises(
+        TypeError, match=r"trusted_origins must be a list of origins, not the string 'https://a.b'"
+    ):
+        create_scheduler_routes(sched, trusted_origins="https://a.b")
+
+
 @pytest.mark.parametrize(
     ("headers", "status"),
     [

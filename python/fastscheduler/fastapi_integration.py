@@ -15,7 +15,7 @@ import importlib.resources
 import json
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -106,14 +106,54 @@ def origin_matches_host(origin: str, host: str | None) -> bool:
     return effective == h_port if h_port is not None else effective == _DEFAULT_PORTS[o.scheme]
 
 
-async def reject_cross_site(request: Request) -> None:
-    """Dependency of every action: 403 when the request comes from another site (an ``Origin``
-    header that is not this host, or ``Sec-Fetch-Site: cross-site``)."""
-    origin = request.headers.get("origin")
-    if origin is not None and not origin_matches_host(origin, request.headers.get("host")):
-        raise HTTPException(403, detail=f"cross-site request refused (Origin {origin!r} is not this host)")
-    if request.headers.get("sec-fetch-site") == "cross-site":
-        raise HTTPException(403, detail="cross-site request refused")
+def _origin_key(origin: str) -> tuple[str, str, int] | None:
+    """``(scheme, host, port)`` of an ``Origin`` value (the port made explicit), or None if it is
+    not an http(s) origin without a path."""
+    try:
+        o = urlsplit(origin.strip())
+        port = o.port
+    except ValueError:
+        return None
+    if o.scheme not in _DEFAULT_PORTS or not o.hostname or o.path not in ("", "/") or o.query or o.fragment:
+        return None
+    return o.scheme, o.hostname.lower(), port if port is not None else _DEFAULT_PORTS[o.scheme]
+
+
+def _trusted_origin_keys(origins: Sequence[str]) -> frozenset[tuple[str, str, int]]:
+    if isinstance(origins, str):
+        raise TypeError(f"trusted_origins must be a list of origins, not the string {origins!r}")
+    keys = set()
+    for origin in origins:
+        key = _origin_key(origin) if isinstance(origin, str) else None
+        if key is None:
+            raise ValueError(
+                f"trusted_origins: {origin!r} is not an origin; write scheme://host[:port] with http or "
+                "https and no path, e.g. 'https://example.com'"
+            )
+        keys.add(key)
+    return frozenset(keys)
+
+
+def _cross_site_guard(trusted: frozenset[tuple[str, str, int]]) -> Callable[[Request], Awaitable[None]]:
+    async def reject_cross_site(request: Request) -> None:
+        """Dependency of every action: 403 when the request comes from another site (an
+        ``Origin`` header that is neither this host nor a trusted origin, or
+        ``Sec-Fetch-Site: cross-site``)."""
+        origin = request.headers.get("origin")
+        if (
+            origin is not None
+            and not origin_matches_host(origin, request.headers.get("host"))
+            and _origin_key(origin) not in trusted
+        ):
+            raise HTTPException(
+                403,
+                detail=f"cross-site request refused: Origin {origin!r} is not this host; behind a proxy "
+                "that rewrites Host, list the public origin in create_scheduler_routes(trusted_origins=...)",
+            )
+        if request.headers.get("sec-fetch-site") == "cross-site" and _origin_key(origin or "") not in trusted:
+            raise HTTPException(403, detail="cross-site request refused")
+
+    return reject_cross_site
 
 
 def _load_page() -> str:
@@ -139,6 +179,7 @@ def create_scheduler_routes(
     prefix: str = "/scheduler",
     dependencies: Sequence[DependsParam] | None = None,
     read_only: bool = False,
+    trusted_origins: Sequence[str] = (),
     **router_kwargs: Any,
 ) -> SchedulerRouter:
     """An :class:`~fastapi.APIRouter` serving the dashboard page, its JSON API and its live
@@ -148,11 +189,15 @@ def create_scheduler_routes(
     ``read_only=True`` leaves out the action routes (run, pause, resume, cancel, clearing dead
     letters) and the page's buttons. Other keyword arguments go to ``APIRouter`` (``tags``
     defaults to ``["scheduler"]``). Actions are POST (DELETE for clearing dead letters) and
-    refuse cross-site requests with 403.
+    refuse cross-site requests with 403: a browser's ``Origin`` must name the host the request
+    was sent to (its ``Host`` header). Behind a proxy that rewrites ``Host``, list the public
+    origin(s) in ``trusted_origins`` (``["https://example.com"]``); ``X-Forwarded-Host`` is not
+    trusted, since any client can send it. A malformed origin raises ``ValueError`` here.
 
     Every handler that touches the scheduler is a sync endpoint, which FastAPI runs in its
     thread pool, so a scheduler busy under its lock never blocks the event loop.
     """
+    guard = _cross_site_guard(_trusted_origin_keys(trusted_origins))
     router_kwargs.setdefault("tags", ["scheduler"])
     router = SchedulerRouter(prefix=prefix, dependencies=list(dependencies or ()), **router_kwargs)
     hub = router.hub = Hub(scheduler)
@@ -282,7 +327,7 @@ def create_scheduler_routes(
         return {"dead_letters": [d.to_dict() for d in everything[:limit]], "total": len(everything)}
 
     if not read_only:
-        _add_actions(router, scheduler)
+        _add_actions(router, scheduler, guard)
 
     # After the actions: `/api/jobs/{id}/pause` must match the POST route first (a job id may
     # contain "/", so this GET route matches that path too: GET there looks up job "{id}/pause").
@@ -312,9 +357,11 @@ def _act(
     return {"success": True, "job_id": job_id, "message": f"job {job_id} {done}"}
 
 
-def _add_actions(router: APIRouter, scheduler: "FastScheduler") -> None:
+def _add_actions(
+    router: APIRouter, scheduler: "FastScheduler", guard: Callable[[Request], Awaitable[None]]
+) -> None:
     """The routes that change things (left out when read-only), each refusing cross-site requests."""
-    actions = [Depends(reject_cross_site)]
+    actions = [Depends(guard)]
 
     @router.delete(
         "/api/dead-letters",
