@@ -1136,19 +1136,11 @@ class FastScheduler:
                     continue
                 if claim.lost_with is not None:
                     # The attempt died with its instance: a failed attempt, retried per the job.
-                    self._inflight += 1
                     error = RunLostError(
                         f"attempt {claim.attempt} ran on instance {claim.lost_with}, which stopped "
                         f"renewing its lease; {cluster.instance_id} took the run over"
                     )
-                    run = job.start_run(
-                        self._put_outcome,
-                        claim.scheduled,
-                        claim.attempt,
-                        cluster.instance_id,
-                        claim.scheduled,
-                        claim,
-                    )
+                    run = self._begin(job, claim.scheduled, claim.attempt, claim.scheduled, claim)
                     run.report(RunOutcome(started_at=now, finished_at=now, error=error))
                     continue
                 if claim.skip is not None:
