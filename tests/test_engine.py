@@ -66,6 +66,61 @@ def test_trigger_kinds_and_next_after() -> None:
     assert Trigger.interval(1e12, -9e12).next_after(9e12) is None
 
 
+def test_trigger_advance_coalesces_like_the_engine() -> None:
+    t = Trigger.interval(1.0, 1000.0)
+    assert t.advance(1000.0, 1000.0) == (1001.0, 0)  # on time
+    assert t.advance(1000.0, 1000.999) == (1001.0, 0)  # late by less than a period
+    assert t.advance(1000.0, 1001.0) == (1002.0, 1)  # a fire exactly at now is missed too
+    assert t.advance(1000.0, 1003.5) == (1004.0, 3)  # 3.5 periods late: 1001, 1002, 1003
+    assert t.advance(1000.0, 10.0) == (1001.0, 0)  # taken early: the next after the fire
+    # A day's suspend of a 1 us interval: capped, counted in O(1).
+    assert Trigger.MISSED_CAP == 1_000_000
+    assert Trigger.interval(1e-6, 0.0).advance(0.0, 86_400.0) == (86_400.000001, Trigger.MISSED_CAP)
+    d = Trigger.date(5.0)
+    assert d.advance(5.0, 5.0) == (None, 0)
+    assert d.advance(5.0, 1e9) == (None, 0)
+    c = Trigger.cron(CronExpr("*/10 * * * *", tz="Europe/Paris"))
+    assert c.advance(600.0, 650.0) == (1200.0, 0)
+    assert c.advance(600.0, 3600.0) == (4200.0, 5)  # 1200..3600 coalesced
+    with pytest.raises(ValueError, match="now must be a finite number"):
+        t.advance(1000.0, math.nan)
+    with pytest.raises(OverflowError, match="scheduled is out of range"):
+        t.advance(1e300, 0.0)
+
+
+@pytest.mark.parametrize(
+    "trigger",
+    [
+        Trigger.interval(0.7, 1000.0),
+        Trigger.interval(1e-3, 1000.0001),
+        Trigger.cron(CronExpr("* * * * * */7", tz="UTC")),
+        Trigger.cron(CronExpr("*/5 * * * *", tz="America/New_York")),
+        Trigger.date(1000.5),
+    ],
+    ids=repr,
+)
+def test_trigger_advance_matches_the_engines_missed_counts(trigger: Trigger) -> None:
+    # The engine, driven by a manual clock that is late by varying amounts (up to about a day),
+    # pops each fire with its missed count; advance() must say the same for that fire and
+    # agree with the next fire the engine scheduled. One rule, so a cluster (which uses
+    # advance()) and a single scheduler (the engine) report the same missed counts.
+    rec = Recorder()
+    e = Engine(rec)
+    k = e.add(trigger, 999.0)
+    now = 999.0
+    for i in range(60):
+        nxt = e.next_deadline()
+        if nxt is None:
+            break
+        now = max(now, nxt) + [0.0, 0.0003, 0.7, 1.4, 7.0, 299.0, 3601.0, 86_399.9][i % 8]
+        assert e.run_due(now) == 1
+        key, scheduled, missed = rec.batches[-1][0]
+        assert key == k
+        assert trigger.advance(scheduled, now) == (e.next_fire(k), missed)
+    if trigger.kind != "date":
+        assert sum(m for _, _, m in rec.fires) > 0
+
+
 @pytest.mark.parametrize("bad", [0, -1.0, math.nan, math.inf, -math.inf, 1e-9])
 def test_interval_rejects_bad_seconds(bad: float) -> None:
     with pytest.raises(ValueError, match=re.escape(repr(float(bad)))):
@@ -174,13 +229,10 @@ def test_one_shot_fires_once_and_remove() -> None:
         assert e.counters(key) is None
         assert e.pause(key) is False
         assert e.resume(key, 0.0) is False
-        assert e.reschedule(key, 0.0) is False
         assert e.record_run(key, True) is False
     # A date already past never fires.
     past = e.add(Trigger.date(1.0), 2.0)
     assert e.next_fire(past) is None
-    assert e.reschedule(past, 0.0) is True
-    assert e.next_fire(past) == 1.0
 
 
 def test_inclusive_add_keeps_a_fire_at_after_itself() -> None:

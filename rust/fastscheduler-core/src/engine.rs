@@ -22,18 +22,17 @@
 //! Jobs live in a slab whose freed slots are reused. A key is `generation << 32 | slot`: the
 //! generation changes when a slot is freed, so a stale key never names the slot's next job.
 //!
-//! Firing is fixed-rate: after a fire scheduled at `s`, the next is `trigger.next_after(s)`, not
-//! computed from the time the job was popped, so lateness never drifts the grid. A job popped
-//! more than one period late fires once; the other fires in `(s, now]` are coalesced and counted
-//! in [`Due::missed`] (at most [`MISSED_CAP`]), and its next fire is the first after `now`.
+//! Firing is fixed-rate, by [`Trigger::advance`] (the same rule a cluster applies to the fires it
+//! claims): after a fire scheduled at `s`, the next is `trigger.next_after(s)`, not computed from
+//! the time the job was popped, so lateness never drifts the grid. A job popped more than one
+//! period late fires once; the other fires in `(s, now]` are coalesced and counted in
+//! [`Due::missed`] (at most [`MISSED_CAP`]), and its next fire is the first after `now`.
 use crate::error::{CoreError, Result};
 use crate::trigger::Trigger;
 use crate::wheel::{TimerWheel, MAX_TIMERS};
 use std::collections::BTreeSet;
 
-/// The most coalesced fires counted for one pop (a tiny interval after a long suspend must not
-/// make the count loop for long).
-pub const MISSED_CAP: u64 = 1_000_000;
+pub use crate::trigger::MISSED_CAP;
 
 /// "No next fire" in [`Entry::next_us`]. `Trigger::next_after(t)` is always `> t`, so it never
 /// returns `i64::MIN`.
@@ -44,88 +43,10 @@ const FREE: u8 = 0;
 const ACTIVE: u8 = 1;
 const PAUSED: u8 = 2;
 
-/// A trigger stored in 24 bytes: interval and date triggers inline, cron behind a box (a cron
-/// expression's bitsets and source take well over 100 bytes, and they are the rare kind in a
-/// table of a million jobs).
-#[derive(Debug, Clone)]
-enum Trig {
-    Interval { period_us: i64, anchor_us: i64 },
-    Date { at_us: i64 },
-    Other(Box<Trigger>),
-}
-
-impl Trig {
-    fn new(t: Trigger) -> Trig {
-        match t {
-            Trigger::Interval {
-                period_us,
-                anchor_us,
-            } => Trig::Interval {
-                period_us,
-                anchor_us,
-            },
-            Trigger::Date { at_us } => Trig::Date { at_us },
-            other => Trig::Other(Box::new(other)),
-        }
-    }
-
-    fn to_trigger(&self) -> Trigger {
-        match self {
-            &Trig::Interval {
-                period_us,
-                anchor_us,
-            } => Trigger::Interval {
-                period_us,
-                anchor_us,
-            },
-            &Trig::Date { at_us } => Trigger::Date { at_us },
-            Trig::Other(t) => (**t).clone(),
-        }
-    }
-
-    fn next_after(&self, after_us: i64) -> Option<i64> {
-        match self {
-            &Trig::Interval {
-                period_us,
-                anchor_us,
-            } => crate::trigger::interval_next_after(period_us, anchor_us, after_us),
-            &Trig::Date { at_us } => (at_us > after_us).then_some(at_us),
-            Trig::Other(t) => t.next_after(after_us),
-        }
-    }
-
-    /// The number of fire times in `(after_us, until_us]`, at most [`MISSED_CAP`]. Interval
-    /// triggers count in O(1); the others step through their fires.
-    fn count_between(&self, after_us: i64, until_us: i64) -> u64 {
-        match self {
-            &Trig::Interval {
-                period_us,
-                anchor_us,
-            } => {
-                if until_us <= after_us || period_us <= 0 {
-                    return 0;
-                }
-                // Grid points `anchor + k * period` (k >= 0) that are <= x.
-                let upto = |x: i64| -> i128 {
-                    if x < anchor_us {
-                        0
-                    } else {
-                        (i128::from(x) - i128::from(anchor_us)) / i128::from(period_us) + 1
-                    }
-                };
-                let n = upto(until_us) - upto(after_us);
-                u64::try_from(n).unwrap_or(0).min(MISSED_CAP)
-            }
-            &Trig::Date { at_us } => u64::from(after_us < at_us && at_us <= until_us),
-            Trig::Other(t) => t.count_between(after_us, until_us, MISSED_CAP),
-        }
-    }
-}
-
 /// One job. 64 bytes.
 #[derive(Debug, Clone)]
 struct Entry {
-    trigger: Trig,
+    trigger: Trigger,
     /// The exact next fire time, or [`NONE`]. Kept while paused, for display.
     next_us: i64,
     runs: u64,
@@ -273,7 +194,6 @@ impl JobTable {
                 "the job table is full: it holds at most {MAX_TIMERS} jobs"
             )));
         }
-        let trigger = Trig::new(trigger);
         let next = trigger.next_after(after_us);
         let mut entry = Entry {
             trigger,
@@ -317,7 +237,7 @@ impl JobTable {
         let e = &mut self.slab[slot];
         e.state = FREE;
         e.generation = e.generation.wrapping_add(1);
-        e.trigger = Trig::Date { at_us: 0 };
+        e.trigger = Trigger::Date { at_us: 0 };
         e.next_us = NONE;
         self.free.push(slot as u32);
         self.len -= 1;
@@ -361,27 +281,6 @@ impl JobTable {
         true
     }
 
-    /// Set a job's next fire to `trigger.next_after(after_us)`. A paused job stays paused (its
-    /// displayed next fire changes). False if there is no such job.
-    pub fn reschedule(&mut self, key: u64, after_us: i64) -> bool {
-        let Some(slot) = self.slot(key) else {
-            return false;
-        };
-        let (state, old) = (self.slab[slot].state, self.slab[slot].next_us);
-        let next = self.slab[slot].trigger.next_after(after_us);
-        if state == ACTIVE && old != NONE {
-            self.unplace(key, old);
-        }
-        self.slab[slot].next_us = next.unwrap_or(NONE);
-        if state == ACTIVE {
-            if let Some(next) = next {
-                self.rebase(next);
-                self.place(key, next);
-            }
-        }
-        true
-    }
-
     /// A job's next fire time (also while paused); `None` for an unknown key or a job with no
     /// fire left.
     pub fn next_fire_us(&self, key: u64) -> Option<i64> {
@@ -396,7 +295,7 @@ impl JobTable {
 
     /// A copy of a job's trigger.
     pub fn trigger(&self, key: u64) -> Option<Trigger> {
-        self.slot(key).map(|s| self.slab[s].trigger.to_trigger())
+        self.slot(key).map(|s| self.slab[s].trigger.clone())
     }
 
     /// The exact time of the earliest fire of all unpaused jobs, or `None` when nothing is
@@ -450,13 +349,7 @@ impl JobTable {
         out.reserve(due.len());
         for &(us, key) in &due {
             let Some(slot) = self.slot(key) else { continue };
-            let trig = &self.slab[slot].trigger;
-            let mut missed = 0;
-            let mut next = trig.next_after(us);
-            if next.is_some_and(|n| n <= now_us) {
-                missed = trig.count_between(us, now_us);
-                next = trig.next_after(now_us);
-            }
+            let (next, missed) = self.slab[slot].trigger.advance(us, now_us);
             self.slab[slot].next_us = next.unwrap_or(NONE);
             if let Some(next) = next {
                 self.place(key, next);
@@ -553,7 +446,7 @@ mod tests {
 
     #[test]
     fn entry_is_small() {
-        assert_eq!(std::mem::size_of::<Trig>(), 24);
+        assert_eq!(std::mem::size_of::<Trigger>(), 24);
         assert_eq!(std::mem::size_of::<Entry>(), 64);
     }
 
@@ -587,7 +480,7 @@ mod tests {
         assert_eq!(c & 0xFFFF_FFFF, a & 0xFFFF_FFFF);
         assert_eq!(t.next_fire_us(a), None);
         assert_eq!(t.is_paused(a), None);
-        assert!(!t.pause(a) && !t.resume(a, T0) && !t.reschedule(a, T0));
+        assert!(!t.pause(a) && !t.resume(a, T0));
         assert!(!t.record_run(a, true) && !t.record_retry(a));
         assert_eq!(t.counters(a), None);
         assert_eq!(t.next_deadline_us(), Some(T0 + 5));
@@ -673,7 +566,7 @@ mod tests {
         let k = t.add(every(1, T0), T0 - 1).unwrap();
         let c = t
             .add(
-                Trigger::Cron(CronExpr::new("* * * * * *", "UTC").unwrap()),
+                Trigger::cron(CronExpr::new("* * * * * *", "UTC").unwrap()),
                 T0 - 1,
             )
             .unwrap();
@@ -710,18 +603,11 @@ mod tests {
         assert!(t.resume(k, T0 + 200 * S));
         assert_eq!(t.next_fire_us(k), Some(T0 + 123 * S));
         assert_eq!(pop(&mut t, T0 + 123 * S), vec![due(k, T0 + 123 * S, 0)]);
-        // Reschedule while paused: shown, not due.
-        assert!(t.pause(k));
-        assert!(t.reschedule(k, T0 + 500 * S));
-        assert_eq!(t.next_fire_us(k), Some(T0 + 503 * S));
-        assert_eq!(t.next_deadline_us(), None);
         // A paused one-shot whose time passed has no fire left when resumed.
         let d = t.add(Trigger::Date { at_us: T0 + S }, T0).unwrap();
         assert!(t.pause(d));
         assert!(t.resume(d, T0 + 2 * S));
         assert_eq!(t.next_fire_us(d), None);
-        assert!(t.reschedule(d, T0));
-        assert_eq!(t.next_fire_us(d), Some(T0 + S));
     }
 
     #[test]
@@ -827,6 +713,7 @@ mod tests {
                 let Some(s) = j.2.filter(|&s| s <= now) else {
                     continue;
                 };
+                // Written out here rather than calling `Trigger::advance` (the rule under test).
                 let mut missed = 0;
                 let mut next = j.1.next_after(s);
                 if next.is_some_and(|n| n <= now) {
@@ -854,7 +741,6 @@ mod tests {
         Remove(usize),
         Pause(usize),
         Resume(usize),
-        Reschedule(usize, i64),
         Pop(i64),
         PopToNext(i64),
         Record(usize, u8),
@@ -885,7 +771,6 @@ mod tests {
             2 => idx.clone().prop_map(Op::Remove),
             2 => idx.clone().prop_map(Op::Pause),
             2 => idx.clone().prop_map(Op::Resume),
-            1 => (idx.clone(), offset).prop_map(|(i, a)| Op::Reschedule(i, a)),
             5 => step.clone().prop_map(Op::Pop),
             2 => (0i64..1500).prop_map(Op::PopToNext),
             1 => (idx, 0u8..3).prop_map(|(i, r)| Op::Record(i, r)),
@@ -907,7 +792,7 @@ mod tests {
                     let trigger = match tr {
                         Trig0::Every(p, a) => every(p, now + a),
                         Trig0::Date(a) => Trigger::Date { at_us: now + a },
-                        Trig0::Cron(e) => Trigger::Cron(CronExpr::new(e, "UTC").unwrap()),
+                        Trig0::Cron(e) => Trigger::cron(CronExpr::new(e, "UTC").unwrap()),
                     };
                     let after = now + off;
                     let next = trigger.next_after(after);
@@ -941,11 +826,6 @@ mod tests {
                         })
                         .is_some();
                     assert_eq!(t.resume(k, now), had);
-                }
-                Op::Reschedule(i, off) => {
-                    let k = pick(&keys, i);
-                    let had = m.get(k).map(|j| j.2 = j.1.next_after(now + off)).is_some();
-                    assert_eq!(t.reschedule(k, now + off), had);
                 }
                 Op::Pop(step) => {
                     now += step;

@@ -1,4 +1,4 @@
-//! `Trigger` and `Engine`: the job table of the core driven by one background thread.
+//! `Engine`: the job table of the core driven by one background thread.
 //!
 //! Locking rules (the deadlock analysis):
 //! - The table is behind one mutex (`Shared::state`). It is held only for table operations,
@@ -14,23 +14,19 @@
 //!
 //! Times cross the boundary as epoch seconds (floats), rounded to the microsecond.
 use crate::clockwatch;
-use crate::cron::PyCronExpr;
+use crate::convert::{float_repr, to_secs, to_us};
 use crate::errors::py_result;
+use crate::trigger::PyTrigger;
 use fastscheduler_core::engine::{Due, JobTable};
-use fastscheduler_core::trigger::Trigger as CoreTrigger;
-use fastscheduler_core::CoreError;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyString};
+use pyo3::types::PyList;
 use pyo3::PyTraverseError;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, TryLockError, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-/// Largest |µs| accepted: what an `i64` holds, with a margin for rounding.
-const MAX_ABS_US: f64 = 9.2e18;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -50,129 +46,11 @@ fn with_lock<T: Send, R: Send>(
     }
 }
 
-/// Epoch seconds to microseconds, rounded; `name` is used in the error.
-fn to_us(py: Python<'_>, name: &str, secs: f64) -> PyResult<i64> {
-    if !secs.is_finite() {
-        return py_result(Err(CoreError::InvalidArgument(format!(
-            "{name} must be a finite number of seconds, got {}",
-            float_repr(py, secs)
-        ))));
-    }
-    let us = (secs * 1e6).round();
-    if us.abs() > MAX_ABS_US {
-        return py_result(Err(CoreError::OutOfRange(format!(
-            "{name} is out of range: {} seconds",
-            float_repr(py, secs)
-        ))));
-    }
-    Ok(us as i64)
-}
-
-fn to_secs(us: i64) -> f64 {
-    us as f64 / 1e6
-}
-
 /// The wall clock in microseconds since the epoch.
 fn now_us() -> i64 {
     match SystemTime::now().duration_since(UNIX_EPOCH) {
         Ok(d) => i64::try_from(d.as_micros()).unwrap_or(i64::MAX),
         Err(e) => i64::try_from(e.duration().as_micros()).map_or(i64::MIN, |us| -us),
-    }
-}
-
-/// A float as Python writes it (`5.0`, `1e+20`), for reprs.
-fn float_repr(py: Python<'_>, v: f64) -> String {
-    pyo3::types::PyFloat::new(py, v)
-        .repr()
-        .map_or_else(|_| format!("{v:?}"), |r| r.to_string())
-}
-
-/// When a job fires: `Trigger.interval(seconds, anchor)`, `Trigger.cron(expr)` or
-/// `Trigger.date(at)`. Times are epoch seconds (floats), rounded to the microsecond.
-#[pyclass(frozen, module = "fastscheduler", name = "Trigger")]
-pub struct PyTrigger {
-    inner: CoreTrigger,
-}
-
-#[pymethods]
-impl PyTrigger {
-    /// Every `seconds` (elapsed time), first at `anchor`: the grid `anchor + k * seconds`.
-    #[staticmethod]
-    fn interval(py: Python<'_>, seconds: f64, anchor: f64) -> PyResult<Self> {
-        let bad = || {
-            py_result::<()>(Err(CoreError::InvalidArgument(format!(
-                "interval seconds must be a positive finite number of at least one microsecond, \
-                 got {}",
-                float_repr(py, seconds)
-            ))))
-            .unwrap_err()
-        };
-        if !(seconds.is_finite() && seconds > 0.0) {
-            return Err(bad());
-        }
-        let period = to_us(py, "interval seconds", seconds)?;
-        if period <= 0 {
-            return Err(bad());
-        }
-        let anchor = to_us(py, "anchor", anchor)?;
-        Ok(PyTrigger {
-            inner: py_result(CoreTrigger::interval(period, anchor))?,
-        })
-    }
-
-    /// The fire times of a cron expression, in its zone.
-    #[staticmethod]
-    fn cron(expr: &Bound<'_, PyCronExpr>) -> Self {
-        PyTrigger {
-            inner: CoreTrigger::Cron(expr.get().core().clone()),
-        }
-    }
-
-    /// Once, at `at`.
-    #[staticmethod]
-    fn date(py: Python<'_>, at: f64) -> PyResult<Self> {
-        Ok(PyTrigger {
-            inner: CoreTrigger::Date {
-                at_us: to_us(py, "at", at)?,
-            },
-        })
-    }
-
-    /// The first fire time strictly after `t`, or None when there is none.
-    fn next_after(&self, py: Python<'_>, t: f64) -> PyResult<Option<f64>> {
-        let t = to_us(py, "t", t)?;
-        Ok(self.inner.next_after(t).map(to_secs))
-    }
-
-    /// "interval", "cron" or "date".
-    #[getter]
-    fn kind(&self) -> &'static str {
-        match self.inner {
-            CoreTrigger::Interval { .. } => "interval",
-            CoreTrigger::Cron(_) => "cron",
-            CoreTrigger::Date { .. } => "date",
-        }
-    }
-
-    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        Ok(match &self.inner {
-            CoreTrigger::Interval {
-                period_us,
-                anchor_us,
-            } => format!(
-                "Trigger.interval({}, anchor={})",
-                float_repr(py, to_secs(*period_us)),
-                float_repr(py, to_secs(*anchor_us))
-            ),
-            CoreTrigger::Cron(e) => format!(
-                "Trigger.cron(CronExpr({}, tz={}))",
-                PyString::new(py, e.source()).repr()?,
-                PyString::new(py, e.zone().name()).repr()?
-            ),
-            CoreTrigger::Date { at_us } => {
-                format!("Trigger.date({})", float_repr(py, to_secs(*at_us)))
-            }
-        })
     }
 }
 
@@ -394,7 +272,7 @@ impl PyEngine {
         after: f64,
         inclusive: bool,
     ) -> PyResult<u64> {
-        let trigger = trigger.get().inner.clone();
+        let trigger = trigger.get().core().clone();
         let after = to_us(py, "after", after)? - i64::from(inclusive);
         py_result(self.mutate(py, move |t| t.add(trigger, after)))
     }
@@ -414,12 +292,6 @@ impl PyEngine {
     fn resume(&self, py: Python<'_>, key: u64, now: f64) -> PyResult<bool> {
         let now = to_us(py, "now", now)?;
         Ok(self.mutate(py, |t| t.resume(key, now)))
-    }
-
-    /// Set a job's next fire to the first after `after`; False if there is no such job.
-    fn reschedule(&self, py: Python<'_>, key: u64, after: f64) -> PyResult<bool> {
-        let after = to_us(py, "after", after)?;
-        Ok(self.mutate(py, |t| t.reschedule(key, after)))
     }
 
     /// A job's next fire time (also while paused), or None (unknown key, or no fire left).
@@ -596,7 +468,6 @@ impl Drop for PyEngine {
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<PyTrigger>()?;
     m.add_class::<PyEngine>()?;
     let stop_all = wrap_pyfunction!(_stop_engines, m)?;
     m.py()

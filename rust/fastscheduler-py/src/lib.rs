@@ -4,12 +4,13 @@ use pyo3::prelude::*;
 
 mod backoff;
 mod clockwatch;
+mod convert;
 mod cron;
 mod engine;
 mod errors;
 mod registry;
 mod run;
-mod wheel;
+mod trigger;
 
 /// Run pure-Rust work with the GIL released. The only place the binding detaches.
 pub(crate) fn detached<T: Send, F: FnOnce() -> T + Send>(py: Python<'_>, f: F) -> T {
@@ -27,7 +28,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     cron::register(m)?;
     backoff::register(m)?;
-    wheel::register(m)?;
+    trigger::register(m)?;
     engine::register(m)?;
     registry::register(m)?;
     run::register(m)?;
