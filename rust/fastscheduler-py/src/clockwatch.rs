@@ -1,115 +1,83 @@
-//! Wall-clock change notifications, so a waiting engine needs no periodic re-check.
-//!
-//! Deadlines are wall-clock (UTC) instants, but a condition variable waits on the monotonic
-//! clock. The two drift apart when the wall clock is set (an NTP step, an administrator) or
-//! the machine sleeps (the monotonic clock stops during suspend). On Linux one thread per process
-//! blocks on a `timerfd` armed on `CLOCK_REALTIME` at the end of time with
-//! `TFD_TIMER_CANCEL_ON_SET`: the kernel fails its `read` with `ECANCELED` exactly when the wall
-//! clock is set discontinuously, including on resume from suspend. The thread then wakes every
-//! engine, which re-reads the clock and re-arms its wait. Engines therefore wait for their next
-//! deadline with no timeout and wake zero times while nothing is due.
-//!
-//! Elsewhere (or if the kernel refuses the timerfd) `active()` is false and engines cap each
-//! wait at [`FALLBACK_MAX_WAIT`] instead.
-use std::sync::OnceLock;
-use std::time::Duration;
-
-/// The longest single wait when no clock watcher runs: it bounds how late a job can be after
-/// the wall clock jumps.
-pub const FALLBACK_MAX_WAIT: Duration = Duration::from_secs(60);
-
-static ACTIVE: OnceLock<bool> = OnceLock::new();
-
-/// Start the watcher once per process (calling `on_change` whenever the wall clock is set) and
-/// say whether it runs. `on_change` of later calls is ignored.
-pub fn start(on_change: fn()) -> bool {
-    *ACTIVE.get_or_init(|| imp::spawn(on_change))
-}
-
-/// The longest an engine may wait before re-reading the wall clock: none with the watcher.
-pub fn max_wait() -> Option<Duration> {
-    if ACTIVE.get().copied().unwrap_or(false) {
-        None
-    } else {
-        Some(FALLBACK_MAX_WAIT)
+//! The clock watcher's source: the raw syscalls of a Linux `timerfd` that reports wall-clock
+//! changes. The watch loop and the fallback when there is no watcher are in the core
+//! (`fastscheduler_core::clock`, which documents the whole mechanism).
+/// Start the process' clock watcher once (it wakes every engine when the wall clock is set) and
+/// say whether it runs. Elsewhere than on Linux there is none, and engines cap their waits.
+pub fn start() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        use fastscheduler_core::{clock, runner};
+        clock::start_watcher(imp::TimerFd::open, runner::wake_all)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        false
     }
 }
 
 #[cfg(target_os = "linux")]
 mod imp {
+    use fastscheduler_core::clock::ClockChanges;
+    use std::io;
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-    /// A timerfd on CLOCK_REALTIME that fires never, and is cancelled when the clock is set.
-    fn arm() -> std::io::Result<OwnedFd> {
-        // SAFETY: plain syscalls on a descriptor this function owns.
-        unsafe {
-            let fd = libc::timerfd_create(libc::CLOCK_REALTIME, libc::TFD_CLOEXEC);
+    /// A timerfd on CLOCK_REALTIME that never expires and is cancelled when the clock is set.
+    pub struct TimerFd(OwnedFd);
+
+    impl TimerFd {
+        pub fn open() -> io::Result<TimerFd> {
+            // SAFETY: timerfd_create takes two integer flags and touches no memory of ours.
+            let fd = unsafe { libc::timerfd_create(libc::CLOCK_REALTIME, libc::TFD_CLOEXEC) };
             if fd < 0 {
-                return Err(std::io::Error::last_os_error());
+                return Err(io::Error::last_os_error());
             }
-            let fd = OwnedFd::from_raw_fd(fd);
-            rearm(&fd)?;
-            Ok(fd)
+            // SAFETY: `fd` was just returned by timerfd_create, is open, and nothing else owns
+            // it: the OwnedFd becomes its only owner (and closes it on drop).
+            let mut t = TimerFd(unsafe { OwnedFd::from_raw_fd(fd) });
+            t.rearm()?;
+            Ok(t)
         }
     }
 
-    fn rearm(fd: &OwnedFd) -> std::io::Result<()> {
-        let spec = libc::itimerspec {
-            it_interval: libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            },
-            // The end of time: the timer itself never expires.
-            it_value: libc::timespec {
-                tv_sec: libc::time_t::MAX,
-                tv_nsec: 0,
-            },
-        };
-        let flags = libc::TFD_TIMER_ABSTIME | libc::TFD_TIMER_CANCEL_ON_SET;
-        // SAFETY: `fd` is a live timerfd; `spec` outlives the call.
-        let r =
-            unsafe { libc::timerfd_settime(fd.as_raw_fd(), flags, &spec, std::ptr::null_mut()) };
-        if r < 0 {
-            return Err(std::io::Error::last_os_error());
+    impl ClockChanges for TimerFd {
+        fn wait(&mut self) -> io::Result<()> {
+            let mut buf = [0u8; 8];
+            // SAFETY: `buf` is a live, writable 8-byte buffer and exactly `buf.len()` bytes are
+            // asked for; the descriptor is open for as long as `self` lives.
+            let r = unsafe { libc::read(self.0.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            if r >= 0 {
+                return Ok(()); // an expiry cannot happen (the end of time); treat it as a change
+            }
+            let err = io::Error::last_os_error();
+            if err.raw_os_error() == Some(libc::ECANCELED) {
+                return Ok(()); // the clock was set
+            }
+            Err(err) // EINTR is io::ErrorKind::Interrupted: retried by the watch loop
         }
-        Ok(())
-    }
 
-    pub fn spawn(on_change: fn()) -> bool {
-        let Ok(fd) = arm() else {
-            return false;
-        };
-        std::thread::Builder::new()
-            .name("fastscheduler-clock".into())
-            .spawn(move || watch(&fd, on_change))
-            .is_ok()
-    }
-
-    fn watch(fd: &OwnedFd, on_change: fn()) {
-        let mut buf = [0u8; 8];
-        loop {
-            // SAFETY: reading 8 bytes into an 8-byte buffer from a live descriptor.
-            let r = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-            let err = std::io::Error::last_os_error();
-            if r < 0 && err.raw_os_error() == Some(libc::EINTR) {
-                continue;
+        fn rearm(&mut self) -> io::Result<()> {
+            let spec = libc::itimerspec {
+                it_interval: libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                },
+                // The end of time: the timer itself never expires.
+                it_value: libc::timespec {
+                    tv_sec: libc::time_t::MAX,
+                    tv_nsec: 0,
+                },
+            };
+            let flags = libc::TFD_TIMER_ABSTIME | libc::TFD_TIMER_CANCEL_ON_SET;
+            // SAFETY: the descriptor is an open timerfd; `spec` is a valid itimerspec that
+            // outlives the call, and a null old-value pointer is allowed.
+            let r = unsafe {
+                libc::timerfd_settime(self.0.as_raw_fd(), flags, &spec, std::ptr::null_mut())
+            };
+            if r < 0 {
+                return Err(io::Error::last_os_error());
             }
-            // ECANCELED: the clock was set. (An expiry cannot happen; treat it the same.)
-            on_change();
-            if r < 0 && err.raw_os_error() != Some(libc::ECANCELED) {
-                return; // an unexpected error: stop watching (engines keep working, see max_wait)
-            }
-            if rearm(fd).is_err() {
-                return;
-            }
+            Ok(())
         }
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-mod imp {
-    pub fn spawn(_on_change: fn()) -> bool {
-        false
     }
 }
 
@@ -117,9 +85,8 @@ mod imp {
 mod tests {
     #[test]
     fn the_watcher_starts_on_linux() {
-        fn nothing() {}
-        let active = super::start(nothing);
+        let active = super::start();
         assert_eq!(active, cfg!(target_os = "linux"));
-        assert_eq!(super::max_wait().is_none(), active);
+        assert_eq!(fastscheduler_core::clock::max_wait().is_none(), active);
     }
 }

@@ -1,32 +1,28 @@
-//! `Engine`: the job table of the core driven by one background thread.
+//! `Engine`: the core's runner (a job table and the thread that fires it) for Python. This file
+//! converts times and batches, calls back into Python, and handles the GIL; the wait loop and
+//! the table are in the core (`fastscheduler_core::runner`, which states the locking rules).
 //!
-//! Locking rules (the deadlock analysis):
-//! - The table is behind one mutex (`Shared::state`). It is held only for table operations,
-//!   never while Python runs: never across a dispatch call, never while attaching to Python.
-//! - A Python thread never *blocks* on a mutex while attached: it tries the lock, and on
-//!   contention waits for it detached (through [`crate::detached`]), so the engine thread or
-//!   another Python thread holding the lock can always finish.
-//! - The engine thread waits on the condition variable detached from Python, pops due jobs under
-//!   the lock, releases it, and only then attaches, once per batch, to call `dispatch`. So the
-//!   callback may call back into the same engine (its mutex is free), and Python threads may call
-//!   the engine while a dispatch runs.
-//! - `stop()` joins the engine thread detached (the thread may be waiting to attach).
+//! GIL rules, on top of the core's locking rules:
+//! - A Python thread never *blocks* on the table's mutex while attached: it tries the lock, and
+//!   on contention waits for it detached (through [`crate::detached`]), so the engine thread or
+//!   another Python thread holding the lock can always finish. The runner's methods that lock
+//!   internally (`start`, `stop`, `running`, `stop_all`) are called detached.
+//! - The engine thread attaches only to call `dispatch`, once per batch, with the table's lock
+//!   released, so the callback may call back into the same engine.
 //!
 //! Times cross the boundary as epoch seconds (floats), rounded to the microsecond.
 use crate::clockwatch;
 use crate::convert::{float_repr, to_secs, to_us};
-use crate::errors::py_result;
+use crate::errors::{py_result, Error};
 use crate::trigger::PyTrigger;
+use fastscheduler_core::clock;
 use fastscheduler_core::engine::{Due, JobTable};
-use pyo3::exceptions::{PyRuntimeError, PyTypeError};
+use fastscheduler_core::runner::{self, Runner};
 use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 use pyo3::PyTraverseError;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, TryLockError, Weak};
-use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -46,74 +42,12 @@ fn with_lock<T: Send, R: Send>(
     }
 }
 
-/// The wall clock in microseconds since the epoch.
-fn now_us() -> i64 {
-    match SystemTime::now().duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_micros()).unwrap_or(i64::MAX),
-        Err(e) => i64::try_from(e.duration().as_micros()).map_or(i64::MIN, |us| -us),
-    }
-}
+/// The dispatch callable, shared with the engine thread; taken by `__clear__`. Only locked while
+/// attached, and only to clone or take the reference.
+type Dispatch = Arc<Mutex<Option<Py<PyAny>>>>;
 
-/// The engine thread and the run it belongs to.
-struct Worker {
-    handle: JoinHandle<()>,
-    generation: u64,
-}
-
-/// What the engine object and its thread share.
-struct Shared {
-    table: Mutex<JobTable>,
-    /// Signalled when the earliest deadline moves earlier, and on stop.
-    cv: Condvar,
-    /// The stop flag: a thread runs while this equals the generation it was started with;
-    /// `start()` and `stop()` increment it (under `table`, so a waiting thread cannot miss it).
-    generation: AtomicU64,
-    /// Returns of the engine thread from a wait on `cv` (timeouts and notifications alike).
-    wakeups: AtomicU64,
-    /// The dispatch callable; taken by `__clear__`. Only touched while attached.
-    dispatch: Mutex<Option<Py<PyAny>>>,
-    worker: Mutex<Option<Worker>>,
-}
-
-/// Engines alive in the process, stopped by an `atexit` hook before the interpreter finalizes.
-static ENGINES: Mutex<Vec<Weak<Shared>>> = Mutex::new(Vec::new());
-
-/// Whether the earliest deadline moved earlier (so a waiting engine thread must re-arm).
-fn earlier(after: Option<i64>, before: Option<i64>) -> bool {
-    match (after, before) {
-        (Some(a), Some(b)) => a < b,
-        (Some(_), None) => true,
-        (None, _) => false,
-    }
-}
-
-impl Shared {
-    /// Signal the current run to end (no join).
-    fn signal_stop(&self) {
-        let _table = lock(&self.table);
-        self.generation.fetch_add(1, Ordering::SeqCst);
-        self.cv.notify_all();
-    }
-
-    /// Stop the engine thread and join it detached; joining from the engine thread itself (a
-    /// dispatch callback calling `stop()`) only signals it, and it ends when the callback returns.
-    fn stop(&self, py: Python<'_>) {
-        let worker = with_lock(py, &self.worker, Option::take);
-        with_lock(py, &self.table, |_| {
-            self.generation.fetch_add(1, Ordering::SeqCst);
-            self.cv.notify_all();
-        });
-        if let Some(w) = worker {
-            if w.handle.thread().id() != std::thread::current().id() {
-                // The thread never panics (dispatch errors are reported, not raised).
-                let _ = crate::detached(py, move || w.handle.join());
-            }
-        }
-    }
-
-    fn dispatch(&self, py: Python<'_>) -> Option<Py<PyAny>> {
-        lock(&self.dispatch).as_ref().map(|d| d.clone_ref(py))
-    }
+fn current_dispatch(py: Python<'_>, dispatch: &Dispatch) -> Option<Py<PyAny>> {
+    lock(dispatch).as_ref().map(|d| d.clone_ref(py))
 }
 
 fn batch_list<'py>(py: Python<'py>, batch: &[Due]) -> PyResult<Bound<'py, PyList>> {
@@ -125,83 +59,10 @@ fn batch_list<'py>(py: Python<'py>, batch: &[Due]) -> PyResult<Bound<'py, PyList
     )
 }
 
-/// The engine thread: wait (detached) until the earliest deadline, pop what is due, dispatch it.
-fn run(shared: Arc<Shared>, generation: u64) {
-    let mut batch: Vec<Due> = Vec::new();
-    let mut table = lock(&shared.table);
-    loop {
-        if shared.generation.load(Ordering::SeqCst) != generation {
-            return;
-        }
-        let now = now_us();
-        match table.next_deadline_us() {
-            Some(d) if d <= now => {
-                batch.clear();
-                table.pop_due(now, &mut batch);
-                drop(table);
-                if !batch.is_empty() {
-                    let attached = Python::try_attach(|py| {
-                        let Some(dispatch) = shared.dispatch(py) else {
-                            return;
-                        };
-                        let r = batch_list(py, &batch).and_then(|b| dispatch.call1(py, (b,)));
-                        if let Err(e) = r {
-                            e.write_unraisable(py, Some(dispatch.bind(py)));
-                        }
-                    });
-                    if attached.is_none() {
-                        // The interpreter is finalizing: nothing can be dispatched any more.
-                        return;
-                    }
-                }
-                table = lock(&shared.table);
-            }
-            Some(d) => {
-                // No cap while the clock watcher runs: it wakes us if the wall clock jumps.
-                let mut wait = Duration::from_micros(d.abs_diff(now));
-                if let Some(cap) = clockwatch::max_wait() {
-                    wait = wait.min(cap);
-                }
-                table = match shared.cv.wait_timeout(table, wait) {
-                    Ok((g, _)) => g,
-                    Err(p) => p.into_inner().0,
-                };
-                shared.wakeups.fetch_add(1, Ordering::Relaxed);
-            }
-            None => {
-                table = shared
-                    .cv
-                    .wait(table)
-                    .unwrap_or_else(PoisonError::into_inner);
-                shared.wakeups.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    }
-}
-
-/// Wake every engine thread so it re-reads the wall clock (the clock watcher's callback; no GIL).
-fn wake_all_engines() {
-    let engines: Vec<Arc<Shared>> = {
-        let mut v = lock(&ENGINES);
-        v.retain(|w| w.strong_count() > 0);
-        v.iter().filter_map(Weak::upgrade).collect()
-    };
-    for e in engines {
-        let _table = lock(&e.table);
-        e.cv.notify_all();
-    }
-}
-
 /// Stops every engine still running (registered with `atexit`).
 #[pyfunction]
 fn _stop_engines(py: Python<'_>) {
-    let engines: Vec<Arc<Shared>> = with_lock(py, &ENGINES, |v| {
-        v.retain(|w| w.strong_count() > 0);
-        v.iter().filter_map(Weak::upgrade).collect()
-    });
-    for e in engines {
-        e.stop(py);
-    }
+    crate::detached(py, runner::stop_all);
 }
 
 /// The scheduling engine: a table of jobs and one background thread that calls `dispatch` with
@@ -212,52 +73,37 @@ fn _stop_engines(py: Python<'_>) {
 /// is garbage-collected, and at interpreter exit.
 #[pyclass(frozen, module = "fastscheduler._core", name = "Engine")]
 pub struct PyEngine {
-    shared: Arc<Shared>,
+    runner: Arc<Runner>,
+    dispatch: Dispatch,
 }
 
 impl PyEngine {
-    /// Run a table operation; wake the engine thread when it made the earliest deadline earlier.
+    /// Run a table change; the runner wakes its thread when the earliest deadline moved earlier.
     fn mutate<R: Send>(&self, py: Python<'_>, f: impl FnOnce(&mut JobTable) -> R + Send) -> R {
-        let shared = &*self.shared;
-        with_lock(py, &shared.table, |t| {
-            let before = t.next_deadline_us();
-            let r = f(t);
-            if earlier(t.next_deadline_us(), before) {
-                shared.cv.notify_all();
-            }
-            r
-        })
+        let runner = &*self.runner;
+        with_lock(py, runner.table(), |t| runner.change(t, f))
     }
 
     fn read<R: Send>(&self, py: Python<'_>, f: impl FnOnce(&mut JobTable) -> R + Send) -> R {
-        with_lock(py, &self.shared.table, f)
+        with_lock(py, self.runner.table(), f)
     }
 }
 
 #[pymethods]
 impl PyEngine {
     #[new]
-    fn new(py: Python<'_>, dispatch: &Bound<'_, PyAny>) -> PyResult<Self> {
+    fn new(dispatch: &Bound<'_, PyAny>) -> PyResult<Self> {
         if !dispatch.is_callable() {
-            return Err(PyTypeError::new_err(format!(
-                "dispatch must be callable, got {}",
-                dispatch.get_type().name()?
-            )));
+            return Err(Error::NotCallable {
+                what: "dispatch",
+                got: dispatch.get_type().name()?.to_string(),
+            }
+            .into());
         }
-        let shared = Arc::new(Shared {
-            table: Mutex::new(JobTable::new(now_us())),
-            cv: Condvar::new(),
-            generation: AtomicU64::new(0),
-            wakeups: AtomicU64::new(0),
-            dispatch: Mutex::new(Some(dispatch.clone().unbind())),
-            worker: Mutex::new(None),
-        });
-        let weak = Arc::downgrade(&shared);
-        with_lock(py, &ENGINES, move |v| {
-            v.retain(|w| w.strong_count() > 0);
-            v.push(weak);
-        });
-        Ok(PyEngine { shared })
+        Ok(PyEngine {
+            runner: Runner::new(clock::now_us()),
+            dispatch: Arc::new(Mutex::new(Some(dispatch.clone().unbind()))),
+        })
     }
 
     /// Add a job firing first at `trigger.next_after(after)` (with `inclusive`: at its first fire
@@ -366,8 +212,8 @@ impl PyEngine {
         if batch.is_empty() {
             return Ok(0);
         }
-        let Some(dispatch) = self.shared.dispatch(py) else {
-            return Err(PyRuntimeError::new_err("the engine's dispatch was cleared"));
+        let Some(dispatch) = current_dispatch(py, &self.dispatch) else {
+            return Err(Error::DispatchCleared.into());
         };
         dispatch.call1(py, (batch_list(py, &batch)?,))?;
         Ok(batch.len())
@@ -375,60 +221,51 @@ impl PyEngine {
 
     /// Start the engine thread (nothing happens when it is running already).
     fn start(&self, py: Python<'_>) -> PyResult<()> {
-        let shared = &self.shared;
-        with_lock(py, &shared.worker, |worker| {
-            if worker.as_ref().is_some_and(|w| {
-                !w.handle.is_finished() && w.generation == shared.generation.load(Ordering::SeqCst)
-            }) {
-                return Ok(());
-            }
-            let generation = {
-                let _table = lock(&shared.table);
-                let g = shared.generation.fetch_add(1, Ordering::SeqCst) + 1;
-                shared.cv.notify_all();
-                g
-            };
-            clockwatch::start(wake_all_engines);
-            let for_thread = Arc::clone(shared);
-            let handle = std::thread::Builder::new()
-                .name("fastscheduler-engine".into())
-                .spawn(move || run(for_thread, generation))
-                .map_err(|e| {
-                    PyRuntimeError::new_err(format!("cannot start the engine thread: {e}"))
-                })?;
-            *worker = Some(Worker { handle, generation });
-            Ok(())
-        })
+        clockwatch::start();
+        let dispatch = Arc::clone(&self.dispatch);
+        // Called on the engine thread with each batch; false ends the thread.
+        let call = move |batch: &[Due]| {
+            Python::try_attach(|py| {
+                let Some(dispatch) = current_dispatch(py, &dispatch) else {
+                    return;
+                };
+                let r = batch_list(py, batch).and_then(|b| dispatch.call1(py, (b,)));
+                if let Err(e) = r {
+                    e.write_unraisable(py, Some(dispatch.bind(py)));
+                }
+            })
+            // None: the interpreter is finalizing, nothing can be dispatched any more.
+            .is_some()
+        };
+        let runner = &self.runner;
+        crate::detached(py, || runner.start(call)).map_err(|e| Error::Thread(e).into())
     }
 
     /// Stop the engine thread and wait for it (it finishes a dispatch in progress first). Safe
     /// to call twice, or when never started.
     fn stop(&self, py: Python<'_>) {
-        self.shared.stop(py);
+        let runner = &self.runner;
+        crate::detached(py, || runner.stop());
     }
 
     /// Whether the engine thread is running.
     #[getter]
     fn running(&self, py: Python<'_>) -> bool {
-        let shared = &self.shared;
-        with_lock(py, &shared.worker, |w| {
-            w.as_ref().is_some_and(|w| {
-                !w.handle.is_finished() && w.generation == shared.generation.load(Ordering::SeqCst)
-            })
-        })
+        let runner = &self.runner;
+        crate::detached(py, || runner.running())
     }
 
     /// The longest single wait of the engine thread in seconds, or None when it waits for its
     /// next deadline however far (Linux: a clock watcher wakes it if the wall clock jumps).
     #[staticmethod]
     fn max_wait() -> Option<f64> {
-        clockwatch::max_wait().map(|d| d.as_secs_f64())
+        clock::max_wait().map(|d| d.as_secs_f64())
     }
 
     /// How many times the engine thread returned from a wait (timeouts and notifications).
     #[getter]
     fn wakeups(&self) -> u64 {
-        self.shared.wakeups.load(Ordering::Relaxed)
+        self.runner.wakeups()
     }
 
     fn __len__(&self, py: Python<'_>) -> usize {
@@ -445,7 +282,7 @@ impl PyEngine {
     }
 
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
-        if let Ok(d) = self.shared.dispatch.try_lock() {
+        if let Ok(d) = self.dispatch.try_lock() {
             if let Some(d) = d.as_ref() {
                 visit.call(d)?;
             }
@@ -454,8 +291,8 @@ impl PyEngine {
     }
 
     fn __clear__(&self) {
-        self.shared.signal_stop();
-        let d = lock(&self.shared.dispatch).take();
+        self.runner.signal_stop();
+        let d = lock(&self.dispatch).take();
         drop(d);
     }
 }
@@ -463,7 +300,7 @@ impl PyEngine {
 impl Drop for PyEngine {
     fn drop(&mut self) {
         // The thread ends on its own (without a join: this may run on any thread, attached).
-        self.shared.signal_stop();
+        self.runner.signal_stop();
     }
 }
 

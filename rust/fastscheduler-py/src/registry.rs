@@ -15,7 +15,7 @@
 //! Threading: each method reads or changes the registry in one step that runs no Python code, so
 //! the GIL makes it atomic (see `Registry`); the scheduler still calls `add`, `remove` and the
 //! readers under its own lock, and builders call `try_add` without it.
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyTypeError;
 use pyo3::gc::PyVisit;
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -23,6 +23,7 @@ use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use pyo3::PyTraverseError;
 use std::collections::HashMap;
 
+use crate::errors::Error;
 use crate::run::{PyRun, RunParts};
 
 /// The part of a job that only exists once it has run (most registered jobs never need it).
@@ -347,7 +348,7 @@ impl PyRegistry {
         let series = u32::try_from(self.series.len())
             .ok()
             .filter(|&s| s != NO_SERIES)
-            .ok_or_else(|| PyValueError::new_err("too many job series"))?;
+            .ok_or(Error::TooMany("job series"))?;
         self.series.push(Series {
             base: PyString::new(py, base).unbind(),
             jobs: Vec::new(),
@@ -380,7 +381,7 @@ impl PyRegistry {
         if !job_id.is_none() {
             let id = job_id
                 .cast_into::<PyString>()
-                .map_err(|_| PyTypeError::new_err("JobSpec.job_id must be a string or None"))?;
+                .map_err(|_| Error::WrongType("JobSpec.job_id must be a string or None"))?;
             let is_async = is_async_fn.bind(py).call1((func,))?.is_truthy()?;
             return Ok((Place::Named(id.unbind()), is_async));
         }
@@ -439,10 +440,11 @@ impl PyRegistry {
             return Ok(None);
         }
         if !func.is_callable() {
-            return Err(PyTypeError::new_err(format!(
-                "a job must be callable, got {}",
-                func.repr()?
-            )));
+            return Err(Error::NotCallable {
+                what: "a job",
+                got: func.repr()?.to_string(),
+            }
+            .into());
         }
         let kwargs = if kwargs.is_truthy()? {
             Some(kwargs.clone().unbind())
@@ -501,10 +503,7 @@ impl PyRegistry {
         match place {
             Place::Named(id) => {
                 if this.lookup(py, id.bind(py).to_str()?)?.is_some() {
-                    return Err(PyValueError::new_err(format!(
-                        "job id {} is already registered; ids must be unique",
-                        id.bind(py).repr()?
-                    )));
+                    return Err(Error::DuplicateId(id.bind(py).repr()?.to_string()).into());
                 }
                 this.named.bind(py).set_item(id, job)?;
             }
@@ -525,8 +524,8 @@ impl PyRegistry {
                         n += 1;
                     }
                 }
-                job.bind(py).borrow_mut().n = u32::try_from(n)
-                    .map_err(|_| PyValueError::new_err("too many jobs in one series"))?;
+                job.bind(py).borrow_mut().n =
+                    u32::try_from(n).map_err(|_| Error::TooMany("jobs in one series"))?;
                 s.jobs.push(Some(job.clone_ref(py)));
             }
         }

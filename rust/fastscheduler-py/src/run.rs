@@ -9,7 +9,7 @@
 //! into full passes over every object of the process in the middle of the burst (measured: two
 //! full passes, ~75 ms). A sync run executes entirely here (`execute`): set the context variable,
 //! call the function, time it, build the outcome and report it, with no Python frame of ours.
-use pyo3::exceptions::PyTypeError;
+use crate::errors::Error;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -210,9 +210,10 @@ impl PyRun {
     ) -> PyResult<()> {
         let py = slf.py();
         if slf.get().is_async {
-            return Err(PyTypeError::new_err(
+            return Err(Error::WrongType(
                 "Run.execute runs sync jobs; await run.call() for an async one",
-            ));
+            )
+            .into());
         }
         let started = clock.call0()?;
         let error = Self::call_sync(slf)
