@@ -142,6 +142,15 @@ class FastScheduler:
     was called from, else one owned by the scheduler). ``clock`` is for tests: a
     :class:`~fastscheduler.ManualClock` makes time move only when advanced.
 
+    Logging goes to the ``fastscheduler`` logger (``fastscheduler.cluster`` for the cluster), which
+    has no handler of its own: where lines go is the application's logging configuration
+    (without one, Python prints WARNING and above to stderr). Each failed attempt is a WARNING
+    line, each dead letter an ERROR with its traceback, a store outage a WARNING when it starts
+    and when it ends. ``quiet=True`` moves the scheduler's informational lines (started, stopped,
+    missed fires, stored jobs no code registers) to DEBUG; it changes no logger's level, so
+    neither other schedulers nor the application's logging are affected, and failures are
+    logged whatever it says.
+
     ``cluster``: with a PostgreSQL or MySQL/MariaDB ``database_url`` (default ``None`` = on),
     several processes running the same code share the jobs and each fire runs once
     (:mod:`fastscheduler.cluster`; a :class:`~fastscheduler.cluster.ClusterConfig` tunes it,
@@ -254,8 +263,6 @@ class FastScheduler:
         self._paused_before_start: set[str] = set()
         if isinstance(self._clock, ManualClock):
             self._clock.attach(self._advance_manual)
-        if quiet:
-            log.setLevel(logging.WARNING)
         if isinstance(self.events, LocalEventBroker):
             self.events.watch(self._update_quiet)
         self._update_quiet()
@@ -550,6 +557,7 @@ class FastScheduler:
         claim: Claim | None = attempt_run.claim
         now = outcome.finished_at
         cluster = self._cluster if claim is not None else None
+        then = ""  # a failed attempt: what happens next, for its log line
         with self._lock:
             run = job.run_state()
             run.running -= 1
@@ -585,6 +593,7 @@ class FastScheduler:
                     if cluster is not None:  # the run stays leased to this instance until it ends
                         cluster.finished(claim, "running", attempt + 1, now, 0, 0, 1)  # type: ignore[arg-type]
                     event = (EventType.JOB_RETRYING, {"attempt": attempt, "delay": delay, "error": message})
+                    then = f"retrying in {delay:g} s"
                 else:
                     if key is not None:
                         self._engine.record_run(key, False)
@@ -600,18 +609,39 @@ class FastScheduler:
                         executed_at=now,
                         first_attempt_at=first_attempt_at,
                         scheduled_time=scheduled,
-                        name=job.spec.name,
+                        name=job.name,
                     )
                     self._dead.append(letter)
                     if self._saver is not None:
                         self._saver.dead_letter(_record(letter))
                     event = (EventType.JOB_DEAD_LETTERED, {"attempts": attempt, "error": message})
                     self._publish(EventType.JOB_FAILED, job, attempt=attempt, error=message)
+                    then = "dead-lettered"
             if job.spec.kind == "date" and event[0] is not EventType.JOB_RETRYING:
                 run.finished = True
             self._mark(job)
             self._inflight -= 1
             self._idle.notify_all()
+        if then:  # logged without the lock: a handler may write to a slow stream
+            error = outcome.error
+            assert error is not None
+            line = _one_line(f"{type(error).__name__}: {error}")
+            log.warning(
+                "fastscheduler: job %s failed (attempt %d of %d): %s; %s",
+                job.job_id,
+                attempt,
+                job.spec.retries + 1,
+                line,
+                then,
+            )
+            if event[0] is EventType.JOB_DEAD_LETTERED:
+                log.error(
+                    "fastscheduler: job %s dead-lettered after %d attempt(s): %s",
+                    job.job_id,
+                    attempt,
+                    line,
+                    exc_info=(type(error), error, error.__traceback__),
+                )
         self._publish(event[0], job, **event[1])
 
     def _record_missed(self, job: Job, scheduled: float, count: int, reason: str) -> None:
@@ -621,6 +651,7 @@ class FastScheduler:
             error = f"{count} run(s) missed: {reason}"
             self._history_add(job, JobStatus.MISSED, now, error, scheduled, 0, None)
             self._mark(job)
+            self._note(logging.INFO, "fastscheduler: job %s: %s", job.job_id, error)
         self._publish(EventType.JOB_MISSED, job, count=count, reason=reason, scheduled_time=scheduled)
 
     def _history_add(
@@ -646,7 +677,7 @@ class FastScheduler:
             execution_time=(outcome.finished_at - outcome.started_at) if outcome else None,
             scheduled_time=scheduled,
             attempt=attempt,
-            name=job.spec.name,
+            name=job.name,
         )
         self._history.append(entry)
         if self._saver is not None:
@@ -826,10 +857,15 @@ class FastScheduler:
             cluster.leave()
         saver, self._saver = self._saver, None
         if saver is not None:
-            while not saver.flush(timeout) and saver.alive and saver.status()["ok"]:
-                log.warning(
-                    "fastscheduler: still saving state to %s before stopping", type(self.storage).__name__
-                )
+            flushed = saver.flush(timeout)
+            while not flushed and saver.alive and saver.status()["ok"]:
+                # Working, not done: past ``timeout`` too (``timeout`` may be 0: stop()'s deadline
+                # is spent), in steps of a second, saying so after each.
+                flushed = saver.flush(1.0)
+                if not flushed:
+                    log.warning(
+                        "fastscheduler: still saving state to %s before stopping", type(self.storage).__name__
+                    )
             if not saver.stop(0):
                 log.warning("fastscheduler: stopped with unsaved changes: %s", saver.status()["last_error"])
         if self._store_open:
@@ -937,7 +973,8 @@ class FastScheduler:
             if self._saver is not None:
                 self._saver.jobs([j.job_id for j in self._jobs] + (orphans if self.remove_orphaned else []))
             if orphans:
-                log.warning(
+                self._note(
+                    logging.WARNING,
                     "fastscheduler: %d stored job(s) are not registered by this code (orphaned%s): %s",
                     len(orphans),
                     ", removed" if self.remove_orphaned else "; kept, not run",
@@ -949,14 +986,25 @@ class FastScheduler:
             self._serve_at_exit = True
             _serve_at_exit()
         self._publish(EventType.SCHEDULER_STARTED, None)
-        log.info("fastscheduler started with %d job(s)", len(self._jobs))
+        self._note(logging.INFO, "fastscheduler started with %d job(s)", len(self._jobs))
 
-    def stop(self, wait: bool = True, timeout: float = 30) -> _StopHandle:
-        """Stop dispatching; with ``wait``, let running jobs finish (up to ``timeout`` seconds).
+    def stop(self, wait: bool = True, timeout: float | None = 30) -> _StopHandle:
+        """Stop dispatching; with ``wait``, let running jobs finish, for up to ``timeout`` seconds
+        in all (None: no limit), then return. Runs still going then: ``async def`` runs and
+        ``.timeout(kill=True)`` processes are cancelled (recorded as failed attempts); a sync run
+        cannot be stopped, so it goes on in its thread and is recorded when it ends. Without
+        ``wait`` that happens at once. Saving the state afterwards uses what is left of
+        ``timeout`` while the store fails, but a save that is working is always finished.
 
         From sync code this returns when done. Inside a running event loop (a FastAPI lifespan)
         ``await scheduler.stop(wait=True)`` waits without blocking the loop.
         """
+        # One deadline for every stage, not ``timeout`` for each in turn.
+        deadline = None if timeout is None else time.monotonic() + timeout
+
+        def left() -> float | None:
+            return None if deadline is None else max(0.0, deadline - time.monotonic())
+
         with self._lock:
             if not self._running:
                 return _StopHandle()
@@ -969,12 +1017,12 @@ class FastScheduler:
         def finish_sync() -> None:
             if self._cluster is not None:  # the claim being made still starts its runs
                 self._cluster.stop_claiming()
-            self._threads.shutdown(wait, timeout)
-            self._processes.shutdown(wait, timeout)
-            self._asyncio.shutdown(wait, timeout)
+            self._threads.shutdown(wait, left())
+            self._processes.shutdown(wait, left())
+            self._asyncio.shutdown(wait, left())
             if wait:
-                self._wait_idle(timeout)
-            self._after_stop()
+                self._wait_idle(left())
+            self._after_stop(left())
             self._outcomes.put(None)  # the finisher ends once every run in flight is recorded
 
         if self._asyncio.on_app_loop_thread():
@@ -982,7 +1030,7 @@ class FastScheduler:
             async def finish_async() -> None:
                 pending = [asyncio.wrap_future(f) for f in self._asyncio.pending()]
                 if wait and pending:
-                    await asyncio.wait(pending, timeout=timeout)
+                    await asyncio.wait(pending, timeout=left())
                 await asyncio.get_running_loop().run_in_executor(None, finish_sync)
 
             return _StopHandle(finish_async)
@@ -993,7 +1041,13 @@ class FastScheduler:
         self._close_store(timeout)
         self._stopped.set()
         self._publish(EventType.SCHEDULER_STOPPED, None)
-        log.info("fastscheduler stopped")
+        self._note(logging.INFO, "fastscheduler stopped")
+
+    def _note(self, level: int, msg: str, *args: object) -> None:
+        """Log one of the scheduler's own informational lines (started, stopped, missed fires,
+        orphaned stored jobs): at ``level``, or at DEBUG when ``quiet``. Failures are logged
+        with ``log`` directly, whatever ``quiet`` says."""
+        log.log(logging.DEBUG if self.quiet else level, msg, *args, stacklevel=2)
 
     def __enter__(self) -> FastScheduler:
         self.start()
@@ -1270,7 +1324,7 @@ class FastScheduler:
         return {
             "job_id": stored.get("job_id"),
             "func_name": stored.get("func_name"),
-            "name": stored.get("name"),
+            "name": stored.get("name") or stored.get("func_name"),
             "status": JobStatus.ORPHANED.value,
             "schedule": stored.get("schedule"),
             "next_run": None,
@@ -1360,6 +1414,11 @@ class FastScheduler:
                 self._saver.clear_dead_letters()
         self._publish(EventType.DEAD_LETTERS_CLEARED, None, cleared=n)
         return n
+
+
+def _one_line(text: str) -> str:
+    """``text`` on one log line (an error message may span several)."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def _storage_backend(

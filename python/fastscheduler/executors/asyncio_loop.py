@@ -1,5 +1,9 @@
 """Async jobs on an event loop: the application's when ``start()`` ran inside one, otherwise one
-loop owned by the scheduler (in its own thread). Never a fresh loop per run."""
+loop owned by the scheduler (in its own thread). Never a fresh loop per run.
+
+At ``shutdown`` the runs still going once the wait is over (or at once, without ``wait``) are
+cancelled, and each is reported as a failed run then (``asyncio.CancelledError``): a run dropped
+with a stopped loop would never report, and the scheduler would wait for it forever."""
 
 from __future__ import annotations
 
@@ -10,7 +14,10 @@ import time
 from collections.abc import Callable
 
 from fastscheduler._core import Run
-from fastscheduler.executors.base import Executor, RunOutcome
+from fastscheduler.executors.base import Executor, Once, RunOutcome
+
+#: The error of a run cancelled because the scheduler stopped before it ended.
+STOPPED = "cancelled: the scheduler stopped before the run ended"
 
 
 class AsyncioExecutor(Executor):
@@ -42,7 +49,11 @@ class AsyncioExecutor(Executor):
                 def serve() -> None:
                     asyncio.set_event_loop(own)
                     own.call_soon(ready.set)
-                    own.run_forever()
+                    try:
+                        own.run_forever()
+                        _end_tasks(own)
+                    finally:
+                        own.close()  # here, not in shutdown(): it may return before the loop ends
 
                 self._own_thread = threading.Thread(target=serve, name="fastscheduler-asyncio", daemon=True)
                 self._own_thread.start()
@@ -53,6 +64,7 @@ class AsyncioExecutor(Executor):
     def submit(self, run: Run) -> None:
         clock = self._clock
         timeout = run.timeout
+        report = Once(run.report)
 
         async def runner() -> None:
             started = clock()
@@ -67,16 +79,19 @@ class AsyncioExecutor(Executor):
                 error, timed_out = TimeoutError(f"timed out after {timeout:g} s (cancelled)"), True
             except BaseException as exc:  # a job's SystemExit is a failed run, not ours
                 error = exc
-            run.report(RunOutcome(started_at=started, finished_at=clock(), error=error, timed_out=timed_out))
+            report(RunOutcome(started_at=started, finished_at=clock(), error=error, timed_out=timed_out))
+
+        def done(future: concurrent.futures.Future[None]) -> None:
+            with self._lock:
+                self._inflight.discard(future)
+            if future.cancelled():  # by shutdown(), maybe before the runner even started
+                now = clock()
+                report(RunOutcome(started_at=now, finished_at=now, error=asyncio.CancelledError(STOPPED)))
 
         future = asyncio.run_coroutine_threadsafe(runner(), self.loop)
         with self._lock:
             self._inflight.add(future)
-        future.add_done_callback(self._forget)
-
-    def _forget(self, future: concurrent.futures.Future[None]) -> None:
-        with self._lock:
-            self._inflight.discard(future)
+        future.add_done_callback(done)
 
     def pending(self) -> list[concurrent.futures.Future[None]]:
         """Runs not finished yet."""
@@ -91,16 +106,29 @@ class AsyncioExecutor(Executor):
             return False
 
     def shutdown(self, wait: bool, timeout: float | None) -> None:
+        """With ``wait``, wait up to ``timeout`` seconds for the runs in flight; then cancel the
+        ones still going (each reports a failed run) and end the owned loop, if any."""
+        end = None if timeout is None else time.monotonic() + timeout
         if wait and not self.on_app_loop_thread():
             concurrent.futures.wait(self.pending(), timeout=timeout)
-        elif not wait:
-            for f in self.pending():
-                f.cancel()
+        for future in self.pending():
+            future.cancel()
         with self._lock:
             own, self._own_loop = self._own_loop, None
             thread, self._own_thread = self._own_thread, None
         if own is not None:
             own.call_soon_threadsafe(own.stop)
-            if thread is not None:
-                thread.join(timeout=5)
-            own.close()
+            if thread is not None and thread is not threading.current_thread():  # stop() from a job
+                # Normally at once; a job blocking its loop delays it, but not past the deadline.
+                thread.join(None if end is None else max(0.0, end - time.monotonic()))
+
+
+def _end_tasks(loop: asyncio.AbstractEventLoop) -> None:
+    """What ``asyncio.run`` does when its main coroutine ends: cancel the tasks left on ``loop``
+    (a job's own background tasks) and let them unwind, so their ``finally`` blocks run."""
+    tasks = asyncio.all_tasks(loop)
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+    loop.run_until_complete(loop.shutdown_asyncgens())

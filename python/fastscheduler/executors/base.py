@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import NamedTuple
@@ -29,6 +30,21 @@ class RunOutcome(NamedTuple):
 Done = Callable[[RunOutcome], None]
 
 
+class Once:
+    """Calls ``done`` for the first outcome only (a timeout, a cancellation at ``stop()`` and the
+    run's own end race to report)."""
+
+    def __init__(self, done: Done) -> None:
+        self._done: Done | None = done
+        self._lock = threading.Lock()
+
+    def __call__(self, outcome: RunOutcome) -> None:
+        with self._lock:
+            done, self._done = self._done, None
+        if done is not None:
+            done(outcome)
+
+
 class Executor(ABC):
     """Runs runs (:class:`fastscheduler._core.Run`, made by the scheduler for each attempt of a
     job) and reports each one's outcome exactly once, through ``run.report`` (or ``run.execute``,
@@ -45,4 +61,6 @@ class Executor(ABC):
 
     @abstractmethod
     def shutdown(self, wait: bool, timeout: float | None) -> None:
-        """Stop accepting work; with ``wait``, wait up to ``timeout`` seconds for running work."""
+        """Stop accepting work; with ``wait``, wait up to ``timeout`` seconds (None: no limit) for
+        running work, and return by then. Work still running afterwards is ended where it can be
+        (and reported as such) or left to finish (and reported when it does): never dropped."""

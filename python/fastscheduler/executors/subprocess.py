@@ -33,6 +33,9 @@ from typing import Any
 from fastscheduler._core import Run
 from fastscheduler.executors.base import Executor, RunOutcome
 
+#: The error of a run whose process was not started because the scheduler stopped first.
+STOPPED = "not run: the scheduler stopped before the job's process started"
+
 
 class JobProcessError(Exception):
     """A job run in a child process failed; ``str()`` carries the child's error and traceback text
@@ -47,9 +50,13 @@ class SubprocessExecutor(Executor):
         self._clock = clock
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._children: set[int] = set()
+        # Runs submitted and not reported yet, by their supervision's future.
+        self._runs: dict[concurrent.futures.Future[None], Run] = {}
+        self._ending = False  # shutdown() is ending the runs: fork no more children
         self._lock = threading.Lock()
 
     def start(self) -> None:
+        self._ending = False
         if self._pool is None:
             self._pool = concurrent.futures.ThreadPoolExecutor(
                 max_workers=self._max_workers, thread_name_prefix="fastscheduler-supervisor"
@@ -59,7 +66,14 @@ class SubprocessExecutor(Executor):
         if self._pool is None:
             self.start()
         assert self._pool is not None
-        self._pool.submit(self._supervise, run)
+        future = self._pool.submit(self._supervise, run)
+        with self._lock:
+            self._runs[future] = run
+        future.add_done_callback(self._forget)
+
+    def _forget(self, future: concurrent.futures.Future[None]) -> None:
+        with self._lock:
+            self._runs.pop(future, None)
 
     def _supervise(self, run: Run) -> None:
         started = self._clock()
@@ -76,17 +90,22 @@ class SubprocessExecutor(Executor):
         if not hasattr(os, "fork"):
             raise JobProcessError(".timeout(kill=True) needs os.fork (POSIX); this platform has none")
         read_fd, write_fd = os.pipe()
-        with warnings.catch_warnings():
-            # Python 3.12+ warns that forking a multi-threaded process may deadlock the child;
-            # the child only runs the job and exits, and a stuck child is killed at its deadline.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child; its outcome is asserted through the parent
-            os.close(read_fd)
-            _child(run, write_fd)
-        os.close(write_fd)
+        # Under the lock: a shutdown() ending the runs either sees this child or stops its fork.
         with self._lock:
+            if self._ending:
+                os.close(read_fd)
+                os.close(write_fd)
+                raise JobProcessError(STOPPED)
+            with warnings.catch_warnings():
+                # Python 3.12+ warns that forking a multi-threaded process may deadlock the child;
+                # the child only runs the job and exits, and a stuck child is killed at its deadline.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                pid = os.fork()
+            if pid == 0:  # pragma: no cover - the child; its outcome is asserted through the parent
+                os.close(read_fd)
+                _child(run, write_fd)
             self._children.add(pid)
+        os.close(write_fd)
         try:
             data, finished = _read_until(read_fd, None if timeout is None else time.monotonic() + timeout)
             if not finished:
@@ -101,16 +120,28 @@ class SubprocessExecutor(Executor):
         return _outcome(data, status), False
 
     def shutdown(self, wait: bool, timeout: float | None) -> None:
+        """With ``wait``, wait up to ``timeout`` seconds for the runs in flight. The ones still
+        going then (or at once, without ``wait``) are ended: a run not started yet is reported
+        cancelled, a running one's process is killed (its supervisor reports that)."""
         pool, self._pool = self._pool, None
         if pool is None:
             return
-        if not wait:
+        if wait:
             with self._lock:
-                children = list(self._children)
-            for pid in children:  # a stop that does not wait ends the runs it abandons
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-        pool.shutdown(wait=wait, cancel_futures=not wait)
+                futures = list(self._runs)
+            concurrent.futures.wait(futures, timeout=timeout)
+        with self._lock:
+            self._ending = True
+            queued = list(self._runs.items())
+            children = list(self._children)
+        for future, run in queued:
+            if future.cancel():  # never started: nobody else will report it
+                now = self._clock()
+                run.report(RunOutcome(started_at=now, finished_at=now, error=JobProcessError(STOPPED)))
+        for pid in children:  # a stop ends the runs it does not wait for
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        pool.shutdown(wait=False)
 
 
 def _child(run: Run, fd: int) -> None:

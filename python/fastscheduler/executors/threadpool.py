@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 
 from fastscheduler._core import Run
-from fastscheduler.executors.base import Done, Executor, RunOutcome
+from fastscheduler.executors.base import Done, Executor, Once, RunOutcome
 from fastscheduler.executors.watchdog import Watchdog
 
 
@@ -64,7 +64,7 @@ class ThreadPoolExecutor(Executor):
             if timeout is None:
                 run.execute(clock)
                 continue
-            report = _Once(run.report)
+            report = Once(run.report)
             cancel = self._watchdog.after(timeout, self._timed_out(report, clock(), timeout))
             run.execute(clock, report)
             cancel()
@@ -96,17 +96,3 @@ class ThreadPoolExecutor(Executor):
                     continue  # stop() called from a job: that worker ends when the job returns
                 worker.join(None if end is None else max(0.0, end - time.monotonic()))
         self._watchdog.stop()
-
-
-class _Once:
-    """Calls ``done`` for the first outcome only (a timeout and a late finish race)."""
-
-    def __init__(self, done: Done) -> None:
-        self._done: Done | None = done
-        self._lock = threading.Lock()
-
-    def __call__(self, outcome: RunOutcome) -> None:
-        with self._lock:
-            done, self._done = self._done, None
-        if done is not None:
-            done(outcome)
