@@ -14,6 +14,7 @@ import pytest
 
 import fastscheduler
 from fastscheduler import CronError, CronExpr, UnknownTimeZoneError
+from fastscheduler._tzinfo import result_tzinfos
 
 UTC = timezone.utc
 PARIS = ZoneInfo("Europe/Paris")
@@ -34,7 +35,10 @@ def test_readme_example() -> None:
         "2026-04-01T09:00:00+02:00",
     ]
     assert [f.strftime("%a") for f in fires] == ["Mon", "Tue", "Wed"]
-    assert all(f.tzinfo is PARIS for f in fires)
+    # ZoneInfo("Europe/Paris") itself where this machine's tz database agrees with the bundled
+    # one for Paris (see test_tzdb.py for where it does not).
+    assert all(f.tzinfo is result_tzinfos("Europe/Paris")[1] for f in fires)
+    assert all(str(f.tzinfo) == "Europe/Paris" for f in fires)
 
 
 def test_repr_and_str() -> None:
@@ -246,7 +250,7 @@ def test_aware_inputs_and_outputs() -> None:
     ]:
         got = e.next(dt)
         assert got.isoformat() == "2026-06-01T09:00:00+02:00"
-        assert got.tzinfo is PARIS
+        assert str(got.tzinfo) == "Europe/Paris"
         assert e.prev(dt).isoformat() == "2026-05-31T09:00:00+02:00"
     # The UTC expression returns datetime.timezone.utc.
     assert CronExpr("0 9 * * *").next(instant).tzinfo is UTC
@@ -267,15 +271,144 @@ def test_no_fire_time_left() -> None:
     assert CronExpr("0 0 1 1 *").next_n(datetime(9998, 6, 1), 5) == [datetime(9999, 1, 1, tzinfo=UTC)]
 
 
-def test_prev_and_matches_agree_at_year_one() -> None:
-    # Fire times lie in 0001-01-02T00:00Z .. 9999-12-30T23:59:59Z so that every zone's wall clock
-    # stays in years 1..9999; prev(), next() and matches() share those bounds.
-    with pytest.raises(CronError, match="no fire time before"):
-        CronExpr("0 0 1 1 *").prev(datetime(1, 6, 1))
-    e = CronExpr("0 0 2 1 *")
-    p = e.prev(datetime(1, 6, 1))
-    assert p == datetime(1, 1, 2, tzinfo=UTC)
-    assert e.matches(p)
+def test_first_and_last_representable_days() -> None:
+    # Fire times are the matching wall-clock times of years 1-9999 in the expression's own zone:
+    # the first and the last minute a datetime can hold are fire times like any other.
+    e = CronExpr("* * * * *")
+    assert e.matches(datetime(1, 1, 1))
+    assert e.matches(datetime(9999, 12, 31, 23, 59))
+    assert e.next(datetime(9999, 12, 30, 23, 59)) == datetime(9999, 12, 31, tzinfo=UTC)
+    assert e.prev(datetime(1, 1, 1, 0, 1)) == datetime(1, 1, 1, tzinfo=UTC)
+    assert CronExpr("@yearly").prev(datetime(1, 6, 1)) == datetime(1, 1, 1, tzinfo=UTC)
+    assert e.next_n(datetime(9999, 12, 31, 23, 57), 5) == [
+        datetime(9999, 12, 31, 23, 58, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, tzinfo=UTC),
+    ]
+    with pytest.raises(CronError, match="no fire time after the given time"):
+        e.next(datetime(9999, 12, 31, 23, 59))
+    with pytest.raises(CronError, match="no fire time before the given time"):
+        e.prev(datetime(1, 1, 1))
+    # In any zone, whatever its offset: New York's year 1 starts at 00:00 local (LMT -4:56:02),
+    # Kiritimati's (+14) ends at 23:59 local, before the end of year 9999 in UTC.
+    for tz in ("America/New_York", "Asia/Tokyo", "Pacific/Kiritimati", "Pacific/Pago_Pago"):
+        z = CronExpr("* * * * *", tz=tz)
+        first, last = z.next(datetime(1, 1, 1)), z.prev(datetime(9999, 12, 31, 23, 59))
+        assert first.replace(tzinfo=None) == datetime(1, 1, 1, 0, 1), tz
+        assert last.replace(tzinfo=None) == datetime(9999, 12, 31, 23, 58), tz
+        assert z.matches(datetime(1, 1, 1)) and z.matches(datetime(9999, 12, 31, 23, 59)), tz
+        assert z.prev(first) == z.prev(datetime(1, 1, 1, 0, 0, 1)), tz
+        assert z.next_timestamps(last.timestamp(), 3) == [last.timestamp() + 60], tz
+        yearly = CronExpr("@yearly", tz=tz)
+        assert yearly.prev(datetime(1, 6, 1)).replace(tzinfo=None) == datetime(1, 1, 1), tz
+
+
+@pytest.mark.parametrize("local", ["UTC", "Asia/Tokyo", "America/New_York"])
+def test_at_the_first_and_last_days_says_what_to_change(local: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # datetime cannot read a naive time within a day of year 1 or year 9999 in the local zone
+    # ("year 0 is out of range"); at() says what is wrong with the time instead.
+    import time
+
+    from fastscheduler import FastScheduler, ManualClock
+
+    monkeypatch.setenv("TZ", local)
+    time.tzset()
+    try:
+        sched = FastScheduler(storage="memory", clock=ManualClock())
+        with pytest.raises(
+            ValueError, match=r"^at\('0001-01-01T00:00:00'\) is in the past \(now is 2026-.*\); give a"
+        ):
+            sched.at(datetime(1, 1, 1))(lambda: None)
+        with pytest.raises(ValueError, match=r"^at\('0001-01-01T00:00:00\+05:00'\) is in the past"):
+            sched.at(datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5))))(lambda: None)
+        with pytest.raises(ValueError, match=r"^at\('0001-01-01T00:00:00-04:56:02'\) is in the past"):
+            sched.at(datetime(1, 1, 1)).tz("America/New_York")(lambda: None)
+        with pytest.raises(
+            ValueError, match=r"is after 9999-12-31T23:59:59Z, the last instant a datetime can hold"
+        ):
+            sched.at(datetime(9999, 12, 31, 23, 59)).tz("America/New_York")(lambda: None)
+        if local == "Asia/Tokyo":  # a naive time that datetime cannot read east of Greenwich
+            with pytest.raises(
+                ValueError, match=r"^at\('9999-12-31T23:59:00'\) is too close to the end of year"
+            ):
+                sched.at(datetime(9999, 12, 31, 23, 59))(lambda: None)
+        sched.at(datetime(9999, 12, 31, 23, 59, tzinfo=UTC))(lambda: None)
+        sched.at(datetime(9999, 12, 31, 23, 59)).tz("Asia/Tokyo")(lambda: None)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_batch_size_has_a_limit() -> None:
+    # At most 1,000,000 fire times per call: a huge n is a ValueError before any work, not a
+    # process that grows until the OOM killer comes.
+    e = CronExpr("* * * * * *")
+    message = (
+        "n must be at most 1000000 (got 4611686018427387904); "
+        "for more fire times, call again after the last one"
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        e.next_timestamps(0.0, 2**62)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        e.next_n(datetime(2026, 1, 1), 2**62)
+    with pytest.raises(ValueError, match=r"^n must be at most 1000000 \(got 1000001\)"):
+        e.next_timestamps(0.0, 1_000_001)
+    ts = e.next_timestamps(0.0, 1_000_000)
+    assert len(ts) == 1_000_000 and ts[-1] == 1_000_000.0
+    # Going further is one more call from the last one.
+    assert e.next_timestamps(ts[-1], 2) == [1_000_001.0, 1_000_002.0]
+
+
+def test_huge_batch_fails_fast_in_a_small_address_space() -> None:
+    # Run where memory is limited, so that a regression fails this test instead of the machine.
+    import subprocess
+    import sys
+
+    code = (
+        "import resource; resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))\n"
+        "from fastscheduler import CronExpr\n"
+        "try:\n"
+        "    CronExpr('* * * * * *').next_timestamps(0.0, 2**62)\n"
+        "except ValueError as e:\n"
+        "    print(e)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0 and run.stdout.startswith("n must be at most 1000000"), run
+
+
+@pytest.mark.parametrize(
+    ("dow", "days"),
+    [
+        ("5/2", ["Fri", "Sun"]),  # 5-7/2: 7 is Sunday
+        ("FRI/2", ["Fri", "Sun"]),
+        ("5-7/2", ["Fri", "Sun"]),
+        ("6/1", ["Sat", "Sun"]),
+        ("7/2", ["Sun"]),  # 7-7: Sunday only (it was every other day from Sunday)
+        ("0/7", ["Sun"]),
+        ("1/3", ["Mon", "Thu", "Sun"]),
+        ("2/3", ["Tue", "Fri"]),
+        ("SUN/2", ["Sun", "Tue", "Thu", "Sat"]),
+        ("*/7", ["Sun"]),
+    ],
+)
+def test_day_of_week_start_with_step_runs_to_seven(dow: str, days: list[str]) -> None:
+    fires = CronExpr(f"0 0 * * {dow}").next_n(datetime(2026, 1, 3), 4 * len(days))  # a Saturday
+    order = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+    assert {f.strftime("%a") for f in fires} == set(days)
+    assert [f.strftime("%a") for f in fires][: len(days)] == sorted(days, key=order.index)
+
+
+def test_day_of_week_steps_agree_with_cronsim() -> None:
+    # cronsim reads day-of-week as 0-7 too; every `N/step` and `N-7/step` agrees with it.
+    cronsim = pytest.importorskip("cronsim")
+    start = datetime(2026, 1, 1)
+    for n in range(8):
+        for step in range(1, 8):
+            for dow in (f"{n}/{step}", f"{n}-7/{step}" if n < 7 else f"{n}/{step}"):
+                expr = f"0 0 * * {dow}"
+                it = cronsim.CronSim(expr, start)
+                want = [next(it) for _ in range(10)]
+                got = [f.replace(tzinfo=None) for f in CronExpr(expr).next_n(start, 10)]
+                assert got == want, expr
 
 
 # ---------------------------------------------------------------------------------------------
@@ -310,7 +443,27 @@ BAD = [
     ("*/0 * * * *", "minute field: step 0 in '*/0' must be at least 1"),
     ("0 0 1-10/0 * *", "day-of-month field: step 0 in '1-10/0' must be at least 1"),
     ("* * * * MON/0", "day-of-week field: step 0 in 'mon/0' must be at least 1"),
-    ("*/61 * * * *", "minute field: step 61 in '*/61' is larger than the field's range 0-59"),
+    # One rule, every field: a step is at most one full cycle of its field.
+    (
+        "*/61 * * * *",
+        "minute field: step 61 in '*/61' is larger than the 60 minutes in an hour (a step is at most one "
+        "full cycle of the field)",
+    ),
+    ("0 */25 * * *", "hour field: step 25 in '*/25' is larger than the 24 hours in a day"),
+    (
+        "0 0 12-28/34 * *",
+        "day-of-month field: step 34 in '12-28/34' is larger than the 31 days in the longest",
+    ),
+    ("0 0 1 1-6/13 *", "month field: step 13 in '1-6/13' is larger than the 12 months in a year"),
+    ("0 0 * * */8", "day-of-week field: step 8 in '*/8' is larger than the 7 days in a week"),
+    ("0 0 * * 5/8", "day-of-week field: step 8 in '5/8' is larger than the 7 days in a week"),
+    ("* * * * * */61", "second field: step 61 in '*/61' is larger than the 60 seconds in a minute"),
+    ("0 0 1 1 * 0 */131", "year field: step 131 in '*/131' is larger than the 130 years in the range 1970-"),
+    # ... wherever the element stands: a `*` elsewhere in a day field's list does not excuse it.
+    ("0 0 12-28/34,* * *", "day-of-month field: step 34 in '12-28/34,*' is larger than the 31 days"),
+    ("0 0 * * */8,*", "day-of-week field: step 8 in '*/8,*' is larger than the 7 days in a week"),
+    ("0 0 32,* * *", "day-of-month field: 32 is out of range 1-31"),
+    ("0 0 * * *,8", "day-of-week field: 8 is out of range 0-7"),
     # `?` outside the day fields, or combined.
     ("? * * * *", "minute field: '?' is only allowed in the day-of-month and day-of-week fields"),
     ("0 ? * * *", "hour field: '?' is only allowed in the day-of-month and day-of-week fields"),

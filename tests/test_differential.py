@@ -23,6 +23,9 @@ Deliberate differences (see the README) are kept out of the comparison, and noth
     generated.
 (c) ``#`` / ``Lx`` / ``W`` with a restriction in the other day field are never generated (the
     other day field is ``*`` or ``?`` whenever one of these is used).
+(e) Day-of-week ``N/step`` whose steps reach 7 (``5/2``, ``6/1``, ``7/3``) is never generated: it
+    is ``N-7/step`` here, 7 being Sunday (cronsim reads it so too), while croniter stops at 6
+    (and reads ``7/step`` as ``0/step``).
 (d) Syntax croniter rejects (``CroniterBadCronError``): the case is skipped and counted. The
     generator writes some CronExpr-only syntax (``5L``, ``L-3``, ``LW``, ``1-3#2``) on purpose.
 
@@ -187,7 +190,12 @@ class ExprGen:
         if r < 0.88:
             return f"*/{self.step(f)}"
         if r < 0.98 or not in_list:
-            return f"{self.spell(f, self.raw_value(f))}/{self.step(f)}"
+            v = self.raw_value(f)
+            text = f"{self.spell(f, v)}/{self.step(f)}"
+            step = int(text.rsplit("/", 1)[1])
+            if f == "dow" and ((v == 7 and step < 7) or (v < 7 and (7 - v) % step == 0)):
+                return f"*/{step}"  # (e): `N/step` runs on to 7 (Sunday) here, stops at 6 in croniter
+            return text
         return "*"
 
     def plain_field(self, f: str, star_p: float) -> str:
@@ -895,5 +903,5 @@ def test_former_croniter_incompatibility(expr: str) -> None:
 def test_oversized_step_is_rejected_deliberately(expr: str) -> None:
     # Deliberate difference (README): croniter 7 accepts a step larger than the field's range and
     # fires at the first value only (`*/61` = minute 0), which is never what the author meant.
-    with pytest.raises(CronError, match="larger than the field's range"):
+    with pytest.raises(CronError, match=r"is larger than the \d+ .* \(a step is at most one full cycle of"):
         CronExpr(expr)

@@ -29,10 +29,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone, tzinfo
 from typing import Any, Final, Literal, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastscheduler._core import CronExpr
 from fastscheduler._describe import describe
+from fastscheduler._tzinfo import bundled_tzinfo
 
 __all__ = [
     "DEFAULT_RETRIES",
@@ -168,15 +168,9 @@ def _canonical_zone(name: str) -> str:
 
 
 def _tzinfo(name: str) -> tzinfo:
-    """A ``tzinfo`` for a zone name already checked by :func:`_zone_name`."""
-    if name == "UTC":
-        return timezone.utc
-    try:
-        return ZoneInfo(name)
-    except ZoneInfoNotFoundError:  # pragma: no cover - tzdata older than the bundled database
-        raise ValueError(
-            f"time zone {name!r} is missing from the tzdata package; upgrade it (pip install -U tzdata)"
-        ) from None
+    """A ``tzinfo`` for a zone name already checked by :func:`_zone_name`: the bundled tz
+    database's, which cron fire times are computed with (the machine's may be another release)."""
+    return bundled_tzinfo(name)
 
 
 def _text(value: object, what: str) -> str:
@@ -784,10 +778,19 @@ class Cron(_WallClock):
 _ONCE_UNITS: Final = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
 
 
+# The first and last instants a datetime can hold in UTC: 0001-01-01T00:00:00Z, 9999-12-31T23:59:59Z.
+_FIRST_INSTANT: Final = -62_135_596_800.0
+_LAST_INSTANT: Final = 253_402_300_799.0
+
+
 def _iso(ts: float, zone: tzinfo | None) -> str:
-    """An instant as ISO-8601 text in ``zone`` (``None`` = the system's local zone)."""
+    """An instant in years 1-9999 UTC as ISO-8601 text in ``zone`` (``None`` = the system's local
+    zone), or in UTC where the zone's wall clock is outside those years."""
     dt = datetime.fromtimestamp(ts, tz=timezone.utc)
-    return (dt.astimezone() if zone is None else dt.astimezone(zone)).isoformat()
+    try:
+        return (dt.astimezone() if zone is None else dt.astimezone(zone)).isoformat()
+    except (OverflowError, ValueError):
+        return dt.isoformat()
 
 
 class Once(_Builder):
@@ -903,6 +906,7 @@ class At(_Builder):
     def _schedule(self) -> _Schedule:
         when = self._when
         explicit = self._opts.tz
+        now = self._clock()
         if when.tzinfo is not None and when.utcoffset() is not None:
             at = when.timestamp()
             shown: tzinfo | None = _tzinfo(explicit) if explicit else when.tzinfo
@@ -910,14 +914,30 @@ class At(_Builder):
             shown = _tzinfo(explicit)
             at = when.replace(tzinfo=shown).timestamp()
         else:
-            at = when.timestamp()  # naive: the system's local zone
             shown = None
-        now = self._clock()
-        if at <= now:
+            try:
+                at = when.timestamp()  # naive: the system's local zone
+            except (OverflowError, ValueError):
+                # datetime cannot read a naive time within a day of its first or last one in the
+                # local zone ("year 0 is out of range"): say what that time is and what to do.
+                if when.year == 1:
+                    raise ValueError(
+                        f"{self._label()} is in the past (now is {_iso(now, shown)}); "
+                        f"give a time in the future"
+                    ) from None
+                raise ValueError(
+                    f"{self._label()} is too close to the end of year 9999 to be read in the local time "
+                    f"zone; give an aware datetime (e.g. with tzinfo=timezone.utc) or name a zone with .tz()"
+                ) from None
+        if at > _LAST_INSTANT:
             raise ValueError(
-                f"at({_iso(at, shown)!r}) is in the past (now is {_iso(now, shown)}); "
-                f"give a time in the future"
+                f"{self._label()} is after 9999-12-31T23:59:59Z, the last instant a datetime can hold; "
+                f"give an earlier time"
             )
+        if at <= now:
+            # Before year 1 in UTC there is no ISO text for it: quote it as written.
+            said = f"at({_iso(at, shown)!r})" if at >= _FIRST_INSTANT else self._label()
+            raise ValueError(f"{said} is in the past (now is {_iso(now, shown)}); give a time in the future")
         text = f"once at {_iso(at, shown)}"
         if explicit is not None:
             text += f" ({explicit})"

@@ -20,7 +20,9 @@ __all__ = [
     "Trigger",
     "UnknownTimeZoneError",
     "__version__",
+    "_bundled_tzif",
     "_cron_expr",
+    "_tzif_agrees_from",
     "run_context_var",
 ]
 
@@ -54,6 +56,8 @@ class CronExpr:
     def __reduce__(self) -> tuple[Any, tuple[str, str]]: ...
 
 def _cron_expr(expr: str, tz: str) -> CronExpr: ...
+def _bundled_tzif(name: str) -> tuple[str, bytes]: ...
+def _tzif_agrees_from(name: str, data: bytes) -> int | None: ...
 
 @final
 class Backoff:

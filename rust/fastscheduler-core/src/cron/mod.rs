@@ -17,7 +17,7 @@ pub mod parse;
 pub mod search;
 
 use crate::civil::{max_secs, min_secs};
-use crate::error::Result;
+use crate::error::{CoreError, Result};
 use crate::tz::{Period, Zone};
 pub use parse::Spec;
 
@@ -43,15 +43,14 @@ impl PartialEq for CronExpr {
 }
 impl Eq for CronExpr {}
 
-/// Earliest / latest fire instants: the civil range 0001-01-02 .. 9999-12-30 read as UTC, which
-/// keeps every zone's wall clock inside years 1..=9999. `next`, `prev` and `is_fire_time` all
-/// answer within these bounds, so they always agree.
-pub fn min_instant() -> i64 {
-    min_secs() + 86_400
-}
-pub fn max_instant() -> i64 {
-    max_secs() - 86_400
-}
+/// Fire times are the matching wall-clock times of years 0001..=9999 *in the expression's
+/// zone* (the civil range [`min_secs`]..=[`max_secs`]), so every fire converts to a `datetime`
+/// and `next`, `prev` and `is_fire_time` agree at both ends. The searches walk instants up to
+/// this far outside that civil range: more than any UTC offset (jiff allows under 26 hours).
+const EDGE_MARGIN: i64 = 2 * 86_400;
+
+/// The most fire times one batch call returns ([`CronExpr::check_batch`]).
+pub const MAX_BATCH: usize = 1_000_000;
 
 impl CronExpr {
     /// Parse `expr` for the zone named `tz`.
@@ -88,7 +87,8 @@ impl CronExpr {
         self.spec.fixed_time
     }
 
-    /// The first fire instant `>= lo` (epoch seconds), or `None` past year 9999.
+    /// The first fire instant `>= lo` (epoch seconds), or `None` when no wall-clock time up to
+    /// 9999-12-31T23:59:59 in the zone is left.
     pub fn first_at_or_after(&self, lo: i64) -> Option<i64> {
         self.first_at_or_after_cached(lo, &mut SearchCache::default())
     }
@@ -97,9 +97,9 @@ impl CronExpr {
     /// only be used with one expression.
     pub fn first_at_or_after_cached(&self, lo: i64, cache: &mut SearchCache) -> Option<i64> {
         let fixed = self.spec.fixed_time;
-        let mut t = lo.max(min_instant());
+        let mut t = lo.max(min_secs() - EDGE_MARGIN);
         loop {
-            if t > max_instant() {
+            if t > max_secs() + EDGE_MARGIN {
                 return None;
             }
             let p = match cache.period {
@@ -117,7 +117,8 @@ impl CronExpr {
                 if search::next_civil(&self.spec, t + i64::from(p.prev_offset), t + off - 1)
                     .is_some()
                 {
-                    return Some(t);
+                    // It fires at wall-clock time t + off, which must still be in year 9999.
+                    return Some(t).filter(|&t| t + off <= max_secs());
                 }
             }
             let mut clo = t + off;
@@ -132,7 +133,7 @@ impl CronExpr {
             };
             if clo <= chi {
                 if let Some(c) = search::next_civil_cached(&self.spec, clo, chi, &mut cache.month) {
-                    return Some(c - off).filter(|&f| f <= max_instant());
+                    return Some(c - off);
                 }
             }
             if p.end == i64::MAX {
@@ -142,12 +143,13 @@ impl CronExpr {
         }
     }
 
-    /// The last fire instant `<= hi`, or `None` before year 1.
+    /// The last fire instant `<= hi`, or `None` when no wall-clock time from
+    /// 0001-01-01T00:00:00 in the zone is left.
     pub fn last_at_or_before(&self, hi: i64) -> Option<i64> {
         let fixed = self.spec.fixed_time;
-        let mut t = hi.min(max_instant());
+        let mut t = hi.min(max_secs() + EDGE_MARGIN);
         loop {
-            if t < min_instant() {
+            if t < min_secs() - EDGE_MARGIN {
                 return None;
             }
             let p = self.zone.period(t);
@@ -163,7 +165,7 @@ impl CronExpr {
             }
             if clo <= chi {
                 if let Some(c) = search::prev_civil(&self.spec, chi, clo) {
-                    return Some(c - off).filter(|&f| f >= min_instant());
+                    return Some(c - off);
                 }
             }
             if p.start == i64::MIN {
@@ -172,8 +174,11 @@ impl CronExpr {
             let boundary = p.start;
             if fixed && p.prev_offset < p.offset {
                 let gap_lo = boundary + i64::from(p.prev_offset);
-                if search::next_civil(&self.spec, gap_lo, boundary + off - 1).is_some() {
-                    return Some(boundary).filter(|&f| f >= min_instant());
+                // A gap fire's wall-clock time is the gap's end, which may lie past year 9999.
+                if boundary + off <= max_secs()
+                    && search::next_civil(&self.spec, gap_lo, boundary + off - 1).is_some()
+                {
+                    return Some(boundary);
                 }
             }
             t = boundary - 1;
@@ -183,6 +188,16 @@ impl CronExpr {
     /// Whether instant `t` (whole seconds) is a fire time.
     pub fn is_fire_time(&self, t: i64) -> bool {
         self.first_at_or_after(t) == Some(t)
+    }
+
+    /// `n` as a batch size: at most [`MAX_BATCH`], so that no call can exhaust memory.
+    pub fn check_batch(n: usize) -> Result<usize> {
+        if n > MAX_BATCH {
+            return Err(CoreError::InvalidArgument(format!(
+                "n must be at most {MAX_BATCH} (got {n}); for more fire times, call again after the last one"
+            )));
+        }
+        Ok(n)
     }
 
     /// Append up to `n` fire instants strictly after `after` to `out`.

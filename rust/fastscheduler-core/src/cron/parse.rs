@@ -42,6 +42,30 @@ impl Field {
         }
     }
 
+    /// How many distinct values the field cycles through, and what they are: the largest step
+    /// allowed (a step is at most one full cycle, so `*/60` is hourly and day-of-week `*/7` is
+    /// weekly, but `*/61` and `*/8` are errors). Day-of-week has 7 (0 and 7 are both Sunday).
+    fn cycle(self) -> (u32, &'static str) {
+        match self {
+            Field::Second => (60, "seconds in a minute"),
+            Field::Minute => (60, "minutes in an hour"),
+            Field::Hour => (24, "hours in a day"),
+            Field::DayOfMonth => (31, "days in the longest month"),
+            Field::Month => (12, "months in a year"),
+            Field::DayOfWeek => (7, "days in a week"),
+            Field::Year => (YEAR_MAX - YEAR_MIN + 1, "years in the range 1970-2099"),
+        }
+    }
+
+    /// The largest value written in the field: as `range`, except that day-of-week goes up to
+    /// 7 (Sunday again), so `5/2` (= `5-7/2`) is Friday and Sunday.
+    fn written_max(self) -> u32 {
+        match self {
+            Field::DayOfWeek => 7,
+            f => f.range().1,
+        }
+    }
+
     /// The range written in error messages (day-of-week accepts 7 for Sunday).
     fn range_text(self) -> String {
         match self {
@@ -360,9 +384,8 @@ fn parse_value(ctx: &Ctx<'_>, field: Field, tok: &str, whole: &str) -> Result<u3
     }
     if tok.bytes().all(|b| b.is_ascii_digit()) {
         let v: u32 = tok.parse().unwrap_or(u32::MAX);
-        let (lo, hi) = field.range();
-        let hi = if field == Field::DayOfWeek { 7 } else { hi };
-        if v < lo || v > hi {
+        let (lo, _) = field.range();
+        if v < lo || v > field.written_max() {
             return Err(ctx.err(
                 Some(field),
                 format!("{tok} is out of range {}", field.range_text()),
@@ -404,13 +427,14 @@ fn parse_step(ctx: &Ctx<'_>, field: Field, step: &str, whole: &str) -> Result<u3
             format!("step 0 in '{whole}' must be at least 1"),
         ));
     }
-    let (lo, hi) = field.range();
-    if v > hi - lo + 1 {
+    // One rule for every field and every element, wherever it stands in a list: a step is at
+    // most one full cycle of the field.
+    let (cycle, what) = field.cycle();
+    if v > cycle {
         return Err(ctx.err(
             Some(field),
             format!(
-                "step {v} in '{whole}' is larger than the field's range {}",
-                field.range_text()
+                "step {v} in '{whole}' is larger than the {cycle} {what} (a step is at most one full cycle of the field)"
             ),
         ));
     }
@@ -481,11 +505,17 @@ fn expand_element(
         }
         return Ok(());
     }
-    let v = fold(parse_value(ctx, field, range_part, whole)?);
+    let v = parse_value(ctx, field, range_part, whole)?;
     match step {
-        // `5/15` means 5-max/15.
-        Some(step) => emit(v, hi_f, step),
-        None => emit(v, v, 1),
+        // `5/15` means 5-max/15, max as written: day-of-week `5/2` is 5-7/2, Friday and Sunday.
+        Some(step) => {
+            let mut x = v;
+            while x <= field.written_max() {
+                add(fold(x));
+                x += step;
+            }
+        }
+        None => add(fold(v)),
     }
     Ok(())
 }
@@ -524,8 +554,10 @@ fn parse_years(ctx: &Ctx<'_>, text: &str) -> Result<Option<BitSet192>, CronError
 fn parse_days(ctx: &Ctx<'_>, dom_text: &str, dow_text: &str) -> Result<DaySpec, CronError> {
     let mut d = DaySpec::default();
     // Day of month.
-    // A `*` anywhere in a day field's list leaves that field unrestricted (croniter 7).
-    if dom_text == "?" || (has(dom_text, b'*') && dom_text.split(',').any(|e| e == "*")) {
+    // A `*` anywhere in a day field's list leaves that field unrestricted (croniter 7); the
+    // list's other elements are still checked, by the same rules as anywhere else.
+    let star_in = |text: &str| has(text, b'*') && text.split(',').any(|e| e == "*");
+    if dom_text == "?" {
         d.dom_star = true;
     } else {
         let f = Field::DayOfMonth;
@@ -580,8 +612,14 @@ fn parse_days(ctx: &Ctx<'_>, dom_text: &str, dow_text: &str) -> Result<DaySpec, 
             }
         }
     }
+    if star_in(dom_text) {
+        d = DaySpec {
+            dom_star: true,
+            ..DaySpec::default()
+        };
+    }
     // Day of week.
-    if dow_text == "?" || (has(dow_text, b'*') && dow_text.split(',').any(|e| e == "*")) {
+    if dow_text == "?" {
         d.dow_star = true;
     } else {
         let f = Field::DayOfWeek;
@@ -621,6 +659,15 @@ fn parse_days(ctx: &Ctx<'_>, dom_text: &str, dow_text: &str) -> Result<DaySpec, 
                 expand_element(ctx, f, elem, dow_text, &mut |v| d.dow_days |= 1 << v)?;
             }
         }
+    }
+    if star_in(dow_text) {
+        d = DaySpec {
+            dow_star: true,
+            dow_days: 0,
+            dow_nth: [0; 7],
+            dow_last: 0,
+            ..d
+        };
     }
     Ok(d)
 }
@@ -707,6 +754,71 @@ mod tests {
         assert!(msg("0 0 1W,2 * *").contains("single day value"));
         assert!(msg("1,,2 * * * *").contains("empty list element"));
         assert!(msg("0 0 29 2 * 0 2025-2027").contains("can never fire"));
+    }
+
+    #[test]
+    fn one_step_rule_for_every_field_and_every_list() {
+        // A step is at most one full cycle of its field, in every field...
+        for ok in [
+            "*/60 * * * *",
+            "0 */24 * * *",
+            "0 0 */31 * *",
+            "0 0 1 */12 *",
+            "0 0 * * */7",
+            "* * * * * */60",
+            "0 0 1 1 * 0 */130",
+            "0 0 12-28/31 * *",
+        ] {
+            assert!(parse(ok).is_ok(), "{ok}");
+        }
+        let rule = "(a step is at most one full cycle of the field)";
+        for (bad, want) in [
+            ("*/61 * * * *", "minute field: step 61 in '*/61' is larger than the 60 minutes in an hour"),
+            ("0 */25 * * *", "hour field: step 25 in '*/25' is larger than the 24 hours in a day"),
+            ("0 0 12-28/34 * *", "day-of-month field: step 34 in '12-28/34' is larger than the 31 days in the longest month"),
+            ("0 0 1 */13 *", "month field: step 13 in '*/13' is larger than the 12 months in a year"),
+            ("0 0 * * */8", "day-of-week field: step 8 in '*/8' is larger than the 7 days in a week"),
+            ("* * * * * */61", "second field: step 61 in '*/61' is larger than the 60 seconds in a minute"),
+            ("0 0 1 1 * 0 */131", "year field: step 131 in '*/131' is larger than the 130 years in the range 1970-2099"),
+        ] {
+            assert_eq!(msg(bad), format!("{want} {rule} in '{bad}'"));
+        }
+        // ...and wherever the element stands: a `*` elsewhere in a day field's list makes the
+        // field unrestricted, but does not excuse its other elements.
+        assert_eq!(
+            msg("0 0 12-28/34,* * *"),
+            format!("day-of-month field: step 34 in '12-28/34,*' is larger than the 31 days in the longest month {rule} in '0 0 12-28/34,* * *'")
+        );
+        assert!(msg("0 0 * * */8,*").starts_with("day-of-week field: step 8 in '*/8,*'"));
+        assert!(msg("0 0 32,* * *").contains("32 is out of range 1-31"));
+        assert!(msg("0 0 * * 8,*").contains("8 is out of range 0-7"));
+        assert!(msg("0 0 1W,* * *").contains("single day value"));
+        assert!(msg("0 0 * * 5#6,*").contains("#1 to #5"));
+        // The `*` still wins once the list is valid, and the spec is the same as for `*` alone.
+        assert_eq!(parse("0 0 1-5,* * 1").unwrap(), parse("0 0 * * 1").unwrap());
+        assert_eq!(parse("0 0 * * 1-5,*").unwrap(), parse("0 0 * * *").unwrap());
+        assert_eq!(
+            parse("0 0 5 * MON#2,*").unwrap(),
+            parse("0 0 5 * *").unwrap()
+        );
+    }
+
+    #[test]
+    fn day_of_week_start_with_step_runs_to_seven() {
+        let dow = |e: &str| parse(&format!("0 0 * * {e}")).unwrap().days.dow_days;
+        // `N/step` is `N-7/step`, 7 being Sunday again.
+        assert_eq!(dow("5/2"), 1 << 5 | 1);
+        assert_eq!(dow("FRI/2"), dow("5-7/2"));
+        assert_eq!(dow("5/2"), dow("5-7/2"));
+        assert_eq!(dow("6/1"), 1 << 6 | 1);
+        assert_eq!(dow("7/2"), 1);
+        assert_eq!(dow("7/1"), 1);
+        assert_eq!(dow("0/7"), 1);
+        assert_eq!(dow("1/3"), 1 << 1 | 1 << 4 | 1);
+        assert_eq!(dow("2/3"), 1 << 2 | 1 << 5);
+        assert_eq!(dow("SUN/2"), 1 | 1 << 2 | 1 << 4 | 1 << 6);
+        assert_eq!(dow("5/7"), 1 << 5);
+        assert!(msg("0 0 * * 5/15").contains("step 15 in '5/15' is larger than the 7 days"));
     }
 
     #[test]

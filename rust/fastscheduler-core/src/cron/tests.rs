@@ -213,3 +213,79 @@ fn prev_is_the_inverse_of_next_across_transitions() {
         }
     }
 }
+
+/// Wall-clock seconds of a date-time in years 1..=9999 (no zone).
+fn wall(y: i32, mo: u8, d: u8, h: u8, mi: u8) -> i64 {
+    Civil {
+        year: y,
+        month: mo,
+        day: d,
+        hour: h,
+        minute: mi,
+        second: 0,
+    }
+    .to_secs()
+}
+
+/// Fire times reach the first and the last representable minute in the expression's own zone,
+/// whatever its offset, and `first_at_or_after`, `last_at_or_before` and `is_fire_time` agree
+/// there.
+#[test]
+fn first_and_last_representable_days() {
+    for tz in [
+        "UTC",
+        "America/New_York",
+        "Asia/Tokyo",
+        "Pacific/Kiritimati",
+        "Pacific/Pago_Pago",
+    ] {
+        let e = CronExpr::new("* * * * *", tz).unwrap();
+        let zone = e.zone().clone();
+        let first = zone.resolve(wall(1, 1, 1, 0, 0), false);
+        let last = zone.resolve(wall(9999, 12, 31, 23, 59), false);
+        assert_eq!(zone.to_civil(first), wall(1, 1, 1, 0, 0), "{tz}");
+        assert!(e.is_fire_time(first) && e.is_fire_time(last), "{tz}");
+        assert_eq!(e.first_at_or_after(i64::MIN), Some(first), "{tz}");
+        assert_eq!(e.last_at_or_before(i64::MAX), Some(last), "{tz}");
+        assert_eq!(e.first_at_or_after(first + 1), Some(first + 60), "{tz}");
+        assert_eq!(e.first_at_or_after(last + 1), None, "{tz}");
+        assert_eq!(e.last_at_or_before(first - 1), None, "{tz}");
+        assert_eq!(e.last_at_or_before(last - 1), Some(last - 60), "{tz}");
+        let mut out = Vec::new();
+        e.next_n_into(last - 120, 5, &mut out);
+        assert_eq!(out, vec![last - 60, last], "{tz}");
+        let y = CronExpr::new("@yearly", tz).unwrap();
+        assert_eq!(
+            y.last_at_or_before(i64::MAX),
+            Some(zone.resolve(wall(9999, 1, 1, 0, 0), false))
+        );
+        assert_eq!(
+            y.last_at_or_before(zone.resolve(wall(1, 6, 1, 0, 0), false)),
+            Some(first)
+        );
+        assert_eq!(y.first_at_or_after(i64::MIN), Some(first));
+    }
+    // The examples: New York's year 1 starts at 00:00 local (LMT, -4:56:02), not 19:04.
+    let ny = CronExpr::new("* * * * *", "America/New_York").unwrap();
+    let start = ny.zone().resolve(wall(1, 1, 1, 0, 0), false);
+    assert_eq!(
+        ny.zone().to_civil(ny.first_at_or_after(start + 1).unwrap()),
+        wall(1, 1, 1, 0, 1)
+    );
+    let utc = CronExpr::new("* * * * *", "UTC").unwrap();
+    assert_eq!(
+        utc.first_at_or_after(wall(9999, 12, 30, 23, 59) + 1),
+        Some(wall(9999, 12, 31, 0, 0))
+    );
+}
+
+#[test]
+fn batch_size_is_bounded() {
+    use super::MAX_BATCH;
+    assert_eq!(CronExpr::check_batch(0), Ok(0));
+    assert_eq!(CronExpr::check_batch(MAX_BATCH), Ok(MAX_BATCH));
+    assert_eq!(
+        CronExpr::check_batch(1 << 62).unwrap_err().to_string(),
+        "n must be at most 1000000 (got 4611686018427387904); for more fire times, call again after the last one"
+    );
+}
