@@ -5,21 +5,27 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import json
 import re
 import secrets
+import shlex
+import signal
+import socket
 import subprocess
 import sys
 import textwrap
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
 import httpx
 import pytest
-from _dashboard_support import AsgiSSE, UvicornProcess, parse_block
+from _dashboard_support import AsgiSSE, UvicornProcess, asgi_request, free_port, parse_block
 from fastapi import Depends, FastAPI, HTTPException
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from fastapi.testclient import TestClient
@@ -27,7 +33,7 @@ from fastapi.testclient import TestClient
 from fastscheduler import FastScheduler, ManualClock
 from fastscheduler import fastapi_integration as fi
 from fastscheduler.dashboard.hub import Hub, RunSeries, encode_sse
-from fastscheduler.fastapi_integration import create_scheduler_routes, origin_matches_host
+from fastscheduler.fastapi_integration import create_scheduler_routes, host_is_allowed, origin_matches_host
 
 T0 = 1_780_000_000.0
 XSS = "<script>alert(1)</script>"
@@ -168,8 +174,8 @@ def test_actions_and_conflicts(client: TestClient, sched: FastScheduler, clock: 
     sched.start()
     assert post("run").status_code == 200
     wait_for(lambda: sched.get_job("tick")["run_count"] == 1)  # type: ignore[index]
-    # Actions are POST only: a GET is a lookup of a job called "tick/pause", which does not exist.
-    assert client.get("/scheduler/api/jobs/tick/pause").status_code == 404
+    # Actions are POST only: a GET there is 405 (see test_get_on_an_action_path_is_405).
+    assert client.get("/scheduler/api/jobs/tick/pause").status_code == 405
     assert sched.get_job("tick")["paused"] is False  # type: ignore[index]
     assert post("cancel").status_code == 200
     assert post("cancel").status_code == 404
@@ -533,6 +539,483 @@ def test_import_fastscheduler_does_not_import_fastapi() -> None:
     code = "import sys, fastscheduler; fastscheduler.FastScheduler; print(sorted(m for m in sys.modules if m.split('.')[0] in ('fastapi', 'starlette', 'sse_starlette', 'pydantic')))"  # noqa: E501
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------------- Host (DNS rebinding)
+
+# A page on evil.example whose name now resolves to 127.0.0.1: the browser sends its own name.
+REBOUND = {"Host": "evil.example:8000", "Origin": "http://evil.example:8000"}
+REFUSED_HOST = (
+    "Host 'evil.example:8000' is not allowed: the dashboard answers only to localhost, IP addresses and "
+    "its allowed hosts (DNS rebinding protection); to serve it under this name, list it in "
+    "create_scheduler_routes(allowed_hosts=[...]) (fastscheduler run/demo: --allowed-host NAME)"
+)
+EVERY_ROUTE = [
+    ("GET", "/scheduler/"),
+    ("GET", "/scheduler/events"),
+    ("GET", "/scheduler/api/status"),
+    ("GET", "/scheduler/api/stats"),
+    ("GET", "/scheduler/api/jobs"),
+    ("GET", "/scheduler/api/jobs/tick"),
+    ("GET", "/scheduler/api/history"),
+    ("GET", "/scheduler/api/dead-letters"),
+    ("DELETE", "/scheduler/api/dead-letters"),
+    *(("POST", f"/scheduler/api/jobs/tick/{a}") for a in ("run", "pause", "resume", "cancel")),
+]
+
+
+def requests_at(
+    app: FastAPI, base: str, requests: list[tuple[str, str, dict[str, str]]]
+) -> list[httpx.Response]:
+    """``requests`` (method, path, headers) against the ASGI app, as if it were served at ``base``
+    (the ASGI ``server`` is that address). An answer that does not end within 3 s (an event
+    stream that was let through) is a 504."""
+
+    async def main() -> list[httpx.Response]:
+        answers = []
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base) as c:
+            for method, path, headers in requests:
+                try:
+                    answers.append(await asyncio.wait_for(c.request(method, path, headers=headers), 3))
+                except asyncio.TimeoutError:
+                    answers.append(httpx.Response(504, json={"detail": "no end to the answer in 3 s"}))
+        return answers
+
+    return asyncio.run(main())
+
+
+def test_a_dns_rebinding_page_can_neither_read_nor_act(sched: FastScheduler) -> None:
+    # The app is served on 127.0.0.1 (uvicorn's default): a request whose Host is another name
+    # comes from a page that rebinds that name to this address. Reads are refused too: after
+    # rebinding the page is same-origin, so it could read whatever answered.
+    app = make_app(sched)
+    sched.start()
+    answers = requests_at(app, "http://127.0.0.1:8000", [(m, p, REBOUND) for m, p in EVERY_ROUTE])
+    for (method, path), r in zip(EVERY_ROUTE, answers, strict=True):
+        assert r.status_code == 400, (method, path, r.status_code)
+        assert r.json() == {"detail": REFUSED_HOST}, (method, path)
+    assert sched.get_job("tick") is not None and sched.get_job("tick")["paused"] is False  # type: ignore[index]
+    # The same requests with a local Host are answered (the stream is left out: it never ends).
+    for host in ("127.0.0.1:8000", "localhost:8000", "[::1]:8000", "app.localhost"):
+        local = {"Host": host, "Origin": f"http://{host}"}
+        routes = [(m, p, local) for m, p in EVERY_ROUTE if not p.endswith(("events", "cancel"))]
+        answers = requests_at(app, "http://127.0.0.1:8000", routes)
+        # Run may find the job still running from the previous round (409); pause, then resume.
+        assert all(
+            r.status_code in ((200, 409) if p.endswith("run") else (200,))
+            for (_, p, _), r in zip(routes, answers, strict=True)
+        ), host
+    cancel = ("POST", "/scheduler/api/jobs/tick/cancel", {"Host": "localhost:8000"})
+    assert requests_at(app, "http://127.0.0.1:8000", [cancel])[0].status_code == 200
+
+
+def test_the_host_check_comes_before_authentication(sched: FastScheduler) -> None:
+    app = make_app(sched, dependencies=[Depends(require_admin)])
+    r = requests_at(app, "http://127.0.0.1:8000", [("GET", "/scheduler/api/jobs", REBOUND)])[0]
+    assert r.status_code == 400 and "www-authenticate" not in r.headers
+
+
+def test_a_request_without_host_is_refused_on_loopback(sched: FastScheduler) -> None:
+    app = make_app(sched)
+    status, body = asyncio.run(fi_request(app, server=("127.0.0.1", 8000)))
+    assert (status, body) == (400, {"detail": "a request without a Host header is refused (DNS rebinding)"})
+    status, body = asyncio.run(fi_request(app, server=("::1", 8000)))
+    assert status == 400
+    status, _ = asyncio.run(fi_request(app, server=("::ffff:127.0.0.1", 8000)))
+    assert status == 400
+    # Served on another address (behind a proxy, in a container), the default checks nothing.
+    status, _ = asyncio.run(fi_request(app, server=("10.0.0.5", 8000)))
+    assert status == 200
+
+
+async def fi_request(app: FastAPI, server: tuple[str, int]) -> tuple[int, Any]:
+    return await asgi_request(app, "GET", "/scheduler/api/status", [], server=server)
+
+
+def test_by_default_an_app_served_on_another_address_answers_any_host(sched: FastScheduler) -> None:
+    # A user's app behind a proxy or in a container is reached under names the router cannot
+    # know (Host: example.com, app:8000): the default must keep serving them.
+    app = make_app(sched)
+    for host in ("example.com", "app:8000", "my_service:8000", "testserver"):
+        r = requests_at(app, "http://10.0.0.5:8000", [("GET", "/scheduler/api/jobs", {"Host": host})])[0]
+        assert r.status_code == 200, host
+
+
+def test_allowed_hosts_check_every_request(sched: FastScheduler) -> None:
+    app = make_app(sched, allowed_hosts=["dash.example.com", ".corp.example"])
+    cases = {
+        "dash.example.com": 200,
+        "DASH.example.com:8443": 200,
+        "dash.example.com.": 200,
+        "corp.example": 200,
+        "a.b.corp.example:80": 200,
+        "localhost:8000": 200,
+        "127.0.0.1": 200,
+        "[::1]:8000": 200,
+        "192.0.2.7:8000": 200,
+        "example.com": 400,
+        "evilcorp.example": 400,
+        "dash.example.com.evil.example": 400,
+        "testserver": 400,
+    }
+    # Not loopback: a list checks every request wherever it arrives.
+    requests = [("GET", "/scheduler/api/status", {"Host": h}) for h in cases]
+    answers = requests_at(app, "http://10.0.0.5:8000", requests)
+    assert {h: r.status_code for h, r in zip(cases, answers, strict=True)} == cases
+    status, _ = asyncio.run(asgi_request(app, "GET", "/scheduler/api/status", [], server=("10.0.0.5", 80)))
+    assert status == 400
+    anything = make_app(sched, allowed_hosts=["*"])
+    assert (
+        requests_at(anything, "http://127.0.0.1:8000", [("GET", "/scheduler/api/jobs", REBOUND)])[
+            0
+        ].status_code
+        == 200
+    )
+    # An empty list: localhost names and addresses only; trusted origins' hosts are allowed.
+    proxied = make_app(sched, allowed_hosts=[], trusted_origins=["https://example.com"])
+    r1, r2 = requests_at(
+        proxied,
+        "http://10.0.0.5:8000",
+        [
+            ("GET", "/scheduler/api/jobs", {"Host": "example.com"}),
+            ("GET", "/scheduler/api/jobs", {"Host": "other.example"}),
+        ],
+    )
+    assert (r1.status_code, r2.status_code) == (200, 400)
+
+
+@pytest.mark.parametrize(
+    ("host", "allowed", "ok"),
+    [
+        ("localhost", (), True),
+        ("LocalHost:8000", (), True),
+        ("app.localhost:3000", (), True),
+        ("localhost.", (), True),
+        ("127.0.0.1:8000", (), True),
+        ("10.1.2.3", (), True),
+        ("[::1]", (), True),
+        ("[::1]:8000", (), True),
+        ("[2001:db8::1]:443", (), True),
+        ("evil.example", (), False),
+        ("localhost.evil.example", (), False),
+        ("127.0.0.1.evil.example", (), False),
+        ("evil.example@127.0.0.1", (), False),
+        ("[::1", (), False),
+        ("[evil.example]", (), False),
+        ("localhost:port", (), False),
+        ("", (), False),
+        (None, (), False),
+        ("example.com", ("example.com",), True),
+        ("Example.COM:8443", ("EXAMPLE.com",), True),
+        ("a.example.com", ("example.com",), False),
+        ("a.example.com", (".example.com",), True),
+        ("example.com", (".example.com",), True),
+        ("badexample.com", (".example.com",), False),
+        ("anything.example", ("*",), True),
+        (None, ("*",), False),
+    ],
+)
+def test_host_matching(host: str | None, allowed: tuple[str, ...], ok: bool) -> None:
+    assert host_is_allowed(host, allowed) is ok
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "http://example.com",
+        "example.com:8000",
+        "example.com/app",
+        "",
+        ".",
+        "exa mple.com",
+        "*.example.com",
+        None,
+    ],
+)
+def test_bad_allowed_hosts_are_refused_when_the_routes_are_made(sched: FastScheduler, host: Any) -> None:
+    message = (
+        f"allowed_hosts: {host!r} is not a host name; write the name alone, without scheme or port: "
+        "'example.com', '.example.com' for it and its subdomains, or '*' for any host"
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        create_scheduler_routes(sched, allowed_hosts=["ok.example", host])
+
+
+def test_allowed_hosts_must_be_a_list_not_a_string(sched: FastScheduler) -> None:
+    with pytest.raises(
+        TypeError, match=r"allowed_hosts must be a list of host names, not the string 'example.com'"
+    ):
+        create_scheduler_routes(sched, allowed_hosts="example.com")
+
+
+def test_the_cli_server_checks_every_host_against_its_address(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `fastscheduler demo` / `run --dashboard` know the address they bind: the Host of every
+    # request is checked, wherever it arrives (here on 0.0.0.0, reached at 192.0.2.7).
+    import uvicorn
+
+    from fastscheduler.cli import main
+
+    served: list[FastAPI] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.append(app))
+    state = str(tmp_path / "demo.json")
+    assert main(["demo", "--state", state, "--host", "myhost.lan", "--allowed-host", ".example.org"]) == 0
+    app = served[0]
+    hosts = {
+        "myhost.lan:8000": 200,
+        "dash.example.org": 200,
+        "192.0.2.7:8000": 200,
+        "localhost:8000": 200,
+        "evil.example:8000": 400,
+        "other.lan:8000": 400,
+    }
+    answers = requests_at(
+        app, "http://192.0.2.7:8000", [("GET", "/scheduler/api/jobs", {"Host": h}) for h in hosts]
+    )
+    assert {h: r.status_code for h, r in zip(hosts, answers, strict=True)} == hosts
+    assert answers[-1].json()["detail"].startswith("Host 'other.lan:8000' is not allowed")
+    capsys.readouterr()
+    assert main(["demo", "--state", state, "--allowed-host", "http://dash.example.org"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: --allowed-host: 'http://dash.example.org' is not a host name; write the name alone, without "
+        "scheme or port: 'example.com', '.example.com' for it and its subdomains, or '*' for any host"
+    )
+    assert len(served) == 1
+
+
+@dataclass
+class Demo:
+    port: int
+    base: str
+    state: Path
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[Demo]:
+    """`fastscheduler demo` on 127.0.0.1, as a user starts it."""
+    port = free_port()
+    d = Demo(port, f"http://127.0.0.1:{port}", tmp_path / "demo.json")
+    log_path = tmp_path / "demo.log"
+    log = log_path.open("wb")
+    cmd = [sys.executable, "-m", "fastscheduler", "demo", "--port", str(port), "--state", str(d.state)]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, log_path.read_text()
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{d.base}/scheduler/api/status", timeout=2).status_code == 200:
+                    break
+            assert time.monotonic() < deadline, "fastscheduler demo did not come up"
+            time.sleep(0.1)
+        yield d
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        log.close()
+
+
+def test_fastscheduler_demo_refuses_a_dns_rebinding_request(demo: Demo) -> None:
+    # Requests as a page on evil.example sends them once its name resolves to 127.0.0.1.
+    rebound = {"Host": f"evil.example:{demo.port}", "Origin": f"http://evil.example:{demo.port}"}
+    jobs = httpx.get(f"{demo.base}/scheduler/api/jobs").json()["jobs"]
+    target = quote(jobs[0]["job_id"], safe="")
+    for method, path in [("GET", "api/jobs"), ("GET", "api/history"), ("POST", f"api/jobs/{target}/pause")]:
+        r = httpx.request(method, f"{demo.base}/scheduler/{path}", headers=rebound)
+        assert r.status_code == 400, (method, path, r.text)
+        assert r.json()["detail"].startswith(f"Host 'evil.example:{demo.port}' is not allowed")
+    assert httpx.get(f"{demo.base}/scheduler/api/jobs/{target}").json()["job"]["paused"] is False
+    for host in (f"localhost:{demo.port}", f"[::1]:{demo.port}", f"127.0.0.1:{demo.port}"):
+        assert httpx.get(f"{demo.base}/scheduler/api/jobs", headers={"Host": host}).status_code == 200
+    # HTTP/1.0 allows leaving Host out; the check refuses it.
+    with socket.create_connection(("127.0.0.1", demo.port), timeout=5) as sock:
+        sock.sendall(b"GET /scheduler/api/status HTTP/1.0\r\n\r\n")
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 400") and b"without a Host header" in reply
+
+
+# ---------------------------------------------------------------------- job ids in URLs
+
+
+@pytest.mark.parametrize("action", ["run", "pause", "resume", "cancel"])
+def test_get_on_an_action_path_is_405(client: TestClient, sched: FastScheduler, action: str) -> None:
+    r = client.get(f"/scheduler/api/jobs/tick/{action}")
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
+    message = f"method not allowed: {action} is an action, send it with POST"
+    assert r.json() == {"detail": message, "error": message, "job_id": "tick"}
+    assert client.get(f"/scheduler/api/jobs/nope/{action}").status_code == 405
+    assert sched.get_job("tick") is not None
+
+
+def test_a_job_whose_id_ends_like_an_action_is_still_found(sched: FastScheduler) -> None:
+    @sched.every(5).seconds.id("nightly/run")
+    def nightly() -> None:
+        pass
+
+    client = TestClient(make_app(sched))
+    r = client.get("/scheduler/api/jobs/nightly/run")
+    assert r.status_code == 200 and r.json()["job"]["job_id"] == "nightly/run"
+    assert client.post("/scheduler/api/jobs/nightly/run/pause").json()["job_id"] == "nightly/run"
+    # Read-only: there are no actions, so the path can only name a job.
+    read_only = TestClient(make_app(sched, read_only=True))
+    r = read_only.get("/scheduler/api/jobs/tick/run")
+    assert r.status_code == 404 and r.json()["detail"] == "job 'tick/run' not found"
+    spec = read_only.get("/openapi.json").json()["paths"]["/scheduler/api/jobs/{job_id}"]["get"]
+    assert "405" not in spec["responses"]
+    spec = client.get("/openapi.json").json()["paths"]["/scheduler/api/jobs/{job_id}"]["get"]
+    assert "405" in spec["responses"]
+
+
+ODD_IDS = [
+    "app.jobs.report:cron:0 9 * * MON-FRI@Etc/UTC",  # a default cron id: spaces, '/', '*', '@'
+    "app.jobs.beat:every:10s#2",  # the second registration: '#' starts a URL fragment
+    "what?x=1&y=2",
+    "100% done",
+    "a/b/c",
+    "naïve ünïcode",
+]
+
+
+def test_job_ids_work_in_paths_percent_encoded(sched: FastScheduler) -> None:
+    for job_id in ODD_IDS:
+        sched.every(10).seconds.id(job_id).do(lambda: None)
+    app = make_app(sched)
+    # As curl or a browser send them: the path is sent as written, nothing re-encoded.
+    for job_id in ODD_IDS:
+        for encoded in (quote(job_id, safe=""), quote(job_id, safe=":@")):
+            r1, r2 = requests_at(
+                app,
+                "http://127.0.0.1:8000",
+                [
+                    ("GET", f"/scheduler/api/jobs/{encoded}", {}),
+                    ("POST", f"/scheduler/api/jobs/{encoded}/pause", {}),
+                ],
+            )
+            assert r1.status_code == 200 and r1.json()["job"]["job_id"] == job_id, (job_id, encoded)
+            assert r2.json()["job_id"] == job_id
+            sched.resume_job(job_id)
+    # The API's own documentation says how.
+    spec = TestClient(app).get("/openapi.json").json()["paths"]
+    for path, method in [
+        ("/scheduler/api/jobs/{job_id}", "get"),
+        ("/scheduler/api/jobs/{job_id}/run", "post"),
+    ]:
+        (param,) = spec[path][method]["parameters"]
+        assert param["in"] == "path" and "percent-encoded" in param["description"]
+        assert quote(ODD_IDS[0], safe="") in param["description"]
+
+
+def test_the_cli_prints_ids_ready_to_paste(sched: FastScheduler, tmp_path: Path) -> None:
+    # `fastscheduler jobs`: the JOB column pastes into a shell (`history --job ...`), the last
+    # column into an API URL; checked through a real shell.
+    for job_id in ODD_IDS:
+        sched.every(10).seconds.id(job_id).do(lambda: None)
+    sched.start()
+    sched.stop(wait=True)
+    state = str(tmp_path / "state.json")
+    jobs = subprocess.run(
+        [sys.executable, "-m", "fastscheduler", "jobs", "--state", state],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert jobs[0].split()[-2:] == ["IN", "URLS"]
+    app = make_app(sched)
+    seen = set()
+    for line in jobs[1:]:
+        pasted_job, in_urls = re.split(r"\s{2,}", line)[0], line.split()[-1]
+        (job_id,) = shlex.split(pasted_job)
+        seen.add(job_id)
+        r = requests_at(app, "http://127.0.0.1:8000", [("GET", f"/scheduler/api/jobs/{in_urls}", {})])[0]
+        assert r.json()["job"]["job_id"] == job_id
+        echoed = subprocess.run(
+            f"printf %s {in_urls}", shell=True, capture_output=True, text=True, check=True
+        )
+        assert echoed.stdout == in_urls  # nothing in it is special to a shell
+        python = shlex.quote(sys.executable)
+        out = subprocess.run(
+            f"{python} -m fastscheduler history --state {state} --job {pasted_job} --json",
+            shell=True,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert json.loads(out.stdout) == []
+    assert seen == {j["job_id"] for j in sched.get_jobs()}
+
+
+# ---------------------------------------------------------------------- one name per job
+
+
+def test_history_and_dead_letters_carry_the_name_jobs_list(
+    client: TestClient, sched: FastScheduler, clock: ManualClock, tmp_path: Path
+) -> None:
+    @sched.every(30).seconds.retries(0).name("Nightly export").id("named")
+    def export() -> None:
+        raise OSError("disk full")
+
+    sched.start()
+    clock.advance(30)
+    names = {j["job_id"]: j["name"] for j in client.get("/scheduler/api/jobs").json()["jobs"]}
+    assert names["boom"] == "boom" and names["named"] == "Nightly export"
+    history = client.get("/scheduler/api/history").json()["history"]
+    assert {h["job_id"]: h["name"] for h in history} == {k: names[k] for k in ("tick", "boom", "named")}
+    dead = client.get("/scheduler/api/dead-letters").json()["dead_letters"]
+    assert {d["job_id"]: d["name"] for d in dead} == {"boom": "boom", "named": "Nightly export"}
+    assert {h.name for h in sched.get_history("boom")} == {"boom"}
+    sched.stop(wait=True)
+    stored = json.loads((tmp_path / "state.json").read_text())
+    assert {h["name"] for h in stored["history"] if h["job_id"] == "boom"} == {"boom"}
+    assert {d["name"] for d in stored["dead_letters"]} == {"boom", "Nightly export"}
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    for model in ("Job", "HistoryEntry", "DeadLetter"):
+        assert schemas[model]["properties"]["name"]["type"] == "string"
+        assert "name" in schemas[model]["required"]
+
+
+def test_stored_records_without_a_name_load_with_the_jobs_name(
+    sched: FastScheduler, clock: ManualClock, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fastscheduler.cli import main
+
+    sched.start()
+    clock.advance(30)
+    sched.stop(wait=True)
+    path = tmp_path / "state.json"
+    state = json.loads(path.read_text())
+    for record in state["history"] + state["dead_letters"]:  # as earlier versions stored them
+        if record["job_id"] == "boom":
+            record["name"] = None
+        else:
+            del record["name"]
+    path.write_text(json.dumps(state))
+
+    assert main(["history", "--state", str(path), "--json"]) == 0
+    assert {(h["job_id"], h["name"]) for h in json.loads(capsys.readouterr().out)} == {
+        ("tick", "tick"),
+        ("boom", "boom"),
+    }
+    assert main(["dead-letters", "--state", str(path), "--json"]) == 0
+    assert [d["name"] for d in json.loads(capsys.readouterr().out)] == ["boom"]
+
+    again = FastScheduler(str(path), quiet=True, clock=clock)
+    again.every(10).seconds.id("tick").do(lambda: None)
+    again.start()
+    try:
+        client = TestClient(make_app(again))
+        assert {h["name"] for h in client.get("/scheduler/api/history").json()["history"]} == {"tick", "boom"}
+        assert [d["name"] for d in client.get("/scheduler/api/dead-letters").json()["dead_letters"]] == [
+            "boom"
+        ]
+    finally:
+        again.stop(wait=True)
 
 
 # ---------------------------------------------------------------------- live stream (SSE)

@@ -13,6 +13,7 @@ import argparse
 import importlib
 import json
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -20,6 +21,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from fastscheduler import CronError, CronExpr, UnknownTimeZoneError
 
@@ -92,8 +94,9 @@ def _load_scheduler(target: str) -> Any:
     return obj
 
 
-def _serve(scheduler: Any, dashboard: bool, host: str, port: int) -> int:
-    """Run ``scheduler`` (with the dashboard on ``host:port``) until SIGINT/SIGTERM, then stop it."""
+def _serve(scheduler: Any, dashboard: bool, host: str, port: int, allowed_hosts: Sequence[str] = ()) -> int:
+    """Run ``scheduler`` (with the dashboard on ``host:port``) until SIGINT/SIGTERM, then stop it.
+    The dashboard answers only to localhost names, IP addresses, ``host`` and ``allowed_hosts``."""
     from fastscheduler.stores import StorageError
 
     if dashboard:
@@ -112,8 +115,12 @@ def _serve(scheduler: Any, dashboard: bool, host: str, port: int) -> int:
             yield
             await scheduler.stop(wait=True, timeout=10)
 
+        try:  # this server knows its address: every request's Host is checked (DNS rebinding)
+            routes = create_scheduler_routes(scheduler, allowed_hosts=[host, *allowed_hosts])
+        except ValueError as exc:
+            raise CliError(str(exc).replace("allowed_hosts:", "--allowed-host:", 1), 2) from None
         app = FastAPI(title="fastscheduler", lifespan=lifespan)
-        app.include_router(create_scheduler_routes(scheduler))
+        app.include_router(routes)
         print(f"fastscheduler: dashboard at http://{host}:{port}/scheduler/ (Ctrl-C to stop)", flush=True)
         uvicorn.run(app, host=host, port=port, log_level="warning")
         return 0
@@ -133,7 +140,7 @@ def _serve(scheduler: Any, dashboard: bool, host: str, port: int) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    return _serve(_load_scheduler(args.target), args.dashboard, args.host, args.port)
+    return _serve(_load_scheduler(args.target), args.dashboard, args.host, args.port, args.allowed_host)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -141,7 +148,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     scheduler = build_demo_scheduler(args.state)
     print(f"fastscheduler demo: {len(scheduler.get_jobs())} example jobs, state in {args.state}")
-    return _serve(scheduler, not args.no_dashboard, args.host, args.port)
+    return _serve(scheduler, not args.no_dashboard, args.host, args.port, args.allowed_host)
 
 
 # ---------------------------------------------------------------------------------- stores
@@ -186,6 +193,23 @@ def _ts(value: Any) -> str:
     return datetime.fromtimestamp(value, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
+def _paste(job_id: Any) -> str:
+    """A job id ready to paste into a shell (``history --job ...``): quoted when it must be."""
+    return shlex.quote(str(job_id))
+
+
+def _url_id(job_id: Any) -> str:
+    """A job id ready to paste into an API URL (``.../api/jobs/<this>/run``), percent-encoded; its
+    characters are also safe unquoted in a shell."""
+    return quote(str(job_id), safe=":@")
+
+
+def _named(record: dict[str, Any]) -> dict[str, Any]:
+    """A history or dead-letter record with its job's name (records stored before names were
+    filled in for jobs without ``.name()`` have null: the name is then the function's)."""
+    return {**record, "name": record.get("name") or record.get("func_name")}
+
+
 def _table(rows: list[list[str]], header: list[str]) -> None:
     widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
     for row in [header, *rows]:
@@ -200,29 +224,31 @@ def _cmd_jobs(args: argparse.Namespace) -> int:
         return 0
     rows = [
         [
-            str(r.get("job_id")),
+            _paste(r.get("job_id")),
             str(r.get("schedule")),
             "paused" if r.get("paused") else ("done" if r.get("finished") else "scheduled"),
             _ts(r.get("next_run")),
             _ts(r.get("last_run")),
             str(r.get("run_count", 0)),
             str(r.get("failure_count", 0)),
+            _url_id(r.get("job_id")),
         ]
         for r in jobs
     ]
-    _table(rows, ["JOB", "SCHEDULE", "STATE", "NEXT RUN (UTC)", "LAST RUN (UTC)", "RUNS", "FAILED"])
+    header = ["JOB", "SCHEDULE", "STATE", "NEXT RUN (UTC)", "LAST RUN (UTC)", "RUNS", "FAILED", "IN URLS"]
+    _table(rows, header)
     return 0
 
 
 def _cmd_history(args: argparse.Namespace) -> int:
     state = _read_store(args)
     entries = [h for h in state.history if args.job is None or h.get("job_id") == args.job]
-    entries = entries[-args.limit :][::-1]
+    entries = [_named(h) for h in entries[-args.limit :][::-1]]
     if args.json:
         print(json.dumps(entries, indent=2, default=str))
         return 0
     rows = [
-        [_ts(h.get("timestamp")), str(h.get("job_id")), str(h.get("status")), str(h.get("error") or "")]
+        [_ts(h.get("timestamp")), _paste(h.get("job_id")), str(h.get("status")), str(h.get("error") or "")]
         for h in entries
     ]
     _table(rows, ["WHEN (UTC)", "JOB", "STATUS", "ERROR"])
@@ -231,12 +257,12 @@ def _cmd_history(args: argparse.Namespace) -> int:
 
 def _cmd_dead_letters(args: argparse.Namespace) -> int:
     state = _read_store(args)
-    letters = state.dead_letters[-args.limit :][::-1]
+    letters = [_named(d) for d in state.dead_letters[-args.limit :][::-1]]
     if args.json:
         print(json.dumps(letters, indent=2, default=str))
         return 0
     for d in letters:
-        print(f"{_ts(d.get('executed_at'))}  {d.get('job_id')}  after {d.get('attempts')} attempt(s)")
+        print(f"{_ts(d.get('executed_at'))}  {_paste(d.get('job_id'))}  after {d.get('attempts')} attempt(s)")
         print(f"  {d.get('error_type')}: {d.get('error_message')}")
         if args.traceback:
             print("  " + str(d.get("traceback", "")).rstrip().replace("\n", "\n  "))
@@ -298,6 +324,14 @@ def _store_args(p: argparse.ArgumentParser) -> None:
 def _serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="dashboard address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="dashboard port (default 8000)")
+    p.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="another host name the dashboard answers to (besides localhost, IP addresses and --host); "
+        "'.example.com' for its subdomains too, '*' for any; repeatable",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

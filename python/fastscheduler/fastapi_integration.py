@@ -12,7 +12,9 @@ alone never imports FastAPI.
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations at runtime.
 
 import importlib.resources
+import ipaddress
 import json
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -22,7 +24,7 @@ from urllib.parse import urlsplit
 
 try:
     import anyio
-    from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+    from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
     from fastapi.params import Depends as DependsParam
     from fastapi.responses import HTMLResponse, JSONResponse
     from pydantic import Field
@@ -59,6 +61,19 @@ SHUTDOWN_GRACE_SECONDS: float = 2.0
 SEND_TIMEOUT_SECONDS: float = 30.0
 
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Error, "description": "No such job"}}
+_BAD_HOST: dict[int | str, dict[str, Any]] = {
+    400: {"model": Error, "description": "The request's Host is not one the dashboard answers to"}
+}
+_GET_ACTION: dict[int | str, dict[str, Any]] = {
+    405: {"model": Error, "description": "An action path (…/run, …/pause, …/resume, …/cancel) is POST only"}
+}
+_ACTIONS = ("run", "pause", "resume", "cancel")
+_JOB_ID_DOC = (
+    "The job id, percent-encoded as one path segment: default ids contain '/', spaces, ':' and '#' "
+    "(e.g. `app.jobs.report:cron:0 9 * * MON-FRI@Etc/UTC` is "
+    "`app.jobs.report%3Acron%3A0%209%20%2A%20%2A%20MON-FRI%40Etc%2FUTC`); "
+    "`urllib.parse.quote(job_id, safe='')`, JavaScript's `encodeURIComponent(id)`"
+)
 _ACTION_ERRORS: dict[int | str, dict[str, Any]] = {
     **_NOT_FOUND,
     403: {"model": Error, "description": "Cross-site request (its Origin is not this host)"},
@@ -76,8 +91,11 @@ class _SSEResponse(EventSourceResponse):
     media_type = "text/event-stream"
 
 
-def _error(status: int, message: str, job_id: str | None = None) -> JSONResponse:
-    return JSONResponse({"detail": message, "error": message, "job_id": job_id}, status_code=status)
+def _error(
+    status: int, message: str, job_id: str | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body = {"detail": message, "error": message, "job_id": job_id}
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -156,6 +174,113 @@ def _cross_site_guard(trusted: frozenset[tuple[str, str, int]]) -> Callable[[Req
     return reject_cross_site
 
 
+# A Host header: a DNS name (underscores allowed: container names have them) or an IPv4 address,
+# or an IPv6 address in brackets; then an optional port.
+_HOST_RE = re.compile(r"(?P<name>[a-z0-9_.-]+|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?", re.IGNORECASE)
+_ALLOWED_NAME_RE = re.compile(r"\.?[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?", re.IGNORECASE)
+
+
+def _host_name(host: str) -> str | None:
+    """The name in a ``Host`` header, lowercased, without port or trailing dot (an IPv6 address
+    keeps its brackets); None if the value is not a host."""
+    m = _HOST_RE.fullmatch(host.strip())
+    if m is None:
+        return None
+    name = m["name"].lower()
+    return name[:-1] if name.endswith(".") and not name.startswith("[") else name
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name[1:-1] if name.startswith("[") and name.endswith("]") else name)
+    except ValueError:
+        return False
+    return True
+
+
+def _always_allowed(name: str) -> bool:
+    """Localhost names and IP addresses. A DNS rebinding page's requests carry its own domain
+    name as Host, never an address: a page served from an address is that address's server."""
+    return name == "localhost" or name.endswith(".localhost") or _is_ip(name)
+
+
+def host_is_allowed(host: str | None, allowed_hosts: Sequence[str] = ()) -> bool:
+    """Whether the dashboard answers a request whose ``Host`` header is ``host``.
+
+    Always allowed: ``localhost`` and its subdomains, and IP addresses (``127.0.0.1:8000``,
+    ``[::1]``). Then each entry of ``allowed_hosts``: a name (``"example.com"``, case-insensitive,
+    any port), a name with a leading dot for it and its subdomains (``".example.com"``, as Django's
+    ``ALLOWED_HOSTS``), or ``"*"`` for any host. A missing or malformed ``Host`` is refused.
+    """
+    name = _host_name(host) if host else None
+    if name is None:
+        return False
+    if _always_allowed(name):
+        return True
+    for entry in allowed_hosts:
+        pattern = entry.lower().rstrip(".")
+        if pattern in ("*", name) or (pattern.startswith(".") and f".{name}".endswith(pattern)):
+            return True
+    return False
+
+
+def _allowed_host_list(allowed_hosts: Sequence[str] | None) -> tuple[str, ...] | None:
+    if allowed_hosts is None:
+        return None
+    if isinstance(allowed_hosts, str):
+        raise TypeError(f"allowed_hosts must be a list of host names, not the string {allowed_hosts!r}")
+    hosts = []
+    for host in allowed_hosts:
+        if not isinstance(host, str) or not (host == "*" or _is_ip(host) or _ALLOWED_NAME_RE.fullmatch(host)):
+            raise ValueError(
+                f"allowed_hosts: {host!r} is not a host name; write the name alone, without scheme or "
+                "port: 'example.com', '.example.com' for it and its subdomains, or '*' for any host"
+            )
+        hosts.append(host.lower())
+    return tuple(hosts)
+
+
+def _is_loopback_server(request: Request) -> bool:
+    """Whether the request reached the server on a loopback address (the ASGI ``server``)."""
+    server = request.scope.get("server")
+    if not server or not isinstance(server[0], str):
+        return False
+    try:
+        address = ipaddress.ip_address(server[0].strip("[]"))
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # a dual-stack socket's IPv4 client
+    return address.is_loopback
+
+
+def _host_guard(
+    allowed_hosts: tuple[str, ...] | None, trusted: frozenset[tuple[str, str, int]]
+) -> Callable[[Request], Awaitable[None]]:
+    patterns = (*(allowed_hosts or ()), *(host for _scheme, host, _port in trusted))
+
+    async def check_host(request: Request) -> None:
+        """Dependency of every route: 400 unless the ``Host`` header is allowed (DNS rebinding
+        protection). With ``allowed_hosts=None`` only requests that reached the server on a
+        loopback address are checked."""
+        if allowed_hosts is None and not _is_loopback_server(request):
+            return
+        host = request.headers.get("host")
+        if host_is_allowed(host, patterns):
+            return
+        if not host:
+            raise HTTPException(400, detail="a request without a Host header is refused (DNS rebinding)")
+        raise HTTPException(
+            400,
+            detail=f"Host {host[:200]!r} is not allowed: the dashboard answers only to localhost, IP "
+            "addresses and its allowed hosts (DNS rebinding protection); to serve it under this name, "
+            "list it in create_scheduler_routes(allowed_hosts=[...]) (fastscheduler run/demo: "
+            "--allowed-host NAME)",
+        )
+
+    return check_host
+
+
 def _load_page() -> str:
     return importlib.resources.files("fastscheduler.dashboard").joinpath("index.html").read_text("utf-8")
 
@@ -167,6 +292,7 @@ def _script_json(data: object) -> str:
 
 
 _EpochSeconds = Annotated[float, Field(allow_inf_nan=False)]
+_JobId = Annotated[str, Path(description=_JOB_ID_DOC)]
 
 
 def _epoch(dt: datetime) -> float:
@@ -180,6 +306,7 @@ def create_scheduler_routes(
     dependencies: Sequence[DependsParam] | None = None,
     read_only: bool = False,
     trusted_origins: Sequence[str] = (),
+    allowed_hosts: Sequence[str] | None = None,
     **router_kwargs: Any,
 ) -> SchedulerRouter:
     """An :class:`~fastapi.APIRouter` serving the dashboard page, its JSON API and its live
@@ -194,12 +321,29 @@ def create_scheduler_routes(
     origin(s) in ``trusted_origins`` (``["https://example.com"]``); ``X-Forwarded-Host`` is not
     trusted, since any client can send it. A malformed origin raises ``ValueError`` here.
 
+    Every route, reads included, answers 400 to a ``Host`` it does not know, so that a page on
+    another domain that rebinds its name to this server's address (DNS rebinding) can neither act
+    nor read. Known hosts: ``localhost`` (and ``*.localhost``), IP addresses, the hosts of
+    ``trusted_origins``, and ``allowed_hosts`` (``"example.com"``, ``".example.com"`` for its
+    subdomains too, ``"*"`` for any; see :func:`host_is_allowed`). With ``allowed_hosts=None``
+    (the default, for an app that may be served under any name) only requests that reached the
+    server on a loopback address are checked, as a local, unauthenticated server is the one
+    rebinding reaches; a list, even empty, checks every request. The app's own ``/docs`` and
+    ``/openapi.json`` are not this router's routes: neither this check nor ``dependencies``
+    cover them.
+
     Every handler that touches the scheduler is a sync endpoint, which FastAPI runs in its
     thread pool, so a scheduler busy under its lock never blocks the event loop.
     """
-    guard = _cross_site_guard(_trusted_origin_keys(trusted_origins))
+    trusted = _trusted_origin_keys(trusted_origins)
+    guard = _cross_site_guard(trusted)
+    host_guard = _host_guard(_allowed_host_list(allowed_hosts), trusted)
     router_kwargs.setdefault("tags", ["scheduler"])
-    router = SchedulerRouter(prefix=prefix, dependencies=list(dependencies or ()), **router_kwargs)
+    router_kwargs["responses"] = {**_BAD_HOST, **(router_kwargs.get("responses") or {})}
+    # The Host check runs first: a rebinding page gets its 400, not a login prompt.
+    router = SchedulerRouter(
+        prefix=prefix, dependencies=[Depends(host_guard), *(dependencies or ())], **router_kwargs
+    )
     hub = router.hub = Hub(scheduler)
     page = _load_page().replace("__FS_CONFIG__", _script_json({"readOnly": read_only}))
 
@@ -332,14 +476,22 @@ def create_scheduler_routes(
     # After the actions: `/api/jobs/{id}/pause` must match the POST route first (a job id may
     # contain "/", so this GET route matches that path too: GET there looks up job "{id}/pause").
     @router.get(
-        "/api/jobs/{job_id:path}", response_model=JobEnvelope, responses=_NOT_FOUND, summary="One job"
+        "/api/jobs/{job_id:path}",
+        response_model=JobEnvelope,
+        responses={**_NOT_FOUND, **({} if read_only else _GET_ACTION)},
+        summary="One job",
     )
-    def get_job(job_id: str) -> Any:
-        """``{"job": {...}}`` with the job's timeout; 404 if there is no such job."""
+    def get_job(job_id: _JobId) -> Any:
+        """``{"job": {...}}`` with the job's timeout; 404 if there is no such job. A GET of an
+        action's path (``{id}/run`` ...) that is not itself a job's id is 405."""
         job = scheduler.get_job(job_id)
-        if job is None:
-            return _error(404, f"job {job_id!r} not found", job_id)
-        return {"job": job}
+        if job is not None:
+            return {"job": job}
+        target, _, action = job_id.rpartition("/")
+        if target and action in _ACTIONS and not read_only:
+            message = f"method not allowed: {action} is an action, send it with POST"
+            return _error(405, message, target, headers={"Allow": "POST"})
+        return _error(404, f"job {job_id!r} not found", job_id)
 
     return router
 
@@ -381,7 +533,7 @@ def _add_actions(
         responses=_ACTION_ERRORS,
         summary="Run a job now",
     )
-    def run_job(job_id: str) -> Any:
+    def run_job(job_id: _JobId) -> Any:
         """Start one extra run now (the schedule is unchanged). 409 if the scheduler is not
         running or the job is running already."""
         return _act(scheduler, job_id, "run", "started")
@@ -393,7 +545,7 @@ def _add_actions(
         responses=_ACTION_ERRORS,
         summary="Pause a job",
     )
-    def pause_job(job_id: str) -> Any:
+    def pause_job(job_id: _JobId) -> Any:
         """Stop firing (the schedule is kept). 409 if the job is paused already."""
         return _act(scheduler, job_id, "pause", "paused")
 
@@ -404,7 +556,7 @@ def _add_actions(
         responses=_ACTION_ERRORS,
         summary="Resume a paused job",
     )
-    def resume_job(job_id: str) -> Any:
+    def resume_job(job_id: _JobId) -> Any:
         """Fire again from the next scheduled time. 409 if the job is not paused."""
         return _act(scheduler, job_id, "resume", "resumed")
 
@@ -415,11 +567,17 @@ def _add_actions(
         responses=_ACTION_ERRORS,
         summary="Cancel (remove) a job",
     )
-    def cancel_job(job_id: str) -> Any:
+    def cancel_job(job_id: _JobId) -> Any:
         """Remove the job (a run in progress finishes and is not retried)."""
         if not scheduler.cancel_job(job_id):
             return _error(404, f"job {job_id!r} not found", job_id)
         return {"success": True, "job_id": job_id, "message": f"job {job_id} cancelled"}
 
 
-__all__ = ["HEARTBEAT_SECONDS", "SchedulerRouter", "create_scheduler_routes", "origin_matches_host"]
+__all__ = [
+    "HEARTBEAT_SECONDS",
+    "SchedulerRouter",
+    "create_scheduler_routes",
+    "host_is_allowed",
+    "origin_matches_host",
+]

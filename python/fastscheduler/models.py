@@ -85,7 +85,12 @@ class HistoryEntry(_Record):
     execution_time: float | None = None
     scheduled_time: float | None = None
     attempt: int = 1
-    name: str | None = None
+    name: str = ""
+    """The job's name, as ``get_jobs()`` gives it: ``.name()``, else the function's name."""
+
+    def __post_init__(self) -> None:
+        if not self.name:  # a record stored before names were filled in for unnamed jobs
+            self.name = self.func_name
 
     @property
     def timestamp_readable(self) -> str | None:
@@ -107,6 +112,11 @@ class DeadLetter(_Record):
     executed_at: float
     first_attempt_at: float
     scheduled_time: float | None = None
-    name: str | None = None
+    name: str = ""
+    """The job's name, as ``get_jobs()`` gives it: ``.name()``, else the function's name."""
+
+    def __post_init__(self) -> None:
+        if not self.name:  # a record stored before names were filled in for unnamed jobs
+            self.name = self.func_name
 
     _aliases: ClassVar[dict[str, str]] = {"error": "error_message", "timestamp": "executed_at"}

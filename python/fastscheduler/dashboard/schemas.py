@@ -11,6 +11,9 @@ import enum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+#: One name for a job everywhere: its jobs, history and dead-letter records.
+_NAME = "the job's name: .name() if given, else the function's name"
+
 
 class _Out(BaseModel):
     model_config = ConfigDict(extra="ignore")
@@ -40,7 +43,7 @@ class Job(_Out):
 
     job_id: str
     func_name: str
-    name: str | None = None
+    name: str = Field(description=_NAME)
     status: str = Field(description="scheduled, running, paused, completed, failed or missed")
     schedule: str = Field(description="the schedule in words")
     next_run: str | None = Field(None, description="local time text")
@@ -104,7 +107,7 @@ class HistoryEntry(_Out):
 
     job_id: str
     func_name: str
-    name: str | None = None
+    name: str = Field(description=_NAME)
     status: str = Field(description="completed, failed or missed")
     timestamp: float = Field(description="when the run ended, epoch seconds")
     timestamp_readable: str | None = None
@@ -130,7 +133,7 @@ class DeadLetter(_Out):
 
     job_id: str
     func_name: str
-    name: str | None = None
+    name: str = Field(description=_NAME)
     error_type: str
     error_message: str
     error: str = Field(description="same as error_message (the original's key)")
