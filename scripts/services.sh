@@ -4,18 +4,26 @@
 #
 #   scripts/services.sh          start both (installs the Debian packages first if needed), wait
 #                                until they accept connections, ensure the test user, print the URLs
+#                                and write them to urls.env in the services directory
 #   scripts/services.sh stop     stop both (data directories are kept)
-#   scripts/services.sh status   say which are running
+#   scripts/services.sh status   say which are running, and on which ports
 #   scripts/services.sh restart postgresql|mariadb   stop and start one (the cluster tests use it)
+#   scripts/services.sh env      `export` lines for the URLs of urls.env that the environment does
+#                                not set already (make bench-cluster evals them)
 #
 # Idempotent: a re-run with both servers up only checks them and the user (well under a second).
 # Works as root on a fresh Debian 12 machine (servers then run as the `postgres` / `mysql` system
 # users, since PostgreSQL refuses root) and as an ordinary user with sudo for the apt step.
 #
+# Ports: a server starts on the port it had last time, else on its default port; when another
+# program listens there (a second checkout's servers, the system's PostgreSQL) it takes the next
+# free port and says so. The tests read urls.env (tests/stores_support.py), so they follow. A port
+# set in the environment is used as given: if it is taken, the start fails saying so.
+#
 # Environment:
-#   FASTSCHEDULER_SERVICES_DIR   data, sockets and logs (default /tmp/fastscheduler-services)
-#   FASTSCHEDULER_PG_PORT        PostgreSQL TCP port (default 55432)
-#   FASTSCHEDULER_MYSQL_PORT     MariaDB TCP port (default 53306)
+#   FASTSCHEDULER_SERVICES_DIR   data, sockets, logs, urls.env (default /tmp/fastscheduler-services)
+#   FASTSCHEDULER_PG_PORT        PostgreSQL TCP port (default: as above, from 55432)
+#   FASTSCHEDULER_MYSQL_PORT     MariaDB TCP port (default: as above, from 53306)
 #
 # The servers are throwaway test servers: fsync is off, and the user `fastscheduler` (password
 # `fastscheduler`) may create and drop databases. Never expose them beyond 127.0.0.1.
@@ -23,13 +31,16 @@ set -euo pipefail
 # runuser, useradd (and Debian's server tools) live in sbin, which a minimal PATH (make test-wheel's
 # clean environment) leaves out.
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 DIR="${FASTSCHEDULER_SERVICES_DIR:-/tmp/fastscheduler-services}"
-PG_PORT="${FASTSCHEDULER_PG_PORT:-55432}"
-MY_PORT="${FASTSCHEDULER_MYSQL_PORT:-53306}"
+[[ "$DIR" == /* ]] || DIR="$PWD/$DIR"
+DEFAULT_PG_PORT=55432
+DEFAULT_MY_PORT=53306
 DB_USER=fastscheduler
 DB_PASSWORD=fastscheduler
 ACTION="${1:-start}"
+URLS="$DIR/urls.env"
 
 PG_ROOT="$DIR/postgresql"
 PG_DATA="$PG_ROOT/data"
@@ -49,6 +60,11 @@ die() {
 
 IS_ROOT=0
 [[ "$(id -u)" -eq 0 ]] && IS_ROOT=1
+
+# As root the servers and their tools run as the `postgres` / `mysql` users, who may not enter the
+# caller's working directory (a checkout under a 0700 home directory): work from $DIR instead.
+mkdir -p "$DIR"
+cd "$DIR"
 
 pg_bindir() {
     # Debian keeps the server binaries out of PATH, under /usr/lib/postgresql/<major>/bin.
@@ -133,10 +149,41 @@ as_user() { # as_user USER CMD... : run CMD as USER (plainly when that is alread
     fi
 }
 
-prepare_dir() { # prepare_dir PATH USER : create PATH (mode 700) owned by USER
+prepare_dir() { # prepare_dir PATH USER : create PATH (mode 700) owned by USER, who must reach it
     mkdir -p "$1"
     [[ $IS_ROOT -eq 1 ]] && chown "$2:" "$1"
     chmod 700 "$1"
+    as_user "$2" test -w "$1" -a -x "$1" ||
+        die "the $2 user cannot reach $1 (is a parent directory private?): set FASTSCHEDULER_SERVICES_DIR to a directory it can enter (default /tmp/fastscheduler-services)"
+}
+
+# choose_port NAME VARIABLE DEFAULT PORT_FILE : the port a stopped server starts on (see the top)
+choose_port() {
+    local name="$1" variable="$2" wanted="$3" file="$4" port
+    if [[ -n "${!variable:-}" ]]; then
+        port="${!variable}"
+        [[ "$port" =~ ^[0-9]+$ ]] || die "$variable=$port is not a port number"
+        [[ "$(bash "$HERE/free-port.sh" "$port" || true)" == "$port" ]] ||
+            die "$(port_taken "$name" "$port" "$variable")"
+        echo "$port"
+        return
+    fi
+    [[ -s "$file" ]] && wanted="$(cat "$file")"
+    port="$(bash "$HERE/free-port.sh" "$wanted")" || die "no free port for $name from $wanted: set $variable"
+    if [[ "$port" != "$wanted" ]]; then
+        log "127.0.0.1:$wanted is in use by another program$(bash "$HERE/free-port.sh" --who "$wanted"):" \
+            "$name takes 127.0.0.1:$port (set $variable to choose)"
+    fi
+    echo "$port"
+}
+
+port_taken() { # port_taken NAME PORT VARIABLE : the message for a port someone else listens on
+    echo "$1 cannot listen on 127.0.0.1:$2, which another program uses$(bash "$HERE/free-port.sh" --who "$2")." \
+        "Set $3 to a free port, or unset it and the next free port is taken"
+}
+
+new_log_lines() { # new_log_lines FILE LINES : what FILE got after its first LINES lines
+    [[ -f "$1" ]] && tail -n +"$(($2 + 1))" "$1"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -147,13 +194,21 @@ pg_running() {
     [[ -f "$PG_DATA/PG_VERSION" ]] && as_user "$user" "$bin/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1
 }
 
+pg_port() { # the running server's port (postmaster.pid, line 4)
+    sed -n 4p "$PG_DATA/postmaster.pid"
+}
+
 pg_start() {
-    local bin user
+    local bin user port
     bin="$(pg_bindir)"
     user="$(service_user postgres)"
-    mkdir -p "$DIR"
     chmod 755 "$DIR"
-    if ! pg_running "$bin" "$user"; then
+    if pg_running "$bin" "$user"; then
+        port="$(pg_port)"
+        if [[ -n "${FASTSCHEDULER_PG_PORT:-}" && "$FASTSCHEDULER_PG_PORT" != "$port" ]]; then
+            log "PostgreSQL runs on 127.0.0.1:$port already; FASTSCHEDULER_PG_PORT applies from '$0 restart postgresql'"
+        fi
+    else
         prepare_dir "$PG_ROOT" "$user"
         if [[ ! -f "$PG_DATA/PG_VERSION" ]]; then
             log "initialising PostgreSQL data in $PG_DATA"
@@ -162,9 +217,8 @@ pg_start() {
                 --auth-local=trust --auth-host=scram-sha-256 --no-sync >"$PG_ROOT/initdb.log" 2>&1 ||
                 die "initdb failed, see $PG_ROOT/initdb.log"
             as_user "$user" tee -a "$PG_DATA/postgresql.conf" >/dev/null <<EOF
-# fastscheduler test server (scripts/services.sh)
+# fastscheduler test server (scripts/services.sh, which gives the port when it starts the server)
 listen_addresses = '127.0.0.1'
-port = $PG_PORT
 unix_socket_directories = '$PG_RUN'
 max_connections = 100
 fsync = off
@@ -173,21 +227,30 @@ full_page_writes = off
 EOF
         fi
         prepare_dir "$PG_RUN" "$user"
-        log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
-        as_user "$user" "$bin/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t 60 start >/dev/null ||
+        port="$(choose_port PostgreSQL FASTSCHEDULER_PG_PORT "$DEFAULT_PG_PORT" "$PG_ROOT/port")"
+        log "starting PostgreSQL on 127.0.0.1:$port"
+        local seen=0
+        [[ -f "$PG_LOG" ]] && seen="$(wc -l <"$PG_LOG")"
+        if ! as_user "$user" "$bin/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -o "-p $port" -w -t 60 start >/dev/null; then
+            # The port was free a moment ago; someone may have taken it since.
+            if new_log_lines "$PG_LOG" "$seen" | grep -q 'could not bind.*Address already in use'; then
+                die "$(port_taken PostgreSQL "$port" FASTSCHEDULER_PG_PORT) (see $PG_LOG)"
+            fi
             die "PostgreSQL did not start, see $PG_LOG"
+        fi
     fi
+    echo "$port" >"$PG_ROOT/port"
     local ready=0
     for _ in $(seq 1 120); do
-        if as_user "$user" "$bin/pg_isready" -q -h "$PG_RUN" -p "$PG_PORT" &&
-            "$bin/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT"; then
+        if as_user "$user" "$bin/pg_isready" -q -h "$PG_RUN" -p "$port" &&
+            "$bin/pg_isready" -q -h 127.0.0.1 -p "$port"; then
             ready=1
             break
         fi
         sleep 0.5
     done
     [[ $ready -eq 1 ]] || die "PostgreSQL is not accepting connections, see $PG_LOG"
-    as_user "$user" "$bin/psql" -q -v ON_ERROR_STOP=1 -h "$PG_RUN" -p "$PG_PORT" -U postgres -d postgres \
+    as_user "$user" "$bin/psql" -q -v ON_ERROR_STOP=1 -h "$PG_RUN" -p "$port" -U postgres -d postgres \
         >/dev/null <<EOF || die "could not create the PostgreSQL user $DB_USER"
 DO \$\$
 BEGIN
@@ -207,6 +270,7 @@ pg_stop() {
     [[ -n "$bin" && -f "$PG_DATA/PG_VERSION" ]] || return 0
     user="$(service_user postgres)"
     if pg_running "$bin" "$user"; then
+        pg_port >"$PG_ROOT/port" || true # the next start takes the same port
         log "stopping PostgreSQL"
         as_user "$user" "$bin/pg_ctl" -D "$PG_DATA" -m fast -w -t 60 stop >/dev/null
     fi
@@ -229,13 +293,21 @@ my_running() {
         -u "$sql_user" --connect-timeout=2 ping >/dev/null 2>&1
 }
 
+my_port() { # the running server's port
+    my_client -N -B -e 'SELECT @@port'
+}
+
 my_start() {
-    local server user
+    local server user port
     server="$(mariadb_server)"
     user="$(service_user mysql)"
-    mkdir -p "$DIR"
     chmod 755 "$DIR"
-    if ! my_running; then
+    if my_running; then
+        port="$(my_port)"
+        if [[ -n "${FASTSCHEDULER_MYSQL_PORT:-}" && "$FASTSCHEDULER_MYSQL_PORT" != "$port" ]]; then
+            log "MariaDB runs on 127.0.0.1:$port already; FASTSCHEDULER_MYSQL_PORT applies from '$0 restart mariadb'"
+        fi
+    else
         prepare_dir "$MY_ROOT" "$user"
         if [[ ! -d "$MY_DATA/mysql" ]]; then
             log "initialising MariaDB data in $MY_DATA"
@@ -246,12 +318,15 @@ my_start() {
             "$(mariadb_tool mariadb-install-db mysql_install_db)" "${install_args[@]}" \
                 >"$MY_ROOT/install-db.log" 2>&1 || die "mariadb-install-db failed, see $MY_ROOT/install-db.log"
         fi
-        log "starting MariaDB on 127.0.0.1:$MY_PORT"
+        port="$(choose_port MariaDB FASTSCHEDULER_MYSQL_PORT "$DEFAULT_MY_PORT" "$MY_ROOT/port")"
+        log "starting MariaDB on 127.0.0.1:$port"
         local server_args=(--no-defaults --datadir="$MY_DATA" --socket="$MY_SOCK" --pid-file="$MY_PID"
-            --port="$MY_PORT" --bind-address=127.0.0.1 --log-error="$MY_LOG" --skip-name-resolve
+            --port="$port" --bind-address=127.0.0.1 --log-error="$MY_LOG" --skip-name-resolve
             --innodb-flush-log-at-trx-commit=0 --innodb-buffer-pool-size=64M --innodb-doublewrite=0
             --max-connections=200)
         [[ $IS_ROOT -eq 1 ]] && server_args+=(--user="$user")
+        local seen=0
+        [[ -f "$MY_LOG" ]] && seen="$(wc -l <"$MY_LOG")"
         # setsid + nohup: the server outlives this script and the shell that ran it.
         setsid nohup "$server" "${server_args[@]}" >/dev/null 2>&1 </dev/null &
         local ready=0
@@ -260,10 +335,19 @@ my_start() {
                 ready=1
                 break
             fi
+            # A server that gave up says so in its log: no need to wait out the minute.
+            new_log_lines "$MY_LOG" "$seen" | grep -q '\[ERROR\] Aborting' && break
             sleep 0.5
         done
-        [[ $ready -eq 1 ]] || die "MariaDB did not start, see $MY_LOG"
+        if [[ $ready -eq 0 ]]; then
+            # The port was free a moment ago; someone may have taken it since.
+            if new_log_lines "$MY_LOG" "$seen" | grep -q 'Bind on TCP/IP port.*Address already in use'; then
+                die "$(port_taken MariaDB "$port" FASTSCHEDULER_MYSQL_PORT) (see $MY_LOG)"
+            fi
+            die "MariaDB did not start, see $MY_LOG"
+        fi
     fi
+    echo "$port" >"$MY_ROOT/port"
     my_client >/dev/null <<EOF || die "could not create the MariaDB user $DB_USER"
 CREATE USER IF NOT EXISTS '$DB_USER'@'127.0.0.1' IDENTIFIED BY '$DB_PASSWORD';
 CREATE USER IF NOT EXISTS '$DB_USER'@'localhost' IDENTIFIED BY '$DB_PASSWORD';
@@ -277,6 +361,7 @@ EOF
 my_stop() {
     [[ -n "$(mariadb_server)" ]] || return 0
     if my_running; then
+        my_port >"$MY_ROOT/port" || true # the next start takes the same port
         log "stopping MariaDB"
         my_client -e "SHUTDOWN" >/dev/null 2>&1 || true
     fi
@@ -294,9 +379,15 @@ my_stop() {
 
 # ---------------------------------------------------------------------------------------------
 
-print_urls() {
-    echo "FASTSCHEDULER_TEST_POSTGRES_URL=postgresql://$DB_USER:$DB_PASSWORD@127.0.0.1:$PG_PORT/postgres"
-    echo "FASTSCHEDULER_TEST_MYSQL_URL=mysql://$DB_USER:$DB_PASSWORD@127.0.0.1:$MY_PORT/mysql"
+write_urls() { # urls.env: the admin URLs, from the ports the servers started on
+    local pg_port="$DEFAULT_PG_PORT" my_port="$DEFAULT_MY_PORT"
+    [[ -s "$PG_ROOT/port" ]] && pg_port="$(cat "$PG_ROOT/port")"
+    [[ -s "$MY_ROOT/port" ]] && my_port="$(cat "$MY_ROOT/port")"
+    printf '%s\n' \
+        "FASTSCHEDULER_TEST_POSTGRES_URL=postgresql://$DB_USER:$DB_PASSWORD@127.0.0.1:$pg_port/postgres" \
+        "FASTSCHEDULER_TEST_MYSQL_URL=mysql://$DB_USER:$DB_PASSWORD@127.0.0.1:$my_port/mysql" >"$URLS.tmp"
+    chmod 644 "$URLS.tmp"
+    mv -f "$URLS.tmp" "$URLS"
 }
 
 case "$ACTION" in
@@ -304,8 +395,9 @@ start)
     install_packages
     pg_start
     my_start
-    log "PostgreSQL and MariaDB are up (data in $DIR)"
-    print_urls
+    write_urls
+    log "PostgreSQL and MariaDB are up (data in $DIR, URLs in $URLS)"
+    cat "$URLS"
     ;;
 stop)
     pg_stop
@@ -315,18 +407,24 @@ stop)
 status)
     rc=0
     if [[ -n "$(pg_bindir)" ]] && pg_running "$(pg_bindir)" "$(service_user postgres)"; then
-        log "PostgreSQL: running on 127.0.0.1:$PG_PORT"
+        log "PostgreSQL: running on 127.0.0.1:$(pg_port)"
     else
         log "PostgreSQL: not running"
         rc=1
     fi
     if [[ -n "$(mariadb_server)" ]] && my_running; then
-        log "MariaDB: running on 127.0.0.1:$MY_PORT"
+        log "MariaDB: running on 127.0.0.1:$(my_port)"
     else
         log "MariaDB: not running"
         rc=1
     fi
     exit $rc
+    ;;
+env) # export lines for the URLs the caller's environment does not set
+    [[ -f "$URLS" ]] || die "no $URLS: run $0 first"
+    while IFS='=' read -r name value; do
+        [[ -n "${!name:-}" ]] || printf 'export %s=%q\n' "$name" "$value"
+    done <"$URLS"
     ;;
 restart) # restart one server (the cluster tests restart the database under running schedulers)
     case "${2:-}" in
@@ -340,9 +438,10 @@ restart) # restart one server (the cluster tests restart the database under runn
         ;;
     *) die "usage: $0 restart postgresql|mariadb" ;;
     esac
+    write_urls
     log "${2} restarted"
     ;;
 *)
-    die "usage: $0 [start|stop|status|restart postgresql|mariadb]"
+    die "usage: $0 [start|stop|status|env|restart postgresql|mariadb]"
     ;;
 esac

@@ -7,6 +7,9 @@ databases; each test gets its own ``fs_test_<random>`` database, dropped afterwa
 - ``FASTSCHEDULER_TEST_POSTGRES_URL`` (default ``postgresql://fastscheduler:fastscheduler@127.0.0.1:55432/postgres``)
 - ``FASTSCHEDULER_TEST_MYSQL_URL`` (default ``mysql://fastscheduler:fastscheduler@127.0.0.1:53306/mysql``)
 
+The defaults are those of the servers scripts/services.sh started: the URLs it wrote to
+``urls.env`` in ``FASTSCHEDULER_SERVICES_DIR`` (it moves off a taken port), else the ones above.
+
 If a server cannot be reached the server-backed tests FAIL (saying to run ``make services``),
 unless ``FASTSCHEDULER_SKIP_SERVER_TESTS=1``, which skips them.
 """
@@ -34,10 +37,23 @@ from fastscheduler.stores.sql import SQLModelStorageBackend, normalize_database_
 
 ROOT = Path(__file__).resolve().parent.parent
 
-DEFAULT_ADMIN_URLS = {  # the servers scripts/services.sh starts
-    "postgresql": "postgresql://fastscheduler:fastscheduler@127.0.0.1:55432/postgres",
-    "mariadb": "mysql://fastscheduler:fastscheduler@127.0.0.1:53306/mysql",
-}
+
+def _services_urls() -> dict[str, str]:
+    """The admin URLs of the servers scripts/services.sh started (its ``urls.env``)."""
+    urls = {
+        "postgresql": "postgresql://fastscheduler:fastscheduler@127.0.0.1:55432/postgres",
+        "mariadb": "mysql://fastscheduler:fastscheduler@127.0.0.1:53306/mysql",
+    }
+    services_dir = Path(os.environ.get("FASTSCHEDULER_SERVICES_DIR") or "/tmp/fastscheduler-services")
+    with contextlib.suppress(OSError):
+        lines = (services_dir / "urls.env").read_text().splitlines()
+        written = dict(line.partition("=")[::2] for line in lines)
+        urls["postgresql"] = written.get("FASTSCHEDULER_TEST_POSTGRES_URL") or urls["postgresql"]
+        urls["mariadb"] = written.get("FASTSCHEDULER_TEST_MYSQL_URL") or urls["mariadb"]
+    return urls
+
+
+DEFAULT_ADMIN_URLS = _services_urls()
 ADMIN_URLS = {
     "postgresql": os.environ.get("FASTSCHEDULER_TEST_POSTGRES_URL", DEFAULT_ADMIN_URLS["postgresql"]),
     "mariadb": os.environ.get("FASTSCHEDULER_TEST_MYSQL_URL", DEFAULT_ADMIN_URLS["mariadb"]),
