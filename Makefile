@@ -10,9 +10,14 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 # Never let a stray user-site or PYTHONPATH shadow the package under test.
 export PYTHONNOUSERSITE := 1
 
+# More pytest arguments for test-python and test-wheel, e.g. PYTEST_ARGS="tests/test_cli.py -x".
+PYTEST_ARGS ?=
+# make demo's dashboard port; when something else listens there, the next free one.
+DEMO_PORT ?= 8000
+
 .PHONY: help
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 
 $(VENV)/.deps: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,39 +37,38 @@ test-rust: ## cargo tests of the pure-Rust core (no Python needed)
 	cargo test -p fastscheduler-core -p fastscheduler-py
 
 .PHONY: test-python
-test-python: dev services browser ## pytest suite against the installed extension (starts the test servers)
-	$(PY) -m pytest -q
+test-python: dev services browser ## quick pytest run against the editable build in .venv while developing (make test tests the wheel)
+	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 .PHONY: lint
-lint: dev ## cargo fmt/clippy, ruff, mypy and stubtest of _core.pyi
+lint: lint-static dev ## lint-static, then stubtest of _core.pyi against the dev build
+	$(PY) -m mypy.stubtest fastscheduler._core
+
+.PHONY: lint-static
+lint-static: $(VENV)/.deps ## cargo fmt/clippy, ruff, mypy (strict): the lint that needs no build
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	$(PY) -m ruff check python tests benches
 	$(PY) -m ruff format --check python tests benches
 	$(PY) -m mypy
-	$(PY) -m mypy.stubtest fastscheduler._core
 
 .PHONY: test
-test: lint test-rust test-python test-wheel ## everything CI runs: lint, cargo tests, pytest, the wheel
+test: lint-static test-rust test-wheel ## what CI runs: lint, cargo tests, then stubtest and pytest once, against the abi3 wheel in a clean venv
 
 WHEEL_VENV := .venv-wheel
-# The clean environment of test-wheel: the interpreter's own bin, the system's, and nothing of
-# Rust's (cargo and rustc live in ~/.cargo/bin), so the tests prove the wheel needs no toolchain.
-CLEAN_PATH := $(abspath $(WHEEL_VENV))/bin:/usr/local/bin:/usr/bin:/bin
 
+# Each run starts from nothing: a fresh wheel, sdist and venv. scripts/clean-env.sh runs the
+# commands under env -i with no Rust on PATH (it checks), passing FASTSCHEDULER_* through.
 .PHONY: test-wheel
-test-wheel: $(VENV)/.deps services browser ## build the abi3 wheel + sdist, install the wheel into a clean venv with no Rust on PATH, run pytest against it
+test-wheel: $(VENV)/.deps services browser ## build the abi3 wheel + sdist, install the wheel into a clean venv with no Rust on PATH, run stubtest and pytest against it
 	rm -rf dist $(WHEEL_VENV)
 	$(PY) -m maturin build --release --out dist
 	$(PY) -m maturin sdist --out dist
 	$$($(PY) -c 'import sys; print(sys._base_executable)') -m venv $(WHEEL_VENV)
 	$(WHEEL_VENV)/bin/python -m pip install -q --upgrade "pip>=25.1"
-	$(WHEEL_VENV)/bin/python -m pip install -q dist/*.whl
-	$(WHEEL_VENV)/bin/python -m pip install -q --group dev
-	env -i HOME="$$HOME" PATH="$(CLEAN_PATH)" LANG=C.UTF-8 CI="$${CI:-}" bash -c '\
-		! command -v cargo && ! command -v rustc && \
-		python -c "import fastscheduler, sys; f = fastscheduler._core.__file__; print(\"testing\", f); assert \"$(WHEEL_VENV)/\" in f" && \
-		python -m pytest -q -p no:cacheprovider'
+	$(WHEEL_VENV)/bin/python -m pip install -q dist/*.whl --group dev
+	bash scripts/clean-env.sh $(WHEEL_VENV) python -m mypy.stubtest fastscheduler._core
+	bash scripts/clean-env.sh $(WHEEL_VENV) python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 .PHONY: bench
 bench: dev ## benchmarks against croniter, cronsim, APScheduler 3 and fastscheduler 0.2.1 (one report, ratios in one run)
@@ -73,18 +77,22 @@ bench: dev ## benchmarks against croniter, cronsim, APScheduler 3 and fastschedu
 
 .PHONY: bench-cluster
 bench-cluster: dev services ## cluster dispatch throughput: claims per second with 1, 2 and 4 instances (PostgreSQL, MariaDB)
-	$(PY) benches/cluster_report.py
+	eval "$$(bash scripts/services.sh env)" && $(PY) benches/cluster_report.py
 
 .PHONY: demo
-demo: dev ## run the product: example jobs and the live dashboard at http://127.0.0.1:8000/scheduler/
-	$(VENV)/bin/fastscheduler demo --host 127.0.0.1 --port 8000
+demo: dev ## run the product: example jobs and the live dashboard at http://127.0.0.1:8000/scheduler/ (or the next free port)
+	port=$$(bash scripts/free-port.sh $(DEMO_PORT)) && \
+	if [[ $$port != $(DEMO_PORT) ]]; then \
+		echo "demo: 127.0.0.1:$(DEMO_PORT) is in use by another program$$(bash scripts/free-port.sh --who $(DEMO_PORT)), the dashboard takes $$port (DEMO_PORT=... to choose)"; \
+	fi && \
+	exec $(VENV)/bin/fastscheduler demo --host 127.0.0.1 --port $$port
 
 .PHONY: browser
 browser: ## install headless Chromium from Debian for the browser test
 	bash scripts/browser.sh
 
 .PHONY: services
-services: ## start PostgreSQL and MariaDB on 127.0.0.1 for the tests
+services: ## start PostgreSQL and MariaDB on 127.0.0.1 for the tests (ports and URLs: scripts/services.sh)
 	bash scripts/services.sh
 
 .PHONY: wheel
