@@ -53,18 +53,18 @@ lint-static: $(VENV)/.deps ## cargo fmt/clippy, ruff, mypy (strict): the lint th
 	$(PY) -m mypy
 
 .PHONY: test
-test: lint-static test-rust test-wheel ## what CI runs: lint, cargo tests, then stubtest and pytest once, against the abi3 wheel in a clean venv
+test: lint-static test-rust test-sdist test-wheel ## what CI runs: lint, cargo tests, the sdist built from source, then stubtest and pytest once, against the manylinux2014 wheel in a clean venv
 
 WHEEL_VENV := .venv-wheel
+SDIST_VENV := .venv-sdist
+BASE_PYTHON = $$($(PY) -c 'import sys; print(sys._base_executable)')
 
-# Each run starts from nothing: a fresh wheel, sdist and venv. scripts/clean-env.sh runs the
-# commands under env -i with no Rust on PATH (it checks), passing FASTSCHEDULER_* through.
+# Each run starts from nothing: a fresh wheel, sdist (make wheel) and venv. scripts/clean-env.sh
+# runs the commands under env -i with no Rust on PATH (it checks), passing FASTSCHEDULER_* through.
 .PHONY: test-wheel
-test-wheel: $(VENV)/.deps services browser ## build the abi3 wheel + sdist, install the wheel into a clean venv with no Rust on PATH, run stubtest and pytest against it
-	rm -rf dist $(WHEEL_VENV)
-	$(PY) -m maturin build --release --out dist
-	$(PY) -m maturin sdist --out dist
-	$$($(PY) -c 'import sys; print(sys._base_executable)') -m venv $(WHEEL_VENV)
+test-wheel: wheel services browser ## build the wheel + sdist (make wheel), install the wheel into a clean venv with no Rust on PATH, run stubtest and pytest against it
+	rm -rf $(WHEEL_VENV)
+	$(BASE_PYTHON) -m venv $(WHEEL_VENV)
 	$(WHEEL_VENV)/bin/python -m pip install -q --upgrade "pip>=25.1"
 	$(WHEEL_VENV)/bin/python -m pip install -q dist/*.whl --group dev
 	bash scripts/clean-env.sh $(WHEEL_VENV) python -m mypy.stubtest fastscheduler._core
@@ -95,10 +95,35 @@ browser: ## install headless Chromium from Debian for the browser test
 services: ## start PostgreSQL and MariaDB on 127.0.0.1 for the tests (ports and URLs: scripts/services.sh)
 	bash scripts/services.sh
 
+# The fallback where no wheel fits (pip install of the sdist, with Rust): built from source in a
+# clean venv, then checked under clean-env.sh (one version everywhere, a fire time computed).
+# Its cargo build keeps target/sdist (CARGO_TARGET_DIR), so a second run reuses the compiled
+# dependencies; our own two crates are cleaned first, because the sdist's files all carry one
+# fixed old mtime and cargo would take a previous build of them as up to date. --no-cache-dir:
+# pip would otherwise reuse the wheel it built from an earlier sdist of the same name.
+SDIST_TARGET := target/sdist
+.PHONY: test-sdist
+test-sdist: wheel ## pip install the sdist from dist/ into a clean venv (a build from source, Rust on PATH) and check the installed package
+	rm -rf $(SDIST_VENV)
+	$(BASE_PYTHON) -m venv $(SDIST_VENV)
+	$(SDIST_VENV)/bin/python -m pip install -q --upgrade "pip>=25.1"
+	cargo clean --release -q -p fastscheduler-core -p fastscheduler-py --target-dir $(SDIST_TARGET)
+	CARGO_TARGET_DIR=$(abspath $(SDIST_TARGET)) $(SDIST_VENV)/bin/python -m pip install -q --no-cache-dir dist/*.tar.gz
+	bash scripts/clean-env.sh $(SDIST_VENV) python scripts/check_install.py
+
+$(VENV)/.wheel-deps: $(VENV)/.deps pyproject.toml
+	$(PY) -m pip install -q --group wheel
+	touch $@
+
+# One x86_64 wheel for every glibc Linux since 2014: zig (ziglang from PyPI, the `wheel` dependency
+# group) links against glibc 2.17, whatever glibc this machine has; scripts/check_wheel.py runs
+# auditwheel and fails unless the policy is manylinux_2_17 and no symbol needs a newer glibc.
 .PHONY: wheel
-wheel: $(VENV)/.deps ## build the abi3 wheel and the sdist into dist/
-	$(PY) -m maturin build --release --out dist
+wheel: $(VENV)/.wheel-deps ## build the abi3 manylinux2014 wheel (zig) and the sdist into a fresh dist/, and check the wheel (auditwheel)
+	rm -rf dist
+	$(PY) -m maturin build --release --zig --compatibility manylinux2014 --out dist
 	$(PY) -m maturin sdist --out dist
+	$(PY) scripts/check_wheel.py dist/*.whl
 
 .PHONY: fmt
 fmt: $(VENV)/.deps ## format Rust and Python sources
@@ -108,4 +133,4 @@ fmt: $(VENV)/.deps ## format Rust and Python sources
 
 .PHONY: clean
 clean: ## remove build outputs (target/, .venv/, dist/)
-	rm -rf target $(VENV) $(WHEEL_VENV) dist .pytest_cache .ruff_cache .mypy_cache .hypothesis .benchmarks
+	rm -rf target $(VENV) $(WHEEL_VENV) $(SDIST_VENV) dist .pytest_cache .ruff_cache .mypy_cache .hypothesis .benchmarks
