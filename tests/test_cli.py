@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -197,3 +198,150 @@ def test_cron_errors_point_at_the_field(capsys: pytest.CaptureFixture[str]) -> N
         "  0 9 * 13 MON\n"
         "        ^^\n"
     )
+
+
+# -- store reads: the stores' validation, special files, deep nesting -------------------------------
+
+
+def test_jobs_history_and_dead_letters_refuse_a_file_start_refuses(
+    state: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = json.loads(state.read_text())
+    job_id = "test_cli._ok:every:10s"
+    data["jobs"][job_id]["run_count"] = "lots"
+    state.write_text(json.dumps(data))
+    before = state.read_bytes()
+    for command in ("jobs", "history", "dead-letters"):
+        assert main([command, "--state", str(state)]) == 1
+        captured = capsys.readouterr()
+        assert captured.out == ""  # not "RUNS lots"
+        assert captured.err == (
+            f"error: The JSON state file {state} is damaged (record jobs[{job_id!r}].run_count is 'lots', "
+            "not an integer from 0 to 2**63-1); it was left as it is\n"
+        )
+    assert state.read_bytes() == before and not list(state.parent.glob("*.corrupt-*"))
+
+
+def test_deep_nesting_is_reported_not_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "state.json"
+    path.write_bytes(b'{"v":1,"stats":' + b"[" * 200_000)
+    assert main(["jobs", "--state", str(path)]) == 1
+    assert capsys.readouterr().err == (
+        f"error: The JSON state file {path} is damaged (it is nested too deeply to be a state file); "
+        "it was left as it is\n"
+    )
+
+
+def test_a_fifo_is_refused_without_blocking(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "state.json"
+    os.mkfifo(path)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "fastscheduler", "history", "--state", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    finally:
+        with contextlib.suppress(OSError):  # unblock the reader if it got stuck in open()
+            os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+    assert (proc.returncode, proc.stdout) == (1, "")
+    assert proc.stderr == (
+        f"error: The JSON state file {path} is a FIFO (named pipe), not a regular file: give the path of a "
+        "regular file (or of one to create). Nothing was read or changed\n"
+    )
+
+
+# -- arguments and exit codes ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "option", "value"),
+    [
+        (["history", "-n", "-3"], "-n/--limit", "-3"),
+        (["history", "-n", "0"], "-n/--limit", "0"),
+        (["history", "--limit", "x"], "-n/--limit", "x"),
+        (["dead-letters", "-n", "0"], "-n/--limit", "0"),
+        (["dead-letters", "-n", "-1"], "-n/--limit", "-1"),
+        (["cron", "* * * * *", "-n", "0"], "-n", "0"),
+        (["cron", "* * * * *", "-n", "-3"], "-n", "-3"),
+    ],
+)
+def test_a_count_below_one_is_a_usage_error(
+    state: Path, argv: list[str], option: str, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*argv, *(["--state", str(state)] if argv[0] != "cron" else [])]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith(f"usage: fastscheduler {argv[0]} ")
+    assert captured.err.endswith(f"error: argument {option}: expected a whole number >= 1, got {value!r}\n")
+
+
+def test_history_limit_counts_from_the_newest(state: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["history", "--state", str(state), "-n", "1", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 1
+    assert main(["dead-letters", "--state", str(state), "-n", "1", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 1
+
+
+def test_history_of_an_unknown_job_says_so(state: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["history", "--state", str(state), "--job", "nope"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        f"error: no job 'nope' in {state}: no stored job or run has this id "
+        "(`fastscheduler jobs` lists the job ids)\n"
+    )
+    assert main(["history", "--state", str(state), "--job", "test_cli._ok:every:10"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: no job 'test_cli._ok:every:10' in {state}: no stored job or run has this id; did you mean "
+        "'test_cli._ok:every:10s' or 'test_cli._fails:every:10s'? (`fastscheduler jobs` lists the job ids)\n"
+    )
+
+
+def test_history_of_a_job_without_runs_is_not_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "state.json"
+    s = FastScheduler(state_file=str(path), quiet=True, clock=ManualClock(T0), timezone="UTC")
+    job_id = s.every(10).seconds.do(_ok)
+    s.start()
+    s.stop()
+    assert main(["history", "--state", str(path), "--job", job_id]) == 0
+    assert capsys.readouterr().out == f"no runs of job {job_id!r} in the history\n"
+    assert main(["history", "--state", str(path), "--job", job_id, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    import fastscheduler
+
+    assert main(["--version"]) == 0
+    assert (
+        capsys.readouterr().out
+        == f"fastscheduler {fastscheduler.__version__} (tz database {fastscheduler.TZDB_VERSION})\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "fastscheduler", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (proc.returncode, proc.stdout) == (
+        0,
+        f"fastscheduler {fastscheduler.__version__} (tz database {fastscheduler.TZDB_VERSION})\n",
+    )
+
+
+def test_no_command_prints_the_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: fastscheduler [-h] [--version] COMMAND ...")
+    for command in ("demo", "run", "jobs", "history", "dead-letters", "cron", "bench"):
+        assert f"    {command}" in out
+    proc = subprocess.run(
+        [sys.executable, "-m", "fastscheduler"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, out, "")

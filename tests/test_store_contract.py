@@ -55,15 +55,22 @@ def job(job_id: str, next_run: float = NOW + 60, **extra: Any) -> dict[str, Any]
     return {"v": 1, "job_id": job_id, "func_name": "tasks.f", "next_run": next_run, **extra}
 
 
-def run(job_id: str, timestamp: float | None, status: str = "completed") -> dict[str, Any]:
-    record: dict[str, Any] = {"v": 1, "job_id": job_id, "func_name": "tasks.f", "status": status}
-    if timestamp is not None:
-        record["timestamp"] = timestamp
-    return record
+def run(job_id: str, timestamp: float, status: str = "completed") -> dict[str, Any]:
+    return {"v": 1, "job_id": job_id, "func_name": "tasks.f", "status": status, "timestamp": timestamp}
 
 
 def letter(job_id: str, executed_at: float) -> dict[str, Any]:
-    return {"v": 1, "job_id": job_id, "error_message": "boom", "attempts": 3, "executed_at": executed_at}
+    return {
+        "v": 1,
+        "job_id": job_id,
+        "func_name": "tasks.f",
+        "error_type": "RuntimeError",
+        "error_message": "boom",
+        "traceback": "Traceback ...",
+        "attempts": 3,
+        "executed_at": executed_at,
+        "first_attempt_at": executed_at - 1,
+    }
 
 
 # -- fixtures -------------------------------------------------------------------------------------
@@ -233,14 +240,14 @@ def test_history_limit_zero_keeps_none(case: StoreCase) -> None:
 
 def test_history_older_than_retention_is_pruned(case: StoreCase) -> None:
     backend, _ = case.open(Limits(history_retention_days=1))
-    old, recent, undated = run("a", NOW - 2 * DAY), run("a", NOW - 0.5 * DAY), run("a", None)
-    backend.write(Changes(history=[old, recent, undated]), NOW)
+    old, recent, newest = run("a", NOW - 2 * DAY), run("a", NOW - 0.5 * DAY), run("a", NOW)
+    backend.write(Changes(history=[old, recent, newest]), NOW)
     backend.close()
     backend, state = case.open(Limits(history_retention_days=1))
-    assert state.history == [recent, undated]
+    assert state.history == [recent, newest]
     # A day later (the scheduler's clock, not the wall clock) the recent one has expired too.
     backend.write(Changes(stats={"v": 1, "runs": 0}), NOW + DAY)
-    assert case.reopen(backend, Limits(history_retention_days=1)).history == [undated]
+    assert case.reopen(backend, Limits(history_retention_days=1)).history == [newest]
 
 
 def test_dead_letters_are_pruned_to_max_dead_letters_newest(case: StoreCase) -> None:
@@ -664,3 +671,154 @@ def test_missing_driver_says_what_to_install() -> None:
     assert "postgresql+psycopg2://u:***@127.0.0.1/app" in message and "secret" not in message
     assert "not installed (no module 'psycopg2')" in message
     assert "pip install 'fastscheduler[database]'" in message
+
+
+# -- bad records: every store checks what it loads with one validator (stores/_records.py) ---------
+
+COUNT = "not an integer from 0 to 2**63-1"
+BAD_RECORDS = {
+    # part: (the batch, the record as a JSON file names it, as a database names it, the problem)
+    "jobs": (
+        Changes(jobs={"a": job("a", run_count="lots")}),
+        "jobs['a']",
+        "fastscheduler_jobs row 'a'",
+        f"run_count is 'lots', {COUNT}",
+    ),
+    "history": (
+        Changes(history=[run("a", NOW), {**run("a", NOW), "execution_time": float("nan")}]),
+        "history[1]",
+        r"fastscheduler_history row \d+",
+        "execution_time is nan, not a number of seconds from 0 to 253402214400",
+    ),
+    "dead_letters": (
+        Changes(dead_letters=[{**letter("a", NOW), "attempts": -1}]),
+        "dead_letters[0]",
+        r"fastscheduler_dead_letters row \d+",
+        f"attempts is -1, {COUNT}",
+    ),
+    "stats": (
+        Changes(stats={"v": 1, "totals": {"runs": 2**70}}),
+        "stats",
+        "fastscheduler_meta row 'stats'",
+        f"totals['runs'] is 1180591620717411303424, {COUNT}",
+    ),
+}
+
+
+@pytest.mark.parametrize("part", list(BAD_RECORDS))
+def test_a_bad_record_is_refused_naming_the_store_and_the_record(persistent: StoreCase, part: str) -> None:
+    batch, in_file, in_database, problem = BAD_RECORDS[part]
+    backend, _ = persistent.open()
+    backend.write(Changes(jobs={"good": job("good")}), NOW)
+    backend.write(batch, NOW)  # a store writes what it is given; it is checked when loaded
+    backend.close()
+    if persistent.kind == "json":
+        path = Path(persistent.location)
+        data = path.read_bytes()
+        with pytest.raises(StorageFormatError) as info:  # a reader (the CLI) leaves the file alone
+            JSONStorageBackend(path).read(Limits())
+        assert str(info.value) == (
+            f"The JSON state file {path} is damaged (record {in_file}.{problem}); it was left as it is"
+        )
+        with pytest.raises(StorageFormatError) as info:
+            persistent.open()
+        (aside,) = path.parent.glob("state.json.corrupt-*")
+        assert str(info.value) == (
+            f"The JSON state file {path} is damaged (record {in_file}.{problem}). It was moved to {aside} "
+            "(kept for inspection); opening the store again starts with an empty state"
+        )
+        assert aside.read_bytes() == data
+        assert persistent.open()[1].jobs == {}
+        return
+    url = _sql(backend).display_url
+    expected = (
+        f"The database {re.escape(url)} holds a damaged record in {in_database}: {re.escape(problem)}; "
+        "nothing was changed: fix or delete that row"
+    )
+    for _ in range(2):  # a database row cannot be moved aside: it is refused until fixed or deleted
+        with pytest.raises(StorageFormatError, match=f"^{expected}$"):
+            persistent.open()
+    with pytest.raises(StorageFormatError, match=f"^{expected}$"):
+        persistent.new().read(Limits())
+
+
+def test_a_newer_record_wins_over_a_damaged_one(persistent: StoreCase) -> None:
+    """A newer release may write fields this one would call damaged: the file is left alone."""
+    backend, _ = persistent.open()
+    backend.write(Changes(jobs={"a": job("a", run_count="lots"), "b": job("b", v=FORMAT_VERSION + 1)}), NOW)
+    backend.close()
+    with pytest.raises(StorageFormatError, match=NEWER):
+        persistent.open()
+    if persistent.kind == "json":
+        assert not list(Path(persistent.location).parent.glob("*.corrupt-*"))
+
+
+def test_sql_deeply_nested_record_is_damaged(sql_case: StoreCase) -> None:
+    backend, _ = sql_case.open()
+    backend.write(Changes(jobs={"a": job("a")}), NOW)
+    with _sql(backend).engine.begin() as conn:
+        conn.execute(sa.text("UPDATE fastscheduler_jobs SET record = :r"), {"r": "[" * 200_000})
+    backend.close()
+    with pytest.raises(
+        StorageFormatError, match=r"holds a damaged record in fastscheduler_jobs row 'a': nested too deeply$"
+    ):
+        sql_case.open()
+
+
+@pytest.mark.parametrize("stored", ["0", "-1", "1.0", "x" * 5000, ""])
+def test_sql_damaged_schema_version_is_refused(sql_case: StoreCase, stored: str) -> None:
+    backend, _ = sql_case.open()
+    with _sql(backend).engine.begin() as conn:
+        meta = METADATA.tables["fastscheduler_meta"]
+        conn.execute(sa.update(meta).where(meta.c.key == "schema_version").values(value=stored))
+    backend.close()
+    with pytest.raises(StorageFormatError) as info:
+        sql_case.open()
+    assert str(info.value) == (
+        f"The database {_sql(backend).display_url} has a damaged schema version {stored[:40]!r} in "
+        "fastscheduler_meta (expected a positive integer); nothing was changed"
+    )
+
+
+def test_sqlite_path_that_is_not_a_regular_file_is_refused(tmp_path: Path) -> None:
+    fifo = tmp_path / "jobs.db"
+    os.mkfifo(fifo)
+    backend = SQLModelStorageBackend(f"sqlite:///{fifo}")
+    with pytest.raises(StorageError) as info:
+        backend.open(Limits())
+    assert str(info.value) == (
+        f"cannot open the database sqlite:///{fifo}: {fifo} is a FIFO (named pipe), not a regular file; "
+        "nothing was read or changed"
+    )
+    backend.open  # noqa: B018 - the lock was released: another backend can try
+    other = SQLModelStorageBackend(f"sqlite:///{fifo}")
+    with pytest.raises(StorageError, match="FIFO"):
+        other.open(Limits())
+
+
+def test_json_write_beyond_max_file_size_fails_and_applies_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    backend = JSONStorageBackend(path, max_file_size=2000)
+    backend.open(Limits())
+    backend.write(Changes(jobs={"a": job("a")}), NOW)
+    before = path.read_bytes()
+    with pytest.raises(StorageError) as info:
+        backend.write(Changes(jobs={f"j{i}": job(f"j{i}") for i in range(50)}), NOW)
+    assert re.fullmatch(
+        rf"cannot write {re.escape(str(path))}: the state would take [\d,]+ bytes, more than this store's "
+        r"max_file_size \(2,000 bytes\), and a larger file would not be read back\. Use a database "
+        r"\(SQLModelStorageBackend\), keep fewer jobs or less history, or raise max_file_size",
+        str(info.value),
+    )
+    assert path.read_bytes() == before
+    backend.write(Changes(jobs={"b": job("b")}), NOW)  # the failed batch left nothing behind
+    backend.close()
+    assert set(JSONStorageBackend(path).read(Limits()).jobs) == {"a", "b"}
+
+
+@pytest.mark.parametrize("size", [0, -1, 1.5, True, "1"])
+def test_json_max_file_size_must_be_a_positive_int(size: Any) -> None:
+    with pytest.raises(
+        ValueError, match=rf"^max_file_size must be a positive int \(bytes\), got {re.escape(repr(size))}$"
+    ):
+        JSONStorageBackend("state.json", max_file_size=size)

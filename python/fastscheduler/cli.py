@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from fastscheduler import CronError, CronExpr, UnknownTimeZoneError
+from fastscheduler import TZDB_VERSION, CronError, CronExpr, UnknownTimeZoneError, __version__
 
 
 class CliError(Exception):
@@ -174,12 +174,20 @@ def _read_store(args: argparse.Namespace) -> Any:
         state = backend.read(Limits(max_history=10**9, history_retention_days=10**6, max_dead_letters=10**9))
         if args.database_url and backend.multi_instance:
             from fastscheduler.cluster import read_rows
+            from fastscheduler.stores._records import cluster_row_problem
 
             # A cluster's truth for next fire, pause and counters is its own tables, not the
             # records each instance writes of its view.
-            for job_id, row in (read_rows(backend.engine) or {}).items():
-                if job_id in state.jobs:
-                    state.jobs[job_id] = {**state.jobs[job_id], **row}
+            rows = {
+                job_id: row
+                for job_id, row in (read_rows(backend.engine) or {}).items()
+                if job_id in state.jobs
+            }
+            bad = cluster_row_problem(rows)
+            if bad is not None:
+                raise CliError(f"The database {backend.display_url} {bad}")
+            for job_id, row in rows.items():
+                state.jobs[job_id] = {**state.jobs[job_id], **row}
         return state
     except StorageError as exc:
         raise CliError(str(exc)) from None
@@ -243,6 +251,12 @@ def _cmd_jobs(args: argparse.Namespace) -> int:
 def _cmd_history(args: argparse.Namespace) -> int:
     state = _read_store(args)
     entries = [h for h in state.history if args.job is None or h.get("job_id") == args.job]
+    if args.job is not None and not entries:
+        if args.job not in state.jobs:  # neither a stored job nor one with runs left in the history
+            raise CliError(_no_such_job(args, state), 2)
+        if not args.json:
+            print(f"no runs of job {args.job!r} in the history")
+            return 0
     entries = [_named(h) for h in entries[-args.limit :][::-1]]
     if args.json:
         print(json.dumps(entries, indent=2, default=str))
@@ -253,6 +267,20 @@ def _cmd_history(args: argparse.Namespace) -> int:
     ]
     _table(rows, ["WHEN (UTC)", "JOB", "STATUS", "ERROR"])
     return 0
+
+
+def _no_such_job(args: argparse.Namespace, state: Any) -> str:
+    """The error for ``history --job ID`` naming no stored job: which store, and near misses."""
+    import difflib
+
+    store = args.database_url or args.state
+    known = sorted({*state.jobs, *(h.get("job_id") for h in state.history)})
+    close = difflib.get_close_matches(args.job, known, n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    return (
+        f"no job {args.job!r} in {store}: no stored job or run has this id{hint} "
+        "(`fastscheduler jobs` lists the job ids)"
+    )
 
 
 def _cmd_dead_letters(args: argparse.Namespace) -> int:
@@ -315,6 +343,17 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------- main
 
 
+def _positive(text: str) -> int:
+    """An ``-n`` count: an integer >= 1 (0 or a negative count is a usage error, not "all")."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return n
+
+
 def _store_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--state", default="fastscheduler_state.json", help="JSON state file (the default store)")
     p.add_argument("--database-url", help="SQL store instead, e.g. postgresql://user:pass@host/db")
@@ -337,7 +376,10 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and documentation)."""
     parser = argparse.ArgumentParser(prog="fastscheduler", description="fastscheduler command line")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument(
+        "--version", action="version", version=f"fastscheduler {__version__} (tz database {TZDB_VERSION})"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     demo = sub.add_parser("demo", help="run example jobs and serve the dashboard")
     _serve_args(demo)
@@ -358,19 +400,19 @@ def build_parser() -> argparse.ArgumentParser:
     history = sub.add_parser("history", help="recent runs from a store, newest first")
     _store_args(history)
     history.add_argument("--job", help="only this job id")
-    history.add_argument("-n", "--limit", type=int, default=50, help="how many (default 50)")
+    history.add_argument("-n", "--limit", type=_positive, default=50, help="how many (default 50)")
     history.set_defaults(func=_cmd_history)
 
     dead = sub.add_parser("dead-letters", help="executions that failed on every attempt")
     _store_args(dead)
-    dead.add_argument("-n", "--limit", type=int, default=100, help="how many (default 100)")
+    dead.add_argument("-n", "--limit", type=_positive, default=100, help="how many (default 100)")
     dead.add_argument("--traceback", action="store_true", help="print the tracebacks too")
     dead.set_defaults(func=_cmd_dead_letters)
 
     cron = sub.add_parser("cron", help="show the next fire times of a cron expression")
     cron.add_argument("expression", help='a cron expression, e.g. "0 9 * * MON-FRI"')
     cron.add_argument("--tz", default="UTC", help="IANA time zone (default UTC)")
-    cron.add_argument("-n", type=int, default=10, help="how many fire times (default 10)")
+    cron.add_argument("-n", type=_positive, default=10, help="how many fire times (default 10)")
     cron.add_argument("--after", help="ISO datetime to start from (default: now)")
     cron.add_argument("--json", action="store_true", help="machine-readable output")
     cron.set_defaults(func=_cmd_cron)
@@ -397,8 +439,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the process exit code."""
-    args = build_parser().parse_args(argv)
+    """Run the CLI; returns the process exit code. Without a command it prints its help (exit 0)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version (0), or a usage error argparse has printed (2)
+        return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
+    if args.command is None:
+        parser.print_help()
+        return 0
     try:
         result: int = args.func(args)
     except CliError as exc:

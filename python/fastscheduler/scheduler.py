@@ -41,7 +41,16 @@ from fastscheduler.executors import (
     ThreadPoolExecutor,
 )
 from fastscheduler.models import DeadLetter, HistoryEntry, JobStatus, readable
-from fastscheduler.stores import FORMAT_VERSION, Changes, Limits, MemoryStorageBackend, StorageBackend
+from fastscheduler.stores import (
+    FORMAT_VERSION,
+    Changes,
+    Limits,
+    MemoryStorageBackend,
+    StorageBackend,
+    StorageFormatError,
+    StoredState,
+)
+from fastscheduler.stores._records import check_state, cluster_row_problem, too_deep
 
 if TYPE_CHECKING:
     from fastscheduler.cluster import Claim, ClusterConfig, SQLCluster
@@ -759,7 +768,8 @@ class FastScheduler:
 
     def _open_store(self) -> None:
         """Lock and load the store (``start()``, lock held). The first time, load history, dead
-        letters, statistics and job records; later starts only take the lock again."""
+        letters, statistics and job records; later starts only take the lock again. All or
+        nothing: if it raises, the store is closed again and nothing of it was taken in."""
         if self._store_open:
             return
         state = self.storage.open(
@@ -769,32 +779,50 @@ class FastScheduler:
                 max_dead_letters=self.max_dead_letters,
             )
         )
+        saver = None
+        try:
+            if not self._loaded:
+                self._take_in(state)
+            if self._persist:  # storage="memory": nothing to write, so no saver and no records built
+                saver = Saver(
+                    self.storage,
+                    self._job_records,
+                    self._stats_record,
+                    self._clock.now,
+                    on_saved=self._saved,
+                    min_interval=self.storage.min_write_interval,
+                )
+                saver.start()
+        except BaseException:
+            self.storage.close()
+            raise
         self._store_open = True
-        if not self._loaded:
-            self._loaded = True
-            self._history.extend(_history_entry(h) for h in state.history)
-            self._dead.extend(_dead_letter(d) for d in state.dead_letters)
-            totals = state.stats.get("totals") or {}
-            for k in self._totals:
-                self._totals[k] += int(totals.get(k, 0))
-            for name, counts in (state.stats.get("per_job") or {}).items():
-                mine = self._per_job.setdefault(name, {"completed": 0, "failed": 0, "total_runs": 0})
-                for k in mine:
-                    mine[k] += int(counts.get(k, 0))
-            if self.cluster_config is not None:
-                self._stats_base = (dict(self._totals), {k: dict(v) for k, v in self._per_job.items()})
-            self._stored = dict(state.jobs)
-        if not self._persist:
-            return  # storage="memory": nothing to write, so no saver and no records built
-        self._saver = Saver(
-            self.storage,
-            self._job_records,
-            self._stats_record,
-            self._clock.now,
-            on_saved=self._saved,
-            min_interval=self.storage.min_write_interval,
-        )
-        self._saver.start()
+        self._saver = saver
+
+    def _take_in(self, state: StoredState) -> None:
+        """Keep what the store held (the first open; lock held): history, dead letters, statistics
+        and job records. Everything is checked and converted before any of it is kept, so a bad
+        record (:class:`~fastscheduler.stores.StorageFormatError`) leaves the scheduler as it was."""
+        if not self.storage.validates_records:
+            check_state(state, f"The store {type(self.storage).__name__}")
+        history = [_history_entry(h) for h in state.history]
+        dead = [_dead_letter(d) for d in state.dead_letters]
+        totals = dict(self._totals)
+        stored_totals = state.stats.get("totals") or {}
+        for k in totals:
+            totals[k] += int(stored_totals.get(k, 0))
+        per_job = {k: dict(v) for k, v in self._per_job.items()}
+        for name, counts in (state.stats.get("per_job") or {}).items():
+            mine = per_job.setdefault(name, {"completed": 0, "failed": 0, "total_runs": 0})
+            for k in mine:
+                mine[k] += int(counts.get(k, 0))
+        self._history.extend(history)
+        self._dead.extend(dead)
+        self._totals, self._per_job = totals, per_job
+        if self.cluster_config is not None:
+            self._stats_base = (dict(self._totals), {k: dict(v) for k, v in self._per_job.items()})
+        self._stored = dict(state.jobs)
+        self._loaded = True
 
     def _join_cluster(self) -> None:
         """Join the cluster on the store's database (``start()``, lock held): register this
@@ -814,7 +842,10 @@ class FastScheduler:
             raise StorageError(
                 f"cannot join the cluster on {url.render_as_string(hide_password=True)}: {exc}"
             ) from exc
-        self._cluster = cluster
+        self._cluster = cluster  # from here on, a failed start() leaves the cluster (_undo_start)
+        bad = cluster_row_problem(self._schedule)
+        if bad is not None:
+            raise StorageFormatError(f"The database {url.render_as_string(hide_password=True)} {bad}")
 
     def _cluster_rows_for_new_jobs(self, job_ids: list[str]) -> None:
         """Create the rows of ``job_ids`` (armed, no row yet; lock held). A peer may create the
@@ -935,10 +966,29 @@ class FastScheduler:
 
         A script whose last statement is ``scheduler.start()`` keeps running its jobs until
         Ctrl-C or SIGTERM, then stops gracefully.
+
+        If it fails (the store is locked by another process, damaged, unreachable ...), it raises
+        and leaves the scheduler stopped, holding nothing it took (no store lock, connection or
+        thread): fix the cause and call ``start()`` again.
         """
+        try:
+            started = self._start_under_lock()
+        except BaseException:
+            self._undo_start()
+            raise
+        if not started:
+            return
+        if threading.current_thread() is threading.main_thread():
+            self._serve_at_exit = True
+            _serve_at_exit()
+        self._publish(EventType.SCHEDULER_STARTED, None)
+        self._note(logging.INFO, "fastscheduler started with %d job(s)", len(self._jobs))
+
+    def _start_under_lock(self) -> bool:
+        """What :meth:`start` does under the lock; False if the scheduler was running already."""
         with self._lock:
             if self._running:
-                return
+                return False
             try:
                 app_loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
             except RuntimeError:
@@ -982,11 +1032,30 @@ class FastScheduler:
                 )
             if not isinstance(self._clock, ManualClock):
                 self._engine.start()
-        if threading.current_thread() is threading.main_thread():
-            self._serve_at_exit = True
-            _serve_at_exit()
-        self._publish(EventType.SCHEDULER_STARTED, None)
-        self._note(logging.INFO, "fastscheduler started with %d job(s)", len(self._jobs))
+        return True
+
+    def _undo_start(self) -> None:
+        """Release what a failed :meth:`start` took, so it can be called again: the engine and the
+        executors are stopped, the cluster left, what the saver holds written and the store
+        closed (its lock released). Without the scheduler's lock, which the saver needs to write.
+        A failure here is logged, never raised over the one that made ``start()`` fail."""
+        with self._lock:
+            self._running = False
+            _STARTED.discard(self)
+        steps: list[tuple[str, Callable[[], object]]] = [
+            ("registration mode", self._update_quiet),
+            ("engine", self._engine.stop),
+            ("thread pool", lambda: self._threads.shutdown(False, 0)),
+            ("process pool", lambda: self._processes.shutdown(False, 0)),
+            ("event loop", lambda: self._asyncio.shutdown(False, 0)),
+            ("store", lambda: self._close_store(5)),
+        ]
+        for what, step in steps:
+            try:
+                step()
+            except Exception:
+                log.exception("fastscheduler: start() failed, and releasing its %s failed too", what)
+        self._stopped.set()
 
     def stop(self, wait: bool = True, timeout: float | None = 30) -> _StopHandle:
         """Stop dispatching; with ``wait``, let running jobs finish, for up to ``timeout`` seconds
@@ -1480,9 +1549,11 @@ def _jsonable(value: Any) -> Any:
     if not value:
         return [] if isinstance(value, tuple) else ({} if isinstance(value, dict) else value)
     try:
-        return json.loads(json.dumps(value))
-    except (TypeError, ValueError):
+        result = json.loads(json.dumps(value))
+    except (TypeError, ValueError, RecursionError):
         return None
+    # Nested deeper than a store accepts on load (stores/_records.py): left out like the rest.
+    return None if isinstance(result, (list, dict)) and too_deep(result) else result
 
 
 def _duration(seconds: float) -> str:

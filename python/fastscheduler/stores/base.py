@@ -115,6 +115,12 @@ class StorageBackend(ABC):
     #: :meth:`open` takes a lock and a second process gets :class:`StorageLockedError`.
     multi_instance: bool = False
 
+    #: :meth:`open` checks every record it loads with fastscheduler's validator (the built-in
+    #: JSON and SQL backends do, reporting a bad record as :class:`StorageFormatError`). False: the
+    #: scheduler checks what :meth:`open` returns itself, and a bad record fails ``start()`` with
+    #: :class:`StorageFormatError` naming the backend (and the store is closed again).
+    validates_records: bool = False
+
     #: Least time between two writes, in seconds: a backend whose write costs the same however
     #: small the change (the JSON file is rewritten whole) lets changes gather for this long.
     min_write_interval: float = 0.0
@@ -125,7 +131,10 @@ class StorageBackend(ABC):
 
         Raises :class:`StorageLockedError` if another live process holds a single-instance store,
         :class:`StorageFormatError` if the data is damaged or newer than this code (a damaged file is
-        kept aside, never overwritten). Called once, before any :meth:`write`.
+        kept aside, never overwritten). A record is damaged when the scheduler could not use it: a
+        field of the wrong type, a time or a counter out of range (``stores/_records.py`` says
+        what is valid). If it raises, it holds nothing (no lock, no connection). Called once,
+        before any :meth:`write`.
         """
 
     @abstractmethod

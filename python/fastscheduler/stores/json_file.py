@@ -12,6 +12,7 @@ import contextlib
 import copy
 import json
 import os
+import stat
 import sys
 import tempfile
 import threading
@@ -19,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, NoReturn
 
+from fastscheduler.stores._records import newer_format_message, state_newer_version, state_problem
 from fastscheduler.stores.base import (
     FORMAT_VERSION,
     Changes,
@@ -110,25 +112,6 @@ def _read_holder(fd: int) -> str:
     return f" (pid {text})" if text.isdigit() else ""
 
 
-def check_record_version(record: Any, where: str) -> None:
-    """Raise :class:`StorageFormatError` if ``record`` (a stored dict) carries a ``"v"`` newer than
-    :data:`FORMAT_VERSION`, or a ``"v"`` that is not a positive integer; ``where`` names the file or
-    database in the message. A record without ``"v"`` is accepted (read as version 1)."""
-    version = record.get("v", 1) if isinstance(record, dict) else 1
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise StorageFormatError(f"{where} holds a record with an invalid format version {version!r}")
-    if version > FORMAT_VERSION:
-        raise StorageFormatError(newer_format_message(where, version))
-
-
-def newer_format_message(where: str, version: int) -> str:
-    """The message for data written by a newer fastscheduler than this one."""
-    return (
-        f"{where} was written by a newer fastscheduler (format v{version}; this version reads "
-        f"v{FORMAT_VERSION}): upgrade fastscheduler to use it; nothing was changed"
-    )
-
-
 class _Damaged(Exception):
     """The file's content is not a valid state (internal: turned into StorageFormatError)."""
 
@@ -142,14 +125,26 @@ class JSONStorageBackend(StorageBackend):
     always either the previous or the new state, and a returned write survives a crash. Suits up to
     some thousands of jobs; beyond that, or for several processes, use
     :class:`~fastscheduler.stores.sql.SQLModelStorageBackend`.
+
+    ``path`` must be a regular file (or not exist yet): a symbolic link, a FIFO, a device or a
+    directory is refused with :class:`StorageError` (a write replaces the file, so it would replace
+    a link rather than write where it points). ``max_file_size`` bounds what is read and written
+    (default 1 GiB): a larger file is refused, not read into memory, and a write that would make the
+    file larger fails (and is retried like any failed write).
     """
 
     multi_instance = False
+    validates_records = True
     #: A write rewrites the whole file: let changes gather for half a second between writes.
     min_write_interval = 0.5
 
-    def __init__(self, path: str | os.PathLike[str] = "fastscheduler_state.json") -> None:
+    def __init__(
+        self, path: str | os.PathLike[str] = "fastscheduler_state.json", *, max_file_size: int = 1 << 30
+    ) -> None:
+        if isinstance(max_file_size, bool) or not isinstance(max_file_size, int) or max_file_size < 1:
+            raise ValueError(f"max_file_size must be a positive int (bytes), got {max_file_size!r}")
         self.path = Path(path)
+        self.max_file_size = max_file_size
         self._lock = threading.Lock()
         self._file_lock = FileLock(Path(f"{self.path}.lock"), f"The JSON state file {self.path}")
         self._state: StoredState | None = None
@@ -162,9 +157,14 @@ class JSONStorageBackend(StorageBackend):
         (the file itself is pruned on the next :meth:`write`; retention by age too).
 
         Raises :class:`StorageLockedError` if another process has the file open;
-        :class:`StorageFormatError` if the file is damaged (it is first renamed to
-        ``<path>.corrupt-<UTC time>``, so opening again starts empty) or was written by a newer
-        fastscheduler (the file is left as it is). The lock is released when ``open`` raises.
+        :class:`StorageFormatError` if the file is damaged: not JSON, nested too deeply, or holding a
+        record the scheduler cannot use (a field of the wrong type, a time or a counter out of
+        range: see ``fastscheduler/stores/_records.py``); it is first renamed to
+        ``<path>.corrupt-<UTC time>``, so opening again starts empty. Also
+        :class:`StorageFormatError` if it was written by a newer fastscheduler, and
+        :class:`StorageError` if ``path`` is not a regular file or is larger than
+        ``max_file_size`` (in both cases the file is left as it is). The lock is released when
+        ``open`` raises.
         """
         with self._lock:
             self._file_lock.acquire()
@@ -210,10 +210,17 @@ class JSONStorageBackend(StorageBackend):
             }
             try:
                 data = json.dumps(envelope, separators=(",", ":")).encode("utf-8")
-            except (TypeError, ValueError) as exc:
+            except (TypeError, ValueError, RecursionError) as exc:
                 raise StorageError(
                     f"cannot write {self.path}: the batch holds a value that is not JSON-serialisable ({exc})"
                 ) from exc
+            if len(data) > self.max_file_size:
+                raise StorageError(
+                    f"cannot write {self.path}: the state would take {len(data):,} bytes, more than "
+                    f"this store's max_file_size ({self.max_file_size:,} bytes), and a larger file would "
+                    "not be read back. Use a database (SQLModelStorageBackend), keep fewer jobs or "
+                    "less history, or raise max_file_size"
+                )
             self._write_file(data)
             self._state = updated
 
@@ -242,16 +249,15 @@ class JSONStorageBackend(StorageBackend):
     # -- internals ---------------------------------------------------------------------------
 
     def _load(self) -> StoredState:
-        try:
-            raw = self.path.read_bytes()
-        except FileNotFoundError:
+        raw = self._read_file()
+        if raw is None:
             return StoredState()
-        except OSError as exc:
-            raise StorageError(f"cannot read the JSON state file {self.path}: {exc}") from exc
         try:
             envelope = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:
             self._quarantine(f"it is not valid JSON ({exc}); it may be truncated")
+        except RecursionError:
+            self._quarantine("it is nested too deeply to be a state file")
         if not isinstance(envelope, dict):
             self._quarantine(f"it holds a JSON {type(envelope).__name__}, not a state object")
         version = envelope.get("v")
@@ -270,12 +276,77 @@ class JSONStorageBackend(StorageBackend):
             state = _parse_envelope(envelope)
         except _Damaged as exc:
             self._quarantine(str(exc))
-        where = f"The JSON state file {self.path}"
-        for record in [*state.jobs.values(), *state.history, *state.dead_letters]:
-            check_record_version(record, where)
-        if state.stats:
-            check_record_version(state.stats, where)
+        # A record newer than this code is not damaged, only new: left alone, whatever else it holds.
+        newer = state_newer_version(state)
+        if newer is not None:
+            raise StorageFormatError(newer_format_message(f"The JSON state file {self.path}", newer))
+        problem = state_problem(state)
+        if problem is not None:
+            self._quarantine(f"record {problem}")
         return state
+
+    def _read_file(self) -> bytes | None:
+        """The file's bytes, or None if there is no file. Only a regular file is read, and never one
+        larger than ``max_file_size``: a FIFO would block the open, ``/dev/zero`` would fill memory.
+        Checked before opening (a device is never opened) and again on the open descriptor (the
+        path may change in between); the open neither blocks nor follows a link."""
+        try:
+            before = os.lstat(self.path)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StorageError(f"cannot read the JSON state file {self.path}: {exc}") from exc
+        self._check_regular(before)
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
+        try:
+            fd = os.open(self.path, flags | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StorageError(f"cannot read the JSON state file {self.path}: {exc}") from exc
+        try:
+            self._check_regular(os.fstat(fd))
+            chunks: list[bytes] = []
+            size = 0
+            while chunk := os.read(fd, 1 << 20):
+                size += len(chunk)
+                if size > self.max_file_size:  # grew since fstat: still never more than the cap
+                    self._check_regular(os.fstat(fd), size)
+                chunks.append(chunk)
+            return b"".join(chunks)
+        except OSError as exc:
+            raise StorageError(f"cannot read the JSON state file {self.path}: {exc}") from exc
+        finally:
+            os.close(fd)
+
+    def _check_regular(self, st: os.stat_result, size: int = 0) -> None:
+        """Raise :class:`StorageError` unless ``st`` is a regular file within ``max_file_size``."""
+        mode = st.st_mode
+        if not stat.S_ISREG(mode):
+            what = _FILE_TYPES.get(stat.S_IFMT(mode), "not a regular file")
+            if stat.S_ISLNK(mode):
+                try:
+                    what = f"a symbolic link (to {os.readlink(self.path)})"
+                except OSError:
+                    what = "a symbolic link"
+                advice = (
+                    "give the path of the file itself: every write replaces the state file, which "
+                    "would replace the link instead of writing where it points"
+                )
+            else:
+                advice = "give the path of a regular file (or of one to create)"
+            raise StorageError(
+                f"The JSON state file {self.path} is {what}, not a regular file: {advice}. "
+                "Nothing was read or changed"
+            )
+        size = max(size, st.st_size)
+        if size > self.max_file_size:
+            raise StorageError(
+                f"The JSON state file {self.path} is larger ({size:,} bytes) than this store's "
+                f"max_file_size ({self.max_file_size:,} bytes), so it was not read; nothing was changed. "
+                "If it is a state file, pass JSONStorageBackend(path, max_file_size=...) to read it "
+                "(and consider a database: SQLModelStorageBackend)"
+            )
 
     def _quarantine(self, reason: str) -> NoReturn:
         """Move the damaged file aside (never overwriting anything) and raise StorageFormatError;
@@ -338,20 +409,30 @@ class JSONStorageBackend(StorageBackend):
 
 
 def _parse_envelope(envelope: dict[str, Any]) -> StoredState:
-    """The state in a parsed file, or :class:`_Damaged` saying what is wrong with its shape."""
+    """The state in a parsed file, or :class:`_Damaged` saying what is wrong with its shape (the
+    records themselves are checked by ``_records``)."""
     jobs = envelope.get("jobs", {})
     history = envelope.get("history", [])
     dead_letters = envelope.get("dead_letters", [])
     stats = envelope.get("stats", {})
-    if not isinstance(jobs, dict) or not all(isinstance(r, dict) for r in jobs.values()):
+    if not isinstance(jobs, dict):
         raise _Damaged('"jobs" is not an object of job records')
-    if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
+    if not isinstance(history, list):
         raise _Damaged('"history" is not a list of records')
-    if not isinstance(dead_letters, list) or not all(isinstance(r, dict) for r in dead_letters):
+    if not isinstance(dead_letters, list):
         raise _Damaged('"dead_letters" is not a list of records')
     if not isinstance(stats, dict):
         raise _Damaged('"stats" is not an object')
     return StoredState(jobs=jobs, history=history, dead_letters=dead_letters, stats=stats)
+
+
+_FILE_TYPES = {
+    stat.S_IFDIR: "a directory",
+    stat.S_IFIFO: "a FIFO (named pipe)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
 
 
 def _fsync_dir(directory: Path) -> None:

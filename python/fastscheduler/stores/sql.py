@@ -16,6 +16,7 @@ Needs the ``database`` extra: ``pip install 'fastscheduler[database]'``.
 import contextlib
 import json
 import os
+import stat
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -38,6 +39,15 @@ except ImportError as _exc:  # pragma: no cover - exercised only without the ext
         "pip install 'fastscheduler[database]'"
     ) from _exc
 
+from fastscheduler.stores._records import (
+    dead_letter_problem,
+    history_problem,
+    in_words,
+    job_problem,
+    newer_format_message,
+    newer_version,
+    stats_problem,
+)
 from fastscheduler.stores.base import (
     Changes,
     Limits,
@@ -46,7 +56,7 @@ from fastscheduler.stores.base import (
     StorageFormatError,
     StoredState,
 )
-from fastscheduler.stores.json_file import FileLock, check_record_version
+from fastscheduler.stores.json_file import FileLock
 
 __all__ = ["METADATA", "SCHEMA_VERSION", "SQLModelStorageBackend", "create_tables", "normalize_database_url"]
 
@@ -171,11 +181,15 @@ class SQLModelStorageBackend(StorageBackend):
     not installed.
     """
 
+    validates_records = True
+
     def __init__(self, database_url: str = "sqlite:///fastscheduler.db") -> None:
         url = make_url(normalize_database_url(database_url))
         backend = url.get_backend_name()
         self._lock = threading.Lock()
         self._file_lock: FileLock | None = None
+        #: The SQLite database file (None for a server or an in-memory database).
+        self._sqlite_file: Path | None = None
         engine_args: dict[str, Any] = {"pool_pre_ping": True}
         if backend == "sqlite":
             engine_args["connect_args"] = {"check_same_thread": False}
@@ -189,6 +203,7 @@ class SQLModelStorageBackend(StorageBackend):
                     database = os.path.abspath(database)
                     url = url.set(database=database)
                 self._file_lock = FileLock(Path(f"{database}.lock"), f"The SQLite database {database}")
+                self._sqlite_file = Path(database)
         elif backend == "postgresql" and url.get_driver_name() == "psycopg":
             engine_args["connect_args"] = {"connect_timeout": 10}
         #: The URL with the password hidden: what messages and logs show.
@@ -222,14 +237,17 @@ class SQLModelStorageBackend(StorageBackend):
         dead letters, and the stats. (Retention by age is applied by :meth:`write`, which knows the
         scheduler's clock.)
 
-        Raises :class:`StorageError` naming the database if it cannot be reached, and
-        :class:`StorageFormatError` if a record is damaged or was written by a newer fastscheduler
-        (nothing is changed then).
+        Raises :class:`StorageError` naming the database if it cannot be reached (or a SQLite
+        database path is not a regular file), and :class:`StorageFormatError` if a record is
+        damaged (not JSON, or holding something the scheduler cannot use: the row is named) or was
+        written by a newer fastscheduler. Nothing is changed then: a damaged row stays until it is
+        fixed or deleted (a shared database cannot be moved aside like a file).
         """
         with self._lock:
             if self._file_lock is not None:
                 self._file_lock.acquire()
             try:
+                self._check_sqlite_file()
                 self._create_schema()
                 state = self._load(limits)
             except BaseException:
@@ -279,6 +297,30 @@ class SQLModelStorageBackend(StorageBackend):
 
     # -- internals ---------------------------------------------------------------------------
 
+    def _check_sqlite_file(self) -> None:
+        """Refuse a SQLite path that exists but is not a regular file (after links, which SQLite
+        follows and writes through): a FIFO or a device is no database."""
+        if self._sqlite_file is None:
+            return
+        try:
+            st = os.stat(self._sqlite_file)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise StorageError(f"cannot open the database {self.display_url}: {exc}") from exc
+        if not stat.S_ISREG(st.st_mode):
+            kind = {
+                stat.S_IFDIR: "a directory",
+                stat.S_IFIFO: "a FIFO (named pipe)",
+                stat.S_IFCHR: "a character device",
+                stat.S_IFBLK: "a block device",
+                stat.S_IFSOCK: "a socket",
+            }.get(stat.S_IFMT(st.st_mode), "not a regular file")
+            raise StorageError(
+                f"cannot open the database {self.display_url}: {self._sqlite_file} is {kind}, not a "
+                "regular file; nothing was read or changed"
+            )
+
     def _create_schema(self) -> None:
         try:
             create_tables(self.engine)
@@ -292,12 +334,13 @@ class SQLModelStorageBackend(StorageBackend):
                 return
         except sa_exc.SQLAlchemyError as exc:
             raise StorageError(f"cannot open the database {self.display_url}: {_describe(exc)}") from exc
-        try:
-            version = int(stored)
-        except ValueError:
+        text = stored.strip() if isinstance(stored, str) else ""
+        if not (text.isascii() and text.isdigit() and len(text) < 10 and int(text) >= 1):
             raise StorageFormatError(
-                f"The database {self.display_url} has a damaged schema version {stored!r} in {_META.name}"
-            ) from None
+                f"The database {self.display_url} has a damaged schema version {stored[:40]!r} in "
+                f"{_META.name} (expected a positive integer); nothing was changed"
+            )
+        version = int(text)
         if version > SCHEMA_VERSION:
             raise StorageFormatError(
                 f"The database {self.display_url} was written by a newer fastscheduler (schema "
@@ -308,35 +351,54 @@ class SQLModelStorageBackend(StorageBackend):
     def _load(self, limits: Limits) -> StoredState:
         where = f"The database {self.display_url}"
         state = StoredState()
+        bad: list[str] = []  # the first damaged row, reported once every row is read
+
+        def check(problem: str | None, what: str) -> None:
+            if problem is not None and not bad:
+                bad.append(f"{where} holds a damaged record in {what}: {in_words(problem)}")
+
         try:
             with self.engine.connect() as conn:
                 for job_id, text in conn.execute(sa.select(_JOBS.c.job_id, _JOBS.c.record)):
-                    state.jobs[job_id] = _decode(text, where, f"{_JOBS.name} row {job_id!r}")
+                    what = f"{_JOBS.name} row {job_id!r}"
+                    record = state.jobs[job_id] = _decode(text, where, what)
+                    check(job_problem(job_id, record), what)
                 if limits.max_history > 0:
                     rows = conn.execute(
                         sa.select(_HISTORY.c.id, _HISTORY.c.record)
                         .order_by(_HISTORY.c.id.desc())
                         .limit(limits.max_history)
                     ).all()
-                    state.history = [_decode(t, where, f"{_HISTORY.name} row {i}") for i, t in reversed(rows)]
+                    for i, text in reversed(rows):
+                        what = f"{_HISTORY.name} row {i}"
+                        state.history.append(record := _decode(text, where, what))
+                        check(history_problem(record), what)
                 if limits.max_dead_letters > 0:
                     rows = conn.execute(
                         sa.select(_DEAD.c.id, _DEAD.c.record)
                         .order_by(_DEAD.c.id.desc())
                         .limit(limits.max_dead_letters)
                     ).all()
-                    state.dead_letters = [
-                        _decode(t, where, f"{_DEAD.name} row {i}") for i, t in reversed(rows)
-                    ]
+                    for i, text in reversed(rows):
+                        what = f"{_DEAD.name} row {i}"
+                        state.dead_letters.append(record := _decode(text, where, what))
+                        check(dead_letter_problem(record), what)
                 # One stats row, or one per cluster instance ("stats:<instance>"): their sum.
                 for key, value in conn.execute(
                     sa.select(_META.c.key, _META.c.value).where(
                         sa.or_(_META.c.key == "stats", _META.c.key.like("stats:%"))
                     )
                 ):
-                    state.stats = _add_stats(state.stats, _decode(value, where, f"{_META.name} row {key!r}"))
+                    what = f"{_META.name} row {key!r}"
+                    record = _decode(value, where, what)
+                    problem = stats_problem(record)
+                    check(problem, what)
+                    if problem is None:
+                        state.stats = _add_stats(state.stats, record)
         except sa_exc.SQLAlchemyError as exc:
             raise StorageError(f"cannot read the database {self.display_url}: {_describe(exc)}") from exc
+        if bad:
+            raise StorageFormatError(f"{bad[0]}; nothing was changed: fix or delete that row")
         return state
 
     def _write(self, conn: Connection, changes: Changes, now: float) -> None:
@@ -501,14 +563,19 @@ def _encode(record: Any) -> str:
 
 
 def _decode(text: Any, where: str, what: str) -> dict[str, Any]:
-    """A stored record, checked: StorageFormatError if it is not a JSON object or is too new."""
+    """A stored record: StorageFormatError if it is not a JSON object or is newer than this code
+    (its fields are checked by the caller)."""
     try:
         record = json.loads(text)
     except (TypeError, ValueError) as exc:
         raise StorageFormatError(f"{where} holds a damaged record in {what}: {exc}") from None
+    except RecursionError:
+        raise StorageFormatError(f"{where} holds a damaged record in {what}: nested too deeply") from None
     if not isinstance(record, dict):
         raise StorageFormatError(f"{where} holds a damaged record in {what}: not a JSON object")
-    check_record_version(record, where)
+    version = newer_version(record)
+    if version is not None:
+        raise StorageFormatError(newer_format_message(where, version))
     return record
 
 
