@@ -253,6 +253,41 @@ def test_a_fifo_is_refused_without_blocking(tmp_path: Path, capsys: pytest.Captu
     )
 
 
+def test_text_the_terminal_cannot_encode_is_escaped_not_a_traceback(tmp_path: Path) -> None:
+    """A lone surrogate (a file name with undecodable bytes in an error message, an odd job id) is
+    valid JSON and a valid record: the tables show it escaped."""
+    path = tmp_path / "state.json"
+    job_id = "app.\udcff:every:10s"
+    state = {
+        "v": 1,
+        "jobs": {job_id: {"v": 1, "job_id": job_id, "schedule": "every 10 seconds", "next_run": T0}},
+        "history": [
+            {
+                "v": 1,
+                "job_id": job_id,
+                "func_name": "f",
+                "status": "failed",
+                "timestamp": T0,
+                "error": "no file \udcff",
+            }
+        ],
+    }
+    path.write_text(json.dumps(state))
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8:strict"}
+    for command in ("jobs", "history"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "fastscheduler", command, "--state", str(path)],
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=60,
+            check=False,
+            env=env,
+        )
+        assert (proc.returncode, proc.stderr) == (0, ""), proc.stderr
+        assert "\\udcff" in proc.stdout
+
+
 # -- arguments and exit codes ---------------------------------------------------------------------
 
 

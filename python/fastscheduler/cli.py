@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import io
 import json
 import os
 import shlex
@@ -209,7 +210,7 @@ def _paste(job_id: Any) -> str:
 def _url_id(job_id: Any) -> str:
     """A job id ready to paste into an API URL (``.../api/jobs/<this>/run``), percent-encoded; its
     characters are also safe unquoted in a shell."""
-    return quote(str(job_id), safe=":@")
+    return quote(str(job_id), safe=":@", errors="backslashreplace")  # a lone surrogate: shown, not fatal
 
 
 def _named(record: dict[str, Any]) -> dict[str, Any]:
@@ -448,6 +449,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    for stream in (sys.stdout, sys.stderr):  # stored text may hold what the stream cannot encode
+        if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+            stream.reconfigure(errors="backslashreplace")
     try:
         result: int = args.func(args)
     except CliError as exc:
