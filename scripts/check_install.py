@@ -16,6 +16,7 @@ import importlib.metadata
 import shutil
 import subprocess
 import sys
+import sysconfig
 from datetime import datetime, timezone
 
 from check_wheel import pep440, workspace_version  # scripts/ is sys.path[0]
@@ -27,9 +28,11 @@ def main() -> int:
     from fastscheduler import CronExpr
 
     cargo = workspace_version()
-    script = shutil.which("fastscheduler")
+    # The console script of this environment (bin/, or Scripts\\ on Windows), not one on PATH.
+    scripts = sysconfig.get_path("scripts")
+    script = shutil.which("fastscheduler", path=scripts)
     if script is None:
-        print("check_install: no `fastscheduler` command on PATH", file=sys.stderr)
+        print(f"check_install: no `fastscheduler` command in {scripts}", file=sys.stderr)
         return 1
     cli = subprocess.run([script, "--version"], capture_output=True, text=True, check=True).stdout.split()
     seen = {

@@ -14,6 +14,7 @@ import importlib.util
 import re
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 from types import ModuleType
 
@@ -38,8 +39,9 @@ PEP440: str = check_wheel.pep440(VERSION)
 
 
 def test_every_place_shows_the_cargo_workspace_version() -> None:
-    script = Path(sys.executable).parent / "fastscheduler"
-    assert script.exists(), f"no console script next to {sys.executable}"
+    scripts = Path(sysconfig.get_path("scripts"))
+    script = scripts / ("fastscheduler.exe" if sys.platform == "win32" else "fastscheduler")
+    assert script.exists(), f"no console script {script}"
     cli = subprocess.run([script, "--version"], capture_output=True, text=True, check=True).stdout
     assert re.fullmatch(rf"fastscheduler {re.escape(VERSION)} \(tz database \S+\)\n", cli), cli
     assert fastscheduler.__version__ == VERSION
