@@ -17,7 +17,7 @@ DEMO_PORT ?= 8000
 
 .PHONY: help
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 
 $(VENV)/.deps: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -124,6 +124,15 @@ wheel: $(VENV)/.wheel-deps ## build the abi3 manylinux2014 wheel (zig) and the s
 	$(PY) -m maturin build --release --zig --compatibility manylinux2014 --out dist
 	$(PY) -m maturin sdist --out dist
 	$(PY) scripts/check_wheel.py dist/*.whl
+
+# Linux aarch64, cross-built here with zig. It needs the target's Rust standard library from rustup
+# (`rustup target add`), which is not a package registry, so make test does not depend on it; the
+# release workflow builds every platform (docs/releasing.md). Run it after make wheel: it adds to dist/.
+.PHONY: wheel-aarch64
+wheel-aarch64: $(VENV)/.wheel-deps ## cross-build the Linux aarch64 manylinux2014 wheel into dist/ with zig (rustup target add), and check it
+	rustup target add aarch64-unknown-linux-gnu
+	$(PY) -m maturin build --release --zig --target aarch64-unknown-linux-gnu --compatibility manylinux2014 --out dist
+	$(PY) scripts/check_wheel.py dist/*-manylinux2014_aarch64.*.whl
 
 .PHONY: fmt
 fmt: $(VENV)/.deps ## format Rust and Python sources
