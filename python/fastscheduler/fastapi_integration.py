@@ -35,6 +35,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     ) from exc
 
 from fastscheduler.dashboard.hub import Hub
+from fastscheduler.dashboard.next_runs import MAX_NEXT, next_runs
 from fastscheduler.dashboard.schemas import (
     ActionResult,
     Cleared,
@@ -465,10 +466,15 @@ def create_scheduler_routes(
         return {"history": page, "total": len(entries), "offset": offset, "limit": limit}
 
     @router.get("/api/dead-letters", response_model=DeadLetters, summary="Dead letters")
-    def get_dead_letters(limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> dict[str, Any]:
+    def get_dead_letters(
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+        job: Annotated[str | None, Query(max_length=1000, description="only this job id")] = None,
+    ) -> dict[str, Any]:
         """Executions that failed on every attempt, newest first, with their tracebacks."""
-        everything = scheduler.get_dead_letters(limit=2**31)
-        return {"dead_letters": [d.to_dict() for d in everything[:limit]], "total": len(everything)}
+        letters = scheduler.get_dead_letters(limit=2**31)
+        if job is not None:
+            letters = [d for d in letters if d.job_id == job]
+        return {"dead_letters": [d.to_dict() for d in letters[:limit]], "total": len(letters)}
 
     if not read_only:
         _add_actions(router, scheduler, guard)
@@ -481,11 +487,18 @@ def create_scheduler_routes(
         responses={**_NOT_FOUND, **({} if read_only else _GET_ACTION)},
         summary="One job",
     )
-    def get_job(job_id: _JobId) -> Any:
-        """``{"job": {...}}`` with the job's timeout; 404 if there is no such job. A GET of an
-        action's path (``{id}/run`` ...) that is not itself a job's id is 405."""
+    def get_job(
+        job_id: _JobId,
+        count: Annotated[
+            int, Query(alias="next", ge=0, le=MAX_NEXT, description="how many of the next fire times to list")
+        ] = 10,
+    ) -> Any:
+        """``{"job": {...}}`` with the job's timeout and its next fire times; 404 if there is no
+        such job. A GET of an action's path (``{id}/run`` ...) that is not itself a job's id is
+        405."""
         job = scheduler.get_job(job_id)
         if job is not None:
+            job["next_runs"], job["next_runs_note"] = next_runs(job, count, time.time())
             return {"job": job}
         target, _, action = job_id.rpartition("/")
         if target and action in _ACTIONS and not read_only:

@@ -125,18 +125,22 @@ def encode_sse(event: str, data: object, *, id: str | None = None, retry: int | 
 
 
 class RunSeries:
-    """Runs and failures per time bucket over a sliding window (for the dashboard's chart).
+    """Runs and failures per time bucket over a sliding window, at one resolution.
 
-    ``add`` is O(1); ``export`` is O(buckets). Not thread-safe: the hub calls it under its lock.
+    A bucket is named by its index, ``int(timestamp // bucket_seconds)``; at most ``buckets`` of
+    them are kept (the newest), so memory is bounded whatever the load. ``add`` is O(1) (O(kept)
+    when a new bucket pushes old ones out); ``export`` is O(kept). Not thread-safe: the hub calls
+    it under its lock.
     """
 
-    def __init__(self, bucket_seconds: int = 30, buckets: int = 60) -> None:
+    def __init__(self, bucket_seconds: int = 10, buckets: int = 360) -> None:
         self.bucket_seconds = bucket_seconds
         self.buckets = buckets
         self._counts: dict[int, list[int]] = {}
+        self._changed: set[int] = set()
 
     def add(self, timestamp: float, failed: bool) -> None:
-        """Count one finished attempt at ``timestamp`` (epoch seconds)."""
+        """Count one finished run at ``timestamp`` (epoch seconds)."""
         idx = int(timestamp // self.bucket_seconds)
         cell = self._counts.get(idx)
         if cell is None:
@@ -144,21 +148,63 @@ class RunSeries:
             oldest = idx - self.buckets
             for k in [k for k in self._counts if k <= oldest]:
                 del self._counts[k]
+            self._changed = {k for k in self._changed if k > oldest}
         cell[0] += 1
         if failed:
             cell[1] += 1
+        self._changed.add(idx)
 
-    def export(self, now: float) -> dict[str, Any]:
-        """The window ending with the bucket that contains ``now``, oldest bucket first."""
+    def export(self, now: float, *, changed_only: bool = False) -> dict[str, Any]:
+        """The non-empty buckets of the window ending with the one that contains ``now``, as
+        ``[index, runs, failures]``, oldest first. ``changed_only``: only the buckets counted
+        since the last such export (their new totals), and start a new round of changes."""
         last = int(now // self.bucket_seconds)
-        idxs = range(last - self.buckets + 1, last + 1)
-        empty = (0, 0)
+        first = last - self.buckets + 1
+        if changed_only:
+            keys, self._changed = self._changed, set()
+        else:
+            keys = set(self._counts)
+        cells = [[k, *self._counts[k]] for k in sorted(keys) if first <= k <= last and k in self._counts]
+        return {"bucket_seconds": self.bucket_seconds, "buckets": self.buckets, "cells": cells}
+
+    def forget_changes(self) -> None:
+        """Start a new round of changes without exporting them (nobody would get them)."""
+        self._changed.clear()
+
+
+#: The chart's resolutions, ``(bucket seconds, buckets)``: 10 s for the last hour (the 5, 30 and
+#: 60 minute windows) and 1 min for the last 24 hours; 1,800 buckets at most, about 200 KB.
+CHART_RESOLUTIONS: tuple[tuple[int, int], ...] = ((10, 360), (60, 1440))
+
+
+class RunChart:
+    """The dashboard chart's data: runs and failures at each of ``resolutions``.
+
+    A run is one fire of a job and its retries, counted once when it ends (succeeded, or failed
+    after its last attempt); a missed fire is not a run. ``export`` gives every bucket (for a
+    snapshot) or only those changed since the last ``changed_only`` export (for a ``stats``
+    message: the page adds them to what it has), so a message stays small however long the window.
+    """
+
+    def __init__(self, resolutions: Sequence[tuple[int, int]] = CHART_RESOLUTIONS) -> None:
+        self.series = [RunSeries(seconds, buckets) for seconds, buckets in resolutions]
+
+    def add(self, timestamp: float, failed: bool) -> None:
+        """Count one finished run at ``timestamp`` (epoch seconds)."""
+        for s in self.series:
+            s.add(timestamp, failed)
+
+    def export(self, now: float, *, changed_only: bool = False) -> dict[str, Any]:
+        """``{"full": bool, "time": now, "series": [...]}``: see :meth:`RunSeries.export`."""
         return {
-            "bucket_seconds": self.bucket_seconds,
-            "end": (last + 1) * self.bucket_seconds,
-            "runs": [self._counts.get(i, empty)[0] for i in idxs],
-            "failures": [self._counts.get(i, empty)[1] for i in idxs],
+            "full": not changed_only,
+            "time": now,
+            "series": [s.export(now, changed_only=changed_only) for s in self.series],
         }
+
+    def forget_changes(self) -> None:
+        for s in self.series:
+            s.forget_changes()
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,7 +287,7 @@ class Hub:
         ring_size: int = 2048,
         max_queue: int = 4096,
         stats_interval: float = 0.5,
-        series: RunSeries | None = None,
+        chart: RunChart | None = None,
         retry_ms: int = 2000,
     ) -> None:
         self.scheduler = scheduler
@@ -249,7 +295,7 @@ class Hub:
         self.max_queue = max_queue
         self.stats_interval = stats_interval
         self.retry_ms = retry_ms
-        self.series = series or RunSeries()
+        self.chart = chart or RunChart()
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._seq = 0
@@ -278,8 +324,8 @@ class Hub:
             return  # e.g. state_saved: nothing the dashboard shows
         with self._lock:
             status = _RUN_STATUS.get(kind)
-            if status is not None and status != "missed":
-                self.series.add(event.timestamp, status == "failed")
+            if kind is EventType.JOB_SUCCEEDED or kind is EventType.JOB_FAILED:
+                self.chart.add(event.timestamp, kind is EventType.JOB_FAILED)  # retries are not runs
             if not self._clients:
                 self._open_gap()  # nobody listens: nothing is rendered, so no id can resume
                 return
@@ -430,6 +476,7 @@ class Hub:
                     if self._dirty_jobs or self._runs or self._dead or self._resync or self._stats_dirty:
                         self._open_gap()  # dropped unrendered changes: the last id can't resume
                     self._dirty_jobs.clear()
+                    self.chart.forget_changes()  # the next client's snapshot has them all
                     self._runs.clear()
                     self._dead.clear()
                     self._snapshot_requests.clear()
@@ -510,10 +557,9 @@ class Hub:
         jobs = [wire_job(r) for r in sched.get_jobs()] if requests or resync else None
 
         with self._lock:
-            if stats is not None:
-                stats["chart"] = self.series.export(time.time())
-                if send_stats:
-                    payloads.append(("stats", stats))
+            now = time.time()
+            if stats is not None and send_stats:
+                payloads.append(("stats", {**stats, "chart": self.chart.export(now, changed_only=True)}))
             messages = []
             for event_name, payload in payloads:
                 self._seq += 1
@@ -531,7 +577,7 @@ class Hub:
                 assert stats is not None
                 self._gap_open = False  # the snapshot covers everything up to this id
                 snap_id = f"{self.token}-{self._seq}"
-                body = {"jobs": jobs, "stats": stats, "server_time": time.time()}
+                body = {"jobs": jobs, "stats": {**stats, "chart": self.chart.export(now)}, "server_time": now}
                 snapshot = Message(self._seq, encode_sse("snapshot", body, id=snap_id, retry=self.retry_ms))
             targets = clients if resync else [c for c in requests if c in self._clients]
 

@@ -64,10 +64,18 @@ class Job(_Out):
 
 
 class JobDetail(Job):
-    """A job as ``get_job()`` returns it (with its timeout)."""
+    """A job as ``get_job()`` returns it (with its timeout), and its next fire times."""
 
     timeout: float | None = None
     timeout_kill: bool | None = None
+    next_runs: list[float] = Field(
+        default_factory=list,
+        description="the next fire times (epoch seconds, soonest first, as many as `next` asks for): "
+        "the scheduler's next run, then those its schedule gives after it",
+    )
+    next_runs_note: str | None = Field(
+        None, description="why there are fewer fire times than asked for (e.g. a one-shot job)"
+    )
 
 
 class JobsPage(_Out):
@@ -149,7 +157,7 @@ class DeadLetters(_Out):
     """``GET /api/dead-letters``: newest first."""
 
     dead_letters: list[DeadLetter]
-    total: int = Field(description="how many dead letters are stored")
+    total: int = Field(description="how many dead letters match (are stored, without `job`)")
 
 
 class Cleared(_Out):
