@@ -169,6 +169,10 @@ def main(argv: list[str]) -> int:
     version = workspace_version()
     failed = False
     for arg in argv:
+        if not Path(arg).is_file():
+            print(f"check_wheel: no wheel {arg}", file=sys.stderr)
+            failed = True
+            continue
         for problem in check(Path(arg), version):
             print(f"check_wheel: {Path(arg).name}: {problem}", file=sys.stderr)
             failed = True
