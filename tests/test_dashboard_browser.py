@@ -238,6 +238,11 @@ def test_dashboard_in_a_real_browser(server: UvicornProcess, tmp_path: Path) -> 
             assert bg == "rgb(13, 17, 23)", bg
             page.wait_for_timeout(500)
             page.screenshot(path=str(shots / "dashboard-dark-readonly.png"))
+            page.locator(".row", has_text="ticker").get_by_role("link", name="ticker").click()
+            expect(page.locator("#jp-name")).to_have_text("ticker")
+            expect(page.locator("#jp-hist tr").first).to_be_visible()
+            expect(page.locator("#jp-next td.you")).to_have_count(10)
+            expect(page.get_by_role("button", name=re.compile("Run|Pause|Resume|Cancel"))).to_have_count(0)
             dark.close()
         finally:
             browser.close()

@@ -24,6 +24,7 @@ This module has no FastAPI dependency; :mod:`fastscheduler.fastapi_integration` 
 
 from __future__ import annotations
 
+import array
 import asyncio
 import collections
 import contextlib
@@ -127,31 +128,35 @@ def encode_sse(event: str, data: object, *, id: str | None = None, retry: int | 
 class RunSeries:
     """Runs and failures per time bucket over a sliding window, at one resolution.
 
-    A bucket is named by its index, ``int(timestamp // bucket_seconds)``; at most ``buckets`` of
-    them are kept (the newest), so memory is bounded whatever the load. ``add`` is O(1) (O(kept)
-    when a new bucket pushes old ones out); ``export`` is O(kept). Not thread-safe: the hub calls
-    it under its lock.
+    A bucket is named by its index, ``int(timestamp // bucket_seconds)``, and lives in slot
+    ``index % buckets`` of three fixed arrays (index, runs, failures), so memory is fixed
+    (24 bytes a bucket) whatever the load, and a bucket that falls out of the window is simply
+    overwritten. ``add`` is O(1); ``export`` is O(buckets). Not thread-safe: the hub calls it
+    under its lock.
     """
 
     def __init__(self, bucket_seconds: int = 10, buckets: int = 360) -> None:
         self.bucket_seconds = bucket_seconds
         self.buckets = buckets
-        self._counts: dict[int, list[int]] = {}
+        self._index = array.array("q", [-1]) * buckets
+        self._runs = array.array("q", [0]) * buckets
+        self._failures = array.array("q", [0]) * buckets
         self._changed: set[int] = set()
 
     def add(self, timestamp: float, failed: bool) -> None:
         """Count one finished run at ``timestamp`` (epoch seconds)."""
         idx = int(timestamp // self.bucket_seconds)
-        cell = self._counts.get(idx)
-        if cell is None:
-            cell = self._counts[idx] = [0, 0]
-            oldest = idx - self.buckets
-            for k in [k for k in self._counts if k <= oldest]:
-                del self._counts[k]
-            self._changed = {k for k in self._changed if k > oldest}
-        cell[0] += 1
+        slot = idx % self.buckets
+        held = self._index[slot]
+        if held != idx:
+            if held > idx:
+                return  # older than the window
+            self._index[slot], self._runs[slot], self._failures[slot] = idx, 0, 0
+        self._runs[slot] += 1
         if failed:
-            cell[1] += 1
+            self._failures[slot] += 1
+        if len(self._changed) >= self.buckets:  # nobody exported for a whole window
+            self._changed = {k for k in self._changed if k > idx - self.buckets}
         self._changed.add(idx)
 
     def export(self, now: float, *, changed_only: bool = False) -> dict[str, Any]:
@@ -161,10 +166,16 @@ class RunSeries:
         last = int(now // self.bucket_seconds)
         first = last - self.buckets + 1
         if changed_only:
-            keys, self._changed = self._changed, set()
+            slots = sorted(k % self.buckets for k in self._changed)
+            self._changed = set()
         else:
-            keys = set(self._counts)
-        cells = [[k, *self._counts[k]] for k in sorted(keys) if first <= k <= last and k in self._counts]
+            slots = list(range(self.buckets))
+        cells = [
+            [self._index[i], self._runs[i], self._failures[i]]
+            for i in slots
+            if first <= self._index[i] <= last and self._runs[i]
+        ]
+        cells.sort()
         return {"bucket_seconds": self.bucket_seconds, "buckets": self.buckets, "cells": cells}
 
     def forget_changes(self) -> None:
@@ -173,7 +184,7 @@ class RunSeries:
 
 
 #: The chart's resolutions, ``(bucket seconds, buckets)``: 10 s for the last hour (the 5, 30 and
-#: 60 minute windows) and 1 min for the last 24 hours; 1,800 buckets at most, about 200 KB.
+#: 60 minute windows) and 1 min for the last 24 hours: 1,800 buckets, 43 KB.
 CHART_RESOLUTIONS: tuple[tuple[int, int], ...] = ((10, 360), (60, 1440))
 
 
