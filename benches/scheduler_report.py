@@ -276,9 +276,9 @@ def work_idle(lib: str, a: argparse.Namespace) -> dict[str, Any]:
     s.start()
     saved_s = wait_saved(lib, s)  # fastscheduler: every job's record once; 0.2.1: its queued saves
     time.sleep(2)  # settle
-    c0, w0 = context_switches(), s._engine.wakeups if lib == FS else None
+    c0, w0 = context_switches(), s._rt.engine.wakeups if lib == FS else None
     time.sleep(a.seconds)
-    c1, w1 = context_switches(), s._engine.wakeups if lib == FS else None
+    c1, w1 = context_switches(), s._rt.engine.wakeups if lib == FS else None
     per_thread = {k: v - c0.get(k, 0) for k, v in c1.items() if v - c0.get(k, 0)}
     shutdown(lib, s)
     return {

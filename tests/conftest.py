@@ -28,8 +28,8 @@ def _stop_leftover_schedulers() -> Iterator[None]:
     """A scheduler a test started and did not stop is stopped after it: it would otherwise keep
     the pytest process alive at exit (a started scheduler serves until stopped, by design)."""
     yield
-    from fastscheduler.scheduler import _STARTED
+    from fastscheduler._serving import STARTED as _STARTED
 
     for scheduler in list(_STARTED):
         if scheduler.running:
-            scheduler.stop(wait=False, timeout=1)
+            scheduler.stop(False, 1)

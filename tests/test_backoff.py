@@ -6,7 +6,6 @@ import pickle
 
 import pytest
 
-import fastscheduler
 from fastscheduler._core import Backoff
 
 
@@ -94,7 +93,6 @@ def test_frozen() -> None:
         b.base = 3.0  # type: ignore[misc]
 
 
-@pytest.mark.skipif(not hasattr(fastscheduler, "Backoff"), reason="fastscheduler does not export Backoff yet")
 def test_pickle_and_copy() -> None:
     for b in (Backoff(), Backoff(0.25, 3, 60, "equal"), Backoff(jitter="full")):
         assert pickle.loads(pickle.dumps(b)) == b

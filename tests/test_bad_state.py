@@ -245,7 +245,7 @@ def test_any_failure_in_start_releases_lock_threads_and_running_state(
     def no_threads() -> None:
         raise RuntimeError("can't start new thread")
 
-    monkeypatch.setattr(s._threads, "start", no_threads)
+    monkeypatch.setattr(s._rt.dispatcher.threads, "start", no_threads)
     with pytest.raises(RuntimeError, match="can't start new thread"):
         s.start()
     assert not s.running

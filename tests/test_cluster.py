@@ -121,6 +121,36 @@ def test_advance_coalesces_what_lies_between_the_fire_and_now() -> None:
     assert advance(_spec(kind="date", interval=None, at=T0), T0, T0 + 5) == (None, 0)
 
 
+@pytest.mark.parametrize("kind", SERVER_KINDS)
+def test_a_cluster_reports_the_same_missed_counts_as_one_scheduler(kind: str, tmp_path: Path) -> None:
+    """Downtime coalesced into one run: the cluster counts what it passed over from its rows with
+    the core's rule (Trigger.advance), the single scheduler in its engine; the counts agree."""
+
+    def noop() -> None:
+        pass
+
+    def scenario(make: Callable[[ManualClock], FastScheduler]) -> list[tuple[str, str | None]]:
+        for start, advance_by in ((T0, 60.0), (T0 + 60 + 3 * 3600 + 7, 1.0)):
+            clock = ManualClock(start)
+            s = make(clock)
+            s.every(10).seconds.id("interval").do(noop)
+            s.cron("*/5 * * * *", tz="UTC").id("cron").do(noop)
+            s.start()
+            clock.advance(advance_by)
+            missed = sorted((e.job_id, e.error) for e in s.get_history(limit=1000) if e.status == "missed")
+            s.stop()
+        return missed
+
+    alone = scenario(
+        lambda clock: FastScheduler(state_file=str(tmp_path / "s.json"), quiet=True, clock=clock)
+    )
+    with server_database(kind) as url:
+        clustered = scenario(lambda clock: _solo(url, clock))
+    assert [job for job, _ in alone] == ["cron", "interval"]
+    assert clustered == alone
+    assert alone[1][1] == "1079 run(s) missed: the scheduler was not running on time"
+
+
 # -------------------------------------------------------------------------- in-process instances
 
 

@@ -59,13 +59,9 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
+from croniter import CroniterBadCronError, CroniterBadDateError, croniter  # a dev dependency
 
 from fastscheduler import CronError, CronExpr
-
-_croniter = pytest.importorskip("croniter")
-croniter = _croniter.croniter
-CroniterBadCronError = _croniter.CroniterBadCronError
-CroniterBadDateError = _croniter.CroniterBadDateError
 
 UTC = timezone.utc
 

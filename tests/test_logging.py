@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from fastscheduler import FastScheduler, ManualClock, RunLostError
-from fastscheduler.executors import RunOutcome
+from fastscheduler import FastScheduler, ManualClock
+from fastscheduler.coordination import Claim
 
 T0 = 1_780_000_000.0
 
@@ -76,17 +76,15 @@ def test_a_run_lost_with_its_instance_is_logged_as_a_failed_attempt(caplog: pyte
     job_id = sched.every(60).seconds.id("nightly").retries(1).do(lambda: None)
     sched.start()
     try:
-        job = sched._jobs.get(job_id)
-        assert job is not None
-        with sched._lock:  # what cluster_run does with a claim whose instance died
-            run = sched._begin(job, T0, 1, T0, None)
-        run.report(RunOutcome(T0, T0, RunLostError("attempt 1 ran on instance b, which stopped renewing")))
+        # What a cluster's coordinator hands over when the instance running a fire died.
+        sched._rt.dispatcher.run_claims([Claim(job_id, T0, 0, 1, lost_with="b")])
         assert sched._wait_idle(5)
     finally:
         sched.stop()
     assert [r.getMessage() for r in _records(caplog, logging.WARNING)] == [
         "fastscheduler: job nightly failed (attempt 1 of 2): "
-        "RunLostError: attempt 1 ran on instance b, which stopped renewing; retrying in 0.001 s"
+        "RunLostError: attempt 1 ran on instance b, which stopped renewing its lease; this instance "
+        "took the run over; retrying in 0.001 s"
     ]
 
 

@@ -95,7 +95,9 @@ def test_retries_follow_backoff_and_dead_letter_once(sched: FastScheduler, clock
     assert "RuntimeError: gateway down" in dl.traceback
     assert dl["error"] == "gateway down" and dl["attempts"] == 3  # the original's dict keys
     stats = sched.get_statistics()
-    assert (stats["total_runs"], stats["total_failures"], stats["total_retries"]) == (3, 3, 2)
+    # one run (a fire and its retries), three attempts, a failure (dead-lettered), two retries
+    assert (stats["total_runs"], stats["total_failures"], stats["total_retries"]) == (1, 1, 2)
+    assert stats["total_attempts"] == 3
     assert sched.clear_dead_letters() == 1 and sched.get_dead_letters() == []
 
 
@@ -129,6 +131,22 @@ def test_pause_keeps_the_schedule_and_resume_waits_for_the_next_slot(
     clock.advance(10)
     assert seen == [T0 + 10, T0 + 40]
     assert not sched.pause_job("nope") and not sched.resume_job("nope")
+
+
+def test_a_job_paused_before_start_stays_paused_once_armed(sched: FastScheduler, clock: ManualClock) -> None:
+    seen: list[float] = []
+    job_id = sched.every(10).seconds.do(lambda: seen.append(clock.now()))
+    other = sched.every(10).seconds.do(lambda: None)
+    assert sched.pause_job(job_id) and sched.pause_job(other) and sched.resume_job(other)
+    assert sched.get_job(job_id)["paused"] and not sched.get_job(other)["paused"]  # type: ignore[index]
+    assert sched.get_statistics()["active_jobs"] == 1
+    sched.start()
+    clock.advance(25)
+    assert seen == [] and sched.get_job(job_id)["status"] == "paused"  # type: ignore[index]
+    assert sched.get_job(other)["run_count"] == 2  # type: ignore[index]
+    assert sched.resume_job(job_id)
+    clock.advance(10)
+    assert seen == [T0 + 30]
 
 
 def test_run_job_now_adds_one_run_and_leaves_every_schedule_alone(
@@ -182,7 +200,7 @@ def test_coalesced_catch_up_and_no_catch_up(sched: FastScheduler, clock: ManualC
     sched.start()
     # The process was "asleep" for 45 s: the engine sees both jobs 3 fires late at once.
     clock.set(T0 + 45)
-    sched._engine.run_due(T0 + 45)
+    sched._rt.engine.run_due(T0 + 45)
     sched._wait_idle(5)
     assert seen == {"catch": 1, "skip": 0}  # coalesced into one run; none with no_catch_up
     assert sched.get_statistics()["total_missed"] >= 6

@@ -197,4 +197,4 @@ def test_stop_without_wait_records_async_runs_as_cancelled() -> None:
     }
     _wait(cleaned_up.is_set, "the job's finally block")
     _wait(lambda: _finishers() <= before, "the finisher to end")
-    assert sched._inflight == 0
+    assert sched._rt.inflight.count == 0

@@ -160,6 +160,7 @@ class RunState:
     running: int
     last_run: float | None
     finished: bool
+    paused: bool
     recent: tuple[str, ...]
     def __new__(cls) -> Self: ...
 

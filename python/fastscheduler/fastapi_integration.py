@@ -514,7 +514,7 @@ def _act(
 ) -> Any:
     """Run, pause or resume: 404 unknown job, 409 when its state forbids it (checked and done
     in one step by the scheduler), else the success body."""
-    refused = scheduler._act_if_allowed(job_id, action)
+    refused = scheduler.job_action(job_id, action)
     if refused == "missing":
         return _error(404, f"job {job_id!r} not found", job_id)
     if refused is not None:

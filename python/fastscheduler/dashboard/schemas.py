@@ -180,6 +180,7 @@ class Statistics(_Out):
     total_failures: int
     total_retries: int = 0
     total_missed: int = 0
+    total_attempts: int = 0
     success_rate: float = Field(description="percent, 0-100")
     start_time: str | None = None
     uptime_seconds: float

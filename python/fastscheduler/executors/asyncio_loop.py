@@ -30,10 +30,12 @@ class AsyncioExecutor(Executor):
         self._own_thread: threading.Thread | None = None
         self._inflight: set[concurrent.futures.Future[None]] = set()
         self._lock = threading.Lock()
+        self._stopping = False  # shutdown() is cancelling what is left
 
     def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         """Use ``loop`` (the application's) when given; otherwise the owned loop, started lazily."""
         self._app_loop = loop
+        self._stopping = False
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -77,6 +79,9 @@ class AsyncioExecutor(Executor):
                     await asyncio.wait_for(run.call(), timeout)
             except asyncio.TimeoutError:
                 error, timed_out = TimeoutError(f"timed out after {timeout:g} s (cancelled)"), True
+            except asyncio.CancelledError as exc:
+                # By shutdown() (the loop thread may see the cancel before done() below runs).
+                error = asyncio.CancelledError(STOPPED) if self._stopping else exc
             except BaseException as exc:  # a job's SystemExit is a failed run, not ours
                 error = exc
             report(RunOutcome(started_at=started, finished_at=clock(), error=error, timed_out=timed_out))
@@ -109,6 +114,7 @@ class AsyncioExecutor(Executor):
         """With ``wait``, wait up to ``timeout`` seconds for the runs in flight; then cancel the
         ones still going (each reports a failed run) and end the owned loop, if any."""
         end = None if timeout is None else time.monotonic() + timeout
+        self._stopping = True
         if wait and not self.on_app_loop_thread():
             concurrent.futures.wait(self.pending(), timeout=timeout)
         for future in self.pending():

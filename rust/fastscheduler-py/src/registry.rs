@@ -38,6 +38,9 @@ pub struct PyRunState {
     /// A one-shot job that has run.
     #[pyo3(get, set)]
     finished: bool,
+    /// Paused before it was put into the engine (the engine owns the flag from then on).
+    #[pyo3(get, set)]
+    paused: bool,
     /// The last outcomes (status values), oldest first.
     #[pyo3(get, set)]
     recent: Py<PyTuple>,
@@ -51,6 +54,7 @@ impl PyRunState {
             running: 0,
             last_run: None,
             finished: false,
+            paused: false,
             recent: PyTuple::empty(py).unbind(),
         }
     }

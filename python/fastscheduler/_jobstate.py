@@ -1,0 +1,440 @@
+"""Job state and its views: which jobs exist, where each sits in the engine, what they look like.
+
+The Rust side owns the state of a job (one owner per piece of state): the registry
+(``fastscheduler._core.Registry``) its identity, spec and run state (running, last run, recent
+outcomes, finished), and the engine (``fastscheduler._core.Engine``) its next fire, pause flag and
+counters, under ``job.key``. :class:`JobState` is the one place that puts jobs into the engine and
+takes them out, and it builds every view of a job from those two owners: the records
+``get_jobs()`` and the dashboard show, and the record a store keeps. It also holds what is not a
+registered job's state yet: stored records that no code registered (orphans) and the shared rows
+of a cluster (re-attached when a job is armed), and the retries waiting in the engine.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+from fastscheduler._core import CronExpr, Engine, Job, Trigger
+from fastscheduler._registry import new_registry
+from fastscheduler.models import JobStatus, readable
+from fastscheduler.stores import FORMAT_VERSION
+from fastscheduler.stores._records import too_deep
+
+if TYPE_CHECKING:
+    from fastscheduler._saver import Saver
+    from fastscheduler.coordination.base import Claim, ScheduleRow
+
+__all__ = ["InFlight", "JobState", "Retry"]
+
+_SLOT_MASK: Final = 0xFFFF_FFFF
+Armed = Literal["armed", "paused", "missed"]
+_PLAIN: Final = frozenset({str, int, float, bool, type(None)})
+
+
+@dataclass(slots=True)
+class Retry:
+    """A retry waiting in the engine (a date trigger): the attempt it will be, of which fire."""
+
+    job: Job
+    attempt: int
+    scheduled: float
+    first_attempt_at: float
+    claim: Claim | None = None
+
+
+class InFlight:
+    """How many runs (and claims being made) are in flight; ``stop()`` and a manual clock wait
+    until there are none."""
+
+    def __init__(self, lock: threading.RLock) -> None:
+        self.count = 0
+        self._idle = threading.Condition(lock)
+
+    def done(self) -> None:
+        """One fewer (lock held)."""
+        self.count -= 1
+        self._idle.notify_all()
+
+    def wait(self, timeout: float | None) -> bool:
+        """Wait until nothing is in flight; False if ``timeout`` passed first."""
+        with self._idle:
+            return self._idle.wait_for(lambda: not self.count, timeout)
+
+
+class JobState:
+    """Registered jobs and their place in the engine (see the module doc). Every method that
+    changes state is called with ``lock`` held."""
+
+    def __init__(self, engine: Engine, clock: Callable[[], float], lock: threading.RLock) -> None:
+        self.engine = engine
+        self.lock = lock
+        self._clock = clock
+        self.registry = new_registry()
+        #: Where changed jobs are written (set while a store is open).
+        self.saver: Saver | None = None
+        # Jobs by engine slot (the low 32 bits of an engine key; the high bits are its generation).
+        self._by_slot: list[Job | None] = []
+        #: Stored job records no registered job has claimed yet: re-attached when a job with that
+        #: id is registered, shown as orphaned (and never run) meanwhile.
+        self.stored: dict[str, dict[str, Any]] = {}
+        #: Shared rows (a cluster's) of jobs not armed yet: the truth for time, pause and counters.
+        self.rows: dict[str, ScheduleRow] = {}
+        #: Retries waiting in the engine, by their engine key.
+        self.retries: dict[int, Retry] = {}
+
+    # ------------------------------------------------------------------ lookups
+
+    def get(self, job_id: str) -> Job | None:
+        return self.registry.get(job_id)
+
+    def by_key(self, key: int) -> Job | None:
+        """The job armed under engine ``key`` (None: removed or re-armed since)."""
+        job = self._by_slot[key & _SLOT_MASK]
+        return job if job is not None and job.key == key else None
+
+    def __iter__(self) -> Any:
+        return iter(self.registry)
+
+    def __len__(self) -> int:
+        return len(self.registry)
+
+    # ------------------------------------------------------------------ arming
+
+    def trigger(self, job: Job, now: float, anchor: float | None = None) -> Trigger:
+        spec = job.spec
+        if spec.kind == "interval":
+            assert spec.interval is not None
+            return Trigger.interval(spec.interval, now + spec.interval if anchor is None else anchor)
+        if spec.kind == "cron":
+            assert spec.cron is not None
+            return Trigger.cron(CronExpr(spec.cron, tz=spec.tz))
+        assert spec.at is not None
+        return Trigger.date(spec.at)
+
+    def arm(self, job: Job, now: float, triggers: dict[int, Trigger] | None = None) -> Armed:
+        """Put a job into the engine. ``triggers`` caches the trigger of each spec (by ``id``)
+        while many jobs are armed at one ``now``: equal inputs, one trigger. Returns "missed" for
+        a one-shot job whose time passed before start() under ``.no_catch_up()`` (the caller
+        records the missed fire), "paused" for a job paused before start(), else "armed"."""
+        if job.key is not None or job.finished:
+            return "armed"
+        spec = job.spec
+        stored = self.stored.pop(job.job_id, None) if self.stored else None
+        row = self.rows.pop(job.job_id, None) if self.rows else None
+        if row is not None:  # the cluster's row is the truth for time, pause and counters
+            stored = {**(stored or {}), **_row_record(row, spec.kind)}
+        if stored is not None:
+            key = self._restore(job, stored, now)
+            if key is None:
+                return "armed"
+        elif spec.kind == "date" and spec.at is not None and spec.at <= now:
+            # A one-shot whose time passed before start(): a late fire like any other, due at
+            # once (catch-up) or, under .no_catch_up(), skipped and recorded as missed.
+            if not spec.catch_up:
+                job.run_state().finished = True
+                return "missed"
+            key = self.engine.add(Trigger.date(spec.at), spec.at, inclusive=True)
+        else:
+            if triggers is None:
+                trigger = self.trigger(job, now)
+            else:
+                trigger = triggers.get(id(spec))  # type: ignore[assignment]
+                if trigger is None:
+                    trigger = triggers[id(spec)] = self.trigger(job, now)
+            key = self.engine.add(trigger, now)
+        self._place(job, key)
+        run = job.run
+        if run.paused:  # paused before start(): the engine owns the flag from here
+            run.paused = False
+            self.engine.pause(key)
+            return "paused"
+        return "armed"
+
+    def _restore(self, job: Job, stored: dict[str, Any], now: float) -> int | None:
+        """Re-attach a stored job's state: counters, pause, last run and next fire time. A next
+        fire in the past is due at once, and the engine coalesces the fires missed since into that
+        one run (or skips it under ``.no_catch_up()``). Returns the engine key, or None for a
+        one-shot job that already ran."""
+        run = job.run_state()
+        run.last_run = stored.get("last_run")
+        run.recent = tuple(stored.get("recent") or ())[-5:]
+        if stored.get("finished"):
+            run.finished = True
+            return None
+        next_run = stored.get("next_run")
+        if isinstance(next_run, (int, float)):
+            trigger = self.trigger(job, now, anchor=float(next_run))
+            key = self.engine.add(trigger, float(next_run), inclusive=True)
+        else:
+            key = self.engine.add(self.trigger(job, now), now)
+        self.engine.set_counters(
+            key,
+            int(stored.get("run_count", 0)),
+            int(stored.get("failure_count", 0)),
+            int(stored.get("retry_count", 0)),
+        )
+        if stored.get("paused"):
+            self.engine.pause(key)
+        return key
+
+    def _place(self, job: Job, key: int) -> None:
+        job.key = key
+        slot = key & _SLOT_MASK
+        if slot >= len(self._by_slot):
+            self._by_slot.extend([None] * (slot + 1 - len(self._by_slot)))
+        self._by_slot[slot] = job
+
+    def _unplace(self, job: Job) -> None:
+        if job.key is not None:
+            self.engine.remove(job.key)
+            self._by_slot[job.key & _SLOT_MASK] = None
+            job.key = None
+
+    def adopt(self, job: Job, row: ScheduleRow) -> None:
+        """Follow a shared row (a peer's) for a job armed here: its time, pause and counters."""
+        if job.key is None:
+            return
+        state = self.engine.state(job.key)
+        runs, failures, retries = state[2:] if state else (0, 0, 0)
+        self._unplace(job)
+        record = {
+            **_row_record(row, job.spec.kind),
+            "run_count": runs,
+            "failure_count": failures,
+            "retry_count": retries,
+        }
+        key = self._restore(job, record, self._clock())
+        if key is not None:
+            self._place(job, key)
+
+    def remove(self, job: Job) -> bool:
+        """Unregister ``job``: out of the engine, its pending retries dropped."""
+        if not self.registry.remove(job):
+            return False
+        self._unplace(job)
+        for key, retry in list(self.retries.items()):
+            if retry.job is job:
+                self.engine.remove(key)
+                del self.retries[key]
+        self.mark(job)  # not registered any more: the saver deletes its record
+        return True
+
+    # ------------------------------------------------------------------ pause
+
+    def pause(self, job: Job) -> None:
+        if job.key is not None:
+            self.engine.pause(job.key)
+        else:
+            job.run_state().paused = True
+        self.mark(job)
+
+    def resume(self, job: Job) -> float | None:
+        """Resume from the next scheduled time; returns that time (None before start())."""
+        self.mark(job)
+        if job.key is None:
+            job.run.paused = False  # (a fresh state that belongs to nobody, if it never ran)
+            return None
+        self.engine.resume(job.key, self._clock())
+        return self.engine.next_fire(job.key)
+
+    def is_paused(self, job: Job) -> bool:
+        if job.key is not None:
+            return bool(self.engine.is_paused(job.key))
+        return job.run.paused
+
+    # ------------------------------------------------------------------ retries
+
+    def add_retry(self, retry: Retry, at: float, now: float) -> None:
+        """Fire ``retry`` at ``at`` (a date trigger in the engine)."""
+        key = self.engine.add(Trigger.date(at), now)
+        self.retries[key] = retry
+
+    def take_retry(self, key: int) -> Retry | None:
+        """The retry behind engine ``key`` (which then leaves the engine), or None."""
+        retry = self.retries.pop(key, None) if self.retries else None
+        if retry is not None:
+            self.engine.remove(key)
+        return retry
+
+    # ------------------------------------------------------------------ persistence
+
+    def mark(self, job: Job) -> None:
+        """The job's stored record is out of date (cheap: a set insertion; the saver writes it)."""
+        if self.saver is not None:
+            self.saver.job(job.job_id)
+
+    def store_record(self, job: Job) -> dict[str, Any]:
+        """What a store keeps of a job."""
+        run = job.run
+        state = self.engine.state(job.key) if job.key is not None else None
+        next_run, paused, runs, failures, retries = state or (None, self.is_paused(job), 0, 0, 0)
+        spec = job.spec
+        return {
+            "v": FORMAT_VERSION,
+            "job_id": job.job_id,
+            "name": job.name,
+            "func_name": job.func_name,
+            "func": f"{getattr(job.func, '__module__', '?')}.{getattr(job.func, '__qualname__', '?')}",
+            "kind": spec.kind,
+            "schedule": spec.schedule,
+            "spec": {
+                "interval": spec.interval,
+                "cron": spec.cron,
+                "at": spec.at,
+                "tz": spec.tz,
+                "timeout": spec.timeout,
+                "timeout_kill": spec.timeout_kill,
+                "retries": spec.retries,
+                "catch_up": spec.catch_up,
+            },
+            "next_run": None if run.finished else next_run,
+            "last_run": run.last_run,
+            "run_count": runs,
+            "failure_count": failures,
+            "retry_count": retries,
+            "paused": paused,
+            "finished": run.finished,
+            "recent": list(run.recent),
+            "args": jsonable(job.args),
+            "kwargs": jsonable(job.kwargs),
+        }
+
+    def store_records(self, ids: set[str]) -> tuple[dict[str, dict[str, Any]], set[str]]:
+        """The saver's view of dirty jobs: current records, and ids to delete (cancelled jobs).
+        Built in chunks (taking the lock itself) so the lock is never held for long."""
+        records: dict[str, dict[str, Any]] = {}
+        deleted: set[str] = set()
+        pending = list(ids)
+        for start in range(0, len(pending), 1000):
+            with self.lock:
+                for job_id in pending[start : start + 1000]:
+                    job = self.registry.get(job_id)
+                    if job is not None:
+                        records[job_id] = self.store_record(job)
+                    elif job_id not in self.stored:  # an orphan keeps its record
+                        deleted.add(job_id)
+        return records, deleted
+
+    # ------------------------------------------------------------------ views
+
+    def counters(self, job: Job) -> tuple[int, int, int]:
+        """``(runs, failures, retries)`` of a job (see the README's definitions)."""
+        counters = self.engine.counters(job.key) if job.key is not None else None
+        return counters or (0, 0, 0)
+
+    def view(self, job: Job) -> dict[str, Any]:
+        """A registered job as ``get_jobs()`` shows it."""
+        now = self._clock()
+        run = job.run
+        next_ts = self.engine.next_fire(job.key) if job.key is not None and not run.finished else None
+        runs, failures, retries = self.counters(job)
+        paused = self.is_paused(job)
+        if run.running:
+            status = JobStatus.RUNNING
+        elif paused:
+            status = JobStatus.PAUSED
+        elif run.finished:
+            status = JobStatus(run.recent[-1]) if run.recent else JobStatus.COMPLETED
+        else:
+            status = JobStatus.SCHEDULED
+        return {
+            "job_id": job.job_id,
+            "func_name": job.func_name,
+            "name": job.name,
+            "status": status.value,
+            "schedule": job.spec.schedule,
+            "next_run": readable(next_ts),
+            "next_run_in": None if next_ts is None else max(0.0, next_ts - now),
+            "next_run_timestamp": next_ts,
+            "run_count": runs,
+            "failure_count": failures,
+            "retry_count": retries,
+            "paused": paused,
+            "running": run.running > 0,
+            "last_run": readable(run.last_run),
+            "last_run_timestamp": run.last_run,
+            "last_results": list(run.recent),
+            "kind": job.spec.kind,
+            "tz": job.spec.tz,
+            "retries": job.spec.retries,
+            "catch_up": job.spec.catch_up,
+            "orphaned": False,
+        }
+
+    @staticmethod
+    def orphan_view(stored: dict[str, Any]) -> dict[str, Any]:
+        """A stored job no code registers: listed with status ``orphaned``; it never runs."""
+        spec = stored.get("spec") or {}
+        last_run = stored.get("last_run")
+        return {
+            "job_id": stored.get("job_id"),
+            "func_name": stored.get("func_name"),
+            "name": stored.get("name") or stored.get("func_name"),
+            "status": JobStatus.ORPHANED.value,
+            "schedule": stored.get("schedule"),
+            "next_run": None,
+            "next_run_in": None,
+            "next_run_timestamp": None,
+            "run_count": stored.get("run_count", 0),
+            "failure_count": stored.get("failure_count", 0),
+            "retry_count": stored.get("retry_count", 0),
+            "paused": bool(stored.get("paused")),
+            "running": False,
+            "last_run": readable(last_run),
+            "last_run_timestamp": last_run,
+            "last_results": list(stored.get("recent") or ()),
+            "kind": stored.get("kind"),
+            "tz": spec.get("tz"),
+            "retries": spec.get("retries"),
+            "catch_up": spec.get("catch_up"),
+            "orphaned": True,
+        }
+
+    def views(self) -> list[dict[str, Any]]:
+        """Every job, soonest next run first; orphans last."""
+        with self.lock:
+            records = [self.view(j) for j in self.registry]
+            records += [self.orphan_view(r) for r in self.stored.values()]
+        return sorted(records, key=lambda r: (r["next_run_timestamp"] is None, r["next_run_timestamp"] or 0))
+
+    def find(self, job_id: str) -> dict[str, Any] | None:
+        """One job's view (with ``timeout``), an orphan's, or None."""
+        with self.lock:
+            job = self.registry.get(job_id)
+            if job is None:
+                stored = self.stored.get(job_id)
+                return None if stored is None else self.orphan_view(stored)
+            record = self.view(job)
+        record["timeout"] = job.spec.timeout
+        record["timeout_kill"] = job.spec.timeout_kill
+        return record
+
+
+def _row_record(row: ScheduleRow, kind: str) -> dict[str, Any]:
+    return {
+        "next_run": row.next_run,
+        "paused": row.paused,
+        "run_count": row.run_count,
+        "failure_count": row.failure_count,
+        "retry_count": row.retry_count,
+        "last_run": row.last_run,
+        "finished": row.next_run is None and kind == "date",
+    }
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` if it survives a JSON round trip unchanged (tuples become lists), else None."""
+    if type(value) is tuple and all(type(v) in _PLAIN for v in value):
+        return list(value)  # the common case, without the round trip
+    if not value:
+        return [] if isinstance(value, tuple) else ({} if isinstance(value, dict) else value)
+    try:
+        result = json.loads(json.dumps(value))
+    except (TypeError, ValueError, RecursionError):
+        return None
+    # Nested deeper than a store accepts on load (stores/_records.py): left out like the rest.
+    return None if isinstance(result, (list, dict)) and too_deep(result) else result

@@ -1,0 +1,121 @@
+"""Persistence sync: load the store at ``start()``, keep it current while running, flush at ``stop()``.
+
+The store (:class:`~fastscheduler.stores.StorageBackend`) is locked and loaded by :meth:`Persistence.open`:
+history, dead letters and counts go to the run log, job records to the job state (re-attached when
+their job is armed). While open, changes are *marked* by the job state and the run log and written
+by the :class:`~fastscheduler._saver.Saver` thread, which reads the current records when it writes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from fastscheduler._jobstate import JobState
+from fastscheduler._runlog import RunLog
+from fastscheduler._saver import Saver
+from fastscheduler.stores import Changes, Limits, StorageBackend
+from fastscheduler.stores._records import check_state
+
+__all__ = ["Persistence"]
+
+log = logging.getLogger("fastscheduler")
+
+
+class Persistence:
+    """Owns the store's lifecycle and the saver (see the module doc)."""
+
+    def __init__(
+        self,
+        storage: StorageBackend,
+        limits: Limits,
+        *,
+        persist: bool,
+        shared_counts: bool,
+        jobs: JobState,
+        runlog: RunLog,
+        clock: Callable[[], float],
+        on_saved: Callable[[Changes], None],
+    ) -> None:
+        self.storage = storage
+        self._limits = limits
+        # storage="memory" promises only that nothing persists: state is not even copied.
+        self._persist = persist
+        self._shared_counts = shared_counts
+        self._jobs = jobs
+        self._runlog = runlog
+        self._clock = clock
+        self._on_saved = on_saved
+        self._open = False
+        self._loaded = False
+        self.saver: Saver | None = None
+
+    def open(self) -> None:
+        """Lock and load the store. The first time, load history, dead letters, statistics and job
+        records; later starts only take the lock again. All or nothing: if it raises (a damaged
+        record: :class:`~fastscheduler.stores.StorageFormatError`), the store is closed again and
+        nothing of it was taken in."""
+        if self._open:
+            return
+        state = self.storage.open(self._limits)
+        try:
+            if not self._loaded:
+                if not self.storage.validates_records:
+                    check_state(state, f"The store {type(self.storage).__name__}")
+                self._runlog.load(state, shared=self._shared_counts)  # converts, then keeps
+                self._jobs.stored = dict(state.jobs)
+                self._loaded = True
+            saver = None
+            if self._persist:  # storage="memory": nothing to write, so no saver and no records built
+                saver = Saver(
+                    self.storage,
+                    self._jobs.store_records,
+                    self._runlog.store_record,
+                    self._clock,
+                    on_saved=self._on_saved,
+                    min_interval=self.storage.min_write_interval,
+                )
+                saver.start()
+        except BaseException:
+            self.storage.close()
+            raise
+        self._open = True
+        self.saver = self._jobs.saver = self._runlog.saver = saver
+
+    def jobs_changed(self, job_ids: list[str]) -> None:
+        if self.saver is not None:
+            self.saver.jobs(job_ids)
+
+    def close(self, timeout: float | None) -> None:
+        """Flush and close the store. ``timeout`` bounds the wait only while writes fail (a
+        database that is down); a write that is merely slow (the first save of a million jobs to
+        a JSON file) is waited for, since giving up on it would lose the state."""
+        saver, self.saver = self.saver, None
+        self._jobs.saver = self._runlog.saver = None
+        if saver is not None:
+            flushed = saver.flush(timeout)
+            while not flushed and saver.alive and saver.status()["ok"]:
+                # Working, not done: past ``timeout`` too (``timeout`` may be 0: stop()'s deadline
+                # is spent), in steps of a second, saying so after each.
+                flushed = saver.flush(1.0)
+                if not flushed:
+                    log.warning(
+                        "fastscheduler: still saving state to %s before stopping", type(self.storage).__name__
+                    )
+            if not saver.stop(0):
+                log.warning("fastscheduler: stopped with unsaved changes: %s", saver.status()["last_error"])
+        if self._open:
+            self._open = False
+            self.storage.close()
+
+    def status(self) -> dict[str, Any]:
+        """The store's health: ``ok``, ``last_error`` and ``error_since`` of an outage, ``writes``,
+        ``pending`` (changes not written yet) and the backend's class name."""
+        saver = self.saver
+        status = (
+            saver.status()
+            if saver is not None
+            else {"ok": True, "last_error": None, "error_since": None, "writes": 0, "pending": False}
+        )
+        return {"backend": type(self.storage).__name__, **status}

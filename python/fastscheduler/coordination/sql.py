@@ -1,0 +1,1119 @@
+"""Several scheduler processes on one PostgreSQL or MySQL/MariaDB database: each fire runs once.
+
+Every instance registers the same jobs (the same code) and keeps its own Rust engine, which says
+*when* a job falls due. Whether *this* instance runs that fire is decided by the database:
+
+- ``fastscheduler_schedule`` holds one row per job with its next fire time (the cluster's truth)
+  and the pause flag; ``fastscheduler_job_counts`` its cluster-wide counters.
+- A fire is **claimed** in one transaction: ``SELECT ... FOR UPDATE SKIP LOCKED`` of the job rows
+  that are due (``next_run <= now``, not paused), ``INSERT`` of one ``fastscheduler_runs`` row per
+  fire, whose primary key is (job id, scheduled time in microseconds), and ``UPDATE`` of each job's
+  ``next_run`` to its next fire after now (the fires in between are coalesced and reported as
+  missed, as a single scheduler does after downtime). A crash rolls all of it back; a committed
+  claim can never be made again, whatever path (schedule, catch-up, run-now) tries.
+- Work spreads: each instance claims at once only the jobs the live instances' ids hash to it; a
+  fire still unclaimed ``grace`` seconds after it fell due is taken by whichever instance gets to
+  it first, so a dead or slow instance delays its jobs by ``grace``, never skips them.
+- Execution is leased: the owner of a running run extends ``lease_until`` while it runs (every
+  ``lease / 3`` seconds, with its heartbeat). When an owner dies, its runs' leases expire and a
+  survivor takes them over and runs them again (at-least-once execution of a started run).
+- A due row locked by another transaction (a peer mid-claim) or whose job is still running here
+  (with other instances alive) is looked at again after ``grace``: a peer that dies mid-claim
+  loses nothing, and a run being re-run after a takeover does not swallow the next fire.
+- Pause, resume and cancel write the job row and a ``fastscheduler_commands`` row; peers learn of
+  them through ``LISTEN``/``NOTIFY`` on PostgreSQL and a poll every ``poll_interval`` seconds on
+  MySQL/MariaDB. A job added while running (with an id) is announced the same way, with what a
+  peer needs to register it too (the function's import path, JSON arguments, the schedule).
+
+SQLite and JSON stay single-instance (a file lock): SQLite has no ``SKIP LOCKED``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import json
+import logging
+import math
+import os
+import secrets
+import socket
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import mysql as sa_mysql
+from sqlalchemy.dialects import postgresql as sa_postgresql
+from sqlalchemy.engine import Connection, Engine
+
+from fastscheduler._builders import JobSpec
+from fastscheduler._core import Backoff, CronExpr, Job, Trigger
+from fastscheduler._retry import Outage, retry
+from fastscheduler.coordination.base import (
+    Claim,
+    ClaimState,
+    Command,
+    CommandKind,
+    Finish,
+    FireSink,
+    ScheduleRow,
+    skip_reason,
+)
+from fastscheduler.stores._records import cluster_row_problem
+from fastscheduler.stores.base import StorageError, StorageFormatError
+from fastscheduler.stores.sql import MAX_JOB_ID_LENGTH, METADATA, create_tables
+
+log = logging.getLogger("fastscheduler.cluster")
+
+__all__ = [
+    "COMMANDS",
+    "COUNTS",
+    "INSTANCES",
+    "RUNS",
+    "SCHEDULE",
+    "Claim",
+    "ClusterConfig",
+    "SQLCluster",
+    "SQLCoordinator",
+    "advance",
+    "read_rows",
+]
+
+SCHEDULE = sa.Table(
+    "fastscheduler_schedule",
+    METADATA,
+    sa.Column("job_id", sa.String(MAX_JOB_ID_LENGTH), primary_key=True),
+    sa.Column("next_run", sa.Double(), nullable=True, index=True),
+    sa.Column("paused", sa.Boolean(), nullable=False),
+    sa.Column("updated_at", sa.Double(), nullable=False),
+    mysql_charset="utf8mb4",
+    mysql_collate="utf8mb4_bin",
+)
+"""One row per job: the next fire time every instance claims against, and the pause flag. Only
+claims and pause/resume/cancel lock it (a claim skips a locked row for ``grace``)."""
+
+COUNTS = sa.Table(
+    "fastscheduler_job_counts",
+    METADATA,
+    sa.Column("job_id", sa.String(MAX_JOB_ID_LENGTH), primary_key=True),
+    sa.Column("run_count", sa.BigInteger(), nullable=False),
+    sa.Column("failure_count", sa.BigInteger(), nullable=False),
+    sa.Column("retry_count", sa.BigInteger(), nullable=False),
+    sa.Column("last_run", sa.Double(), nullable=True),
+    mysql_charset="utf8mb4",
+    mysql_collate="utf8mb4_bin",
+)
+"""The cluster-wide counters of each job, moved as runs end (a table of their own, so recording
+a finished run never holds the row a claim needs)."""
+
+RUNS = sa.Table(
+    "fastscheduler_runs",
+    METADATA,
+    sa.Column("job_id", sa.String(MAX_JOB_ID_LENGTH), primary_key=True),
+    sa.Column("scheduled_us", sa.BigInteger(), primary_key=True, autoincrement=False),
+    sa.Column("origin", sa.String(16), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("owner", sa.String(64), nullable=False),
+    sa.Column("attempt", sa.Integer(), nullable=False),
+    sa.Column("lease_until", sa.Double(), nullable=False),
+    sa.Column("created_at", sa.Double(), nullable=False),
+    sa.Column("finished_at", sa.Double(), nullable=True, index=True),
+    # An instance renews and hands back only its own running rows: with (owner, state) the update
+    # touches nothing of another instance's (MariaDB deadlocked through a state-only index), and
+    # takeovers look for (state, lease_until).
+    sa.Index("ix_fastscheduler_runs_owner_state", "owner", "state"),
+    sa.Index("ix_fastscheduler_runs_state_lease", "state", "lease_until"),
+    mysql_charset="utf8mb4",
+    mysql_collate="utf8mb4_bin",
+)
+"""One row per created fire; the primary key (job id, scheduled microsecond) makes a second
+creation of the same fire impossible. ``state``: running (also while it waits for a retry),
+succeeded, failed (every attempt failed: dead-lettered; a run lost with its instance counts as a
+failed attempt) or skipped (claimed late under ``.no_catch_up()``, or while the job's previous run
+was still going on the only live instance). Finished rows are pruned after ``run_retention``."""
+
+INSTANCES = sa.Table(
+    "fastscheduler_instances",
+    METADATA,
+    sa.Column("instance_id", sa.String(64), primary_key=True),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer(), nullable=False),
+    sa.Column("started_at", sa.Double(), nullable=False),
+    sa.Column("heartbeat_at", sa.Double(), nullable=False, index=True),
+    mysql_charset="utf8mb4",
+    mysql_collate="utf8mb4_bin",
+)
+"""One row per live instance, with its heartbeat (deleted when it stops)."""
+
+COMMANDS = sa.Table(
+    "fastscheduler_commands",
+    METADATA,
+    sa.Column(
+        "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
+    ),
+    sa.Column("job_id", sa.String(MAX_JOB_ID_LENGTH), nullable=False),
+    sa.Column("command", sa.String(16), nullable=False),
+    sa.Column("origin", sa.String(64), nullable=False),
+    sa.Column("at", sa.Double(), nullable=False, index=True),
+    sa.Column("payload", sa.Text().with_variant(sa_mysql.LONGTEXT(), "mysql", "mariadb"), nullable=True),
+    mysql_charset="utf8mb4",
+    mysql_collate="utf8mb4_bin",
+)
+"""Pause / resume / cancel / add as they happened, for peers to apply (pruned after an hour). An
+add's ``payload`` (JSON) is what a peer needs to register the job too: the function's import path,
+its arguments and its schedule."""
+
+_TABLES = [SCHEDULE, COUNTS, RUNS, INSTANCES, COMMANDS]
+_Request = tuple[float, int, tuple[str, ...], float | None, int, Callable[[], None] | None]
+_CHUNK = 500
+_NOTIFY_CHANNEL = "fastscheduler"
+# Waits between tries (epoch seconds): a claim that failed (re-queued), the maintenance thread, the
+# LISTEN connection, leaving.
+_CLAIM_RETRY = Backoff(base=0.25, factor=2.0, max=5.0)
+_MAINTENANCE_RETRY = Backoff(base=1.0, factor=2.0, max=5.0)
+_LISTEN_RETRY = Backoff(base=0.5, factor=2.0, max=5.0)
+_LEAVE_RETRY = Backoff(base=0.1, factor=2.0, max=1.0)
+_TOLERANCE = 0.001  # seconds: a fire "due now" may be this much ahead of the local clock
+_COMMAND_WINDOW = 120.0  # seconds of commands each poll reads (and the ids it remembers)
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterConfig:
+    """How the instances of a cluster coordinate (``FastScheduler(cluster=ClusterConfig(...))``).
+
+    ``lease``: seconds a started run stays with its instance without a heartbeat; after that a
+    survivor runs it again. ``grace``: seconds a fire may stay unclaimed by the instance it hashes
+    to before any instance takes it. ``poll_interval``: how often peers' pause/resume/cancel are
+    read on MySQL/MariaDB (PostgreSQL is told at once by NOTIFY and reads every ``lease``).
+    ``run_retention``: seconds finished run rows are kept. ``instance_id``: this process's name in
+    the cluster (default: host, pid and a random suffix).
+    """
+
+    lease: float = 30.0
+    grace: float = 0.3
+    poll_interval: float = 1.0
+    run_retention: float = 3600.0
+    instance_id: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("lease", "grace", "poll_interval", "run_retention"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise ValueError(f"ClusterConfig.{name} must be a positive number of seconds, got {value!r}")
+            if not math.isfinite(value):
+                raise ValueError(f"ClusterConfig.{name} must be finite, got {value!r}")
+        if self.grace >= self.lease:
+            raise ValueError(
+                f"ClusterConfig.grace ({self.grace:g} s) must be shorter than lease ({self.lease:g} s)"
+            )
+        if self.instance_id is not None and (
+            not isinstance(self.instance_id, str) or not 0 < len(self.instance_id) <= 58
+        ):
+            raise ValueError(
+                f"ClusterConfig.instance_id must be a string of 1-58 characters, got {self.instance_id!r}"
+            )
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _us(t: float) -> int:
+    return round(t * 1_000_000)
+
+
+_CRON_CACHE: dict[tuple[str, str | None], Trigger] = {}
+
+
+def advance(spec: JobSpec, scheduled: float, now: float) -> tuple[float | None, int]:
+    """The job's next fire strictly after ``now`` when its fire at ``scheduled`` is taken at
+    ``now``, and how many fires in ``(scheduled, now]`` were passed over (coalesced, reported as
+    missed): the core's rule (``Trigger.advance``), the one a single scheduler's engine applies."""
+    if spec.kind == "interval":
+        assert spec.interval is not None
+        trigger = Trigger.interval(spec.interval, scheduled)
+    elif spec.kind == "cron":
+        assert spec.cron is not None
+        key = (spec.cron, spec.tz)
+        cached = _CRON_CACHE.get(key)
+        if cached is None:
+            if len(_CRON_CACHE) > 4096:
+                _CRON_CACHE.clear()
+            cached = _CRON_CACHE[key] = Trigger.cron(CronExpr(spec.cron, tz=spec.tz))
+        trigger = cached
+    else:
+        assert spec.at is not None
+        trigger = Trigger.date(spec.at)
+    return trigger.advance(scheduled, now)
+
+
+class SQLCoordinator:
+    """The coordinator of a cluster of schedulers on one database (see the module docstring).
+
+    ``url``: the shared database (PostgreSQL or MySQL/MariaDB). ``clock``: the scheduler's clock
+    (epoch seconds; every instance's clock should be NTP-synchronised, as leases compare them).
+    """
+
+    records = True
+
+    def __init__(self, url: sa.URL | str, config: ClusterConfig, clock: Callable[[], float]) -> None:
+        self.config = config
+        self._me: str = config.instance_id or (
+            f"{socket.gethostname()[:32]}-{os.getpid()}-{secrets.token_hex(3)}"
+        )
+        self.instance_id: str | None = self._me
+        self._sink: FireSink | None = None
+        self._clock = clock
+        url = sa.make_url(url)
+        self.dialect = url.get_backend_name()
+        if self.dialect not in ("postgresql", "mysql", "mariadb"):
+            raise ValueError(
+                "a cluster needs PostgreSQL or MySQL/MariaDB (SELECT ... FOR UPDATE SKIP LOCKED), "
+                f"not {self.dialect}"
+            )
+        self._url = url
+        connect_args = {"connect_timeout": 10}
+        self.engine: Engine = sa.create_engine(
+            url, pool_pre_ping=True, isolation_level="READ COMMITTED", connect_args=connect_args
+        )
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._no_claims = False
+        # Claim requests: (due monotonic time, seq, job ids, upto or None = "due now", tries,
+        # called once served).
+        self._requests: list[_Request] = []
+        self._run_now: list[tuple[str, float]] = []
+        self._seq = itertools.count()
+        # Work for the maintenance thread.
+        self._finishes: list[tuple[Claim, Finish]] = []
+        self._commands: list[Command] = []
+        self._ensure: dict[str, float | None] = {}
+        self._poke_commands = False
+        self._seen: dict[int, float] = {}
+        self._live: tuple[str, ...] = (self._me,)
+        self._threads: list[threading.Thread] = []
+        self._listener: Any = None
+        self.last_error: str | None = None
+        self.error_since: float | None = None
+        self.claimed = 0
+        self.taken_over = 0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def join(self, sink: FireSink) -> dict[str, ScheduleRow]:
+        """Create the cluster tables if missing, register this instance, and return every job's
+        row by job id. Raises :class:`~fastscheduler.stores.StorageError` if the database cannot be
+        reached."""
+        self._sink = sink
+        try:
+            create_tables(self.engine, _TABLES)
+            now = self._clock()
+            with self.engine.begin() as conn:
+                conn.execute(sa.insert(INSTANCES).values(self._instance_row(now)))
+                for (cid,) in conn.execute(
+                    sa.select(COMMANDS.c.id).where(COMMANDS.c.at >= now - _COMMAND_WINDOW)
+                ):
+                    self._seen[cid] = now
+                self._live = self._read_live(conn, now)
+                raw = {r.job_id: _row(r) for r in conn.execute(_ROWS)}
+        except Exception as exc:
+            self.engine.dispose()
+            raise StorageError(f"cannot join the cluster on {self._where()}: {exc}") from exc
+        try:
+            return self._checked(raw)
+        except StorageFormatError:
+            self.leave(5.0)  # joined, but cannot run with these rows: out again
+            raise
+
+    def _where(self) -> str:
+        return self._url.render_as_string(hide_password=True)
+
+    def _checked(self, raw: dict[str, dict[str, Any]]) -> dict[str, ScheduleRow]:
+        """Rows as read, checked like the job records they stand for (the store's validator)."""
+        bad = cluster_row_problem(raw)
+        if bad is not None:
+            raise StorageFormatError(f"The database {self._where()} {bad}")
+        return {job_id: ScheduleRow(**row) for job_id, row in raw.items()}
+
+    def register(self, jobs: Iterable[Job], *, wait: bool) -> None:
+        """Create the rows of jobs that have none, with their first fire; a job whose row a peer
+        made first follows that row (``FireSink.adopt``). ``wait``: now, else in the background."""
+        sink = self._sink
+        assert sink is not None, "join() first"
+        first = {job.job_id: sink.next_fire(job) for job in jobs}
+        if not first:
+            return
+        if not wait:
+            with self._cond:
+                self._ensure.update(first)
+                self._cond.notify_all()
+            return
+        self._adopt_differing(first, self.ensure(first))
+
+    def start(self) -> None:
+        """Start the claimer and maintenance threads (and the LISTEN thread on PostgreSQL)."""
+        with self._cond:
+            self._stopping = self._no_claims = False
+        targets: list[tuple[str, Callable[[], None]]] = [
+            ("claimer", self._claim_loop),
+            ("maintenance", self._maintain_loop),
+        ]
+        if self.dialect == "postgresql":
+            targets.append(("listener", self._listen_loop))
+        for name, target in targets:
+            thread = threading.Thread(target=target, name=f"fastscheduler-cluster-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop_claiming(self, timeout: float) -> None:
+        """Claim nothing more (the scheduler is stopping): the claim being made is finished and its
+        runs started, queued requests are dropped (their fires are due for the other instances,
+        or for the next start), and no lost run is taken over any more."""
+        with self._cond:
+            self._no_claims = True
+            self._cond.notify_all()
+        for thread in self._threads:
+            if thread.name.endswith("claimer"):
+                thread.join(timeout)
+
+    def leave(self, timeout: float) -> None:
+        """Stop the threads, write what is queued (finished runs, commands), hand this instance's
+        unfinished runs to the survivors at once (their lease ends now) and delete its row."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        listener = self._listener
+        if listener is not None:
+            with contextlib.suppress(Exception):
+                listener.close()
+        end = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, end - time.monotonic()))
+        self._threads = []
+
+        def hand_over() -> None:
+            self._flush()
+            now = self._clock()
+            with self.engine.begin() as conn:
+                conn.execute(
+                    sa.update(RUNS)
+                    .where(RUNS.c.owner == self._me, RUNS.c.state == "running")
+                    .values(lease_until=now)
+                )
+                conn.execute(sa.delete(INSTANCES).where(INSTANCES.c.instance_id == self._me))
+
+        try:  # a deadlock or a dropped connection is worth a few tries
+            retry(
+                hand_over,
+                tries=5,
+                backoff=_LEAVE_RETRY,
+                retry_on=sa_exc.SQLAlchemyError,
+                what=f"cluster: leaving {self._me}",
+                logger=log,
+                describe=_describe,
+            )
+        except sa_exc.SQLAlchemyError as exc:
+            log.warning("fastscheduler cluster: leaving %s (tried 5 times): %s", self._me, _describe(exc))
+        self.engine.dispose()
+
+    def status(self) -> dict[str, Any]:
+        """This instance's view: its id, the live instances, claims made, fires and runs taken over
+        from others, and the last database error (None when the last operation worked)."""
+        return {
+            "instance_id": self._me,
+            "instances": list(self._live),
+            "claimed": self.claimed,
+            "taken_over": self.taken_over,
+            "last_error": self.last_error,
+            "error_since": self.error_since,
+        }
+
+    # ------------------------------------------------------------------ called by the scheduler
+
+    def fired(self, fires: Iterable[tuple[Job, float, int]], on_served: Callable[[], None]) -> None:
+        """The local engine says these (job, scheduled time, passed over) are due: claim this
+        instance's share now, and look again after ``grace`` for the rest. ``on_served`` is called
+        once the immediate claim was tried (and its runs started). The database's row, not the
+        local engine, says how many fires were passed over."""
+        mine: list[str] = []
+        others: list[str] = []
+        latest = -math.inf
+        live = self._live
+        for job, scheduled, _missed in fires:
+            job_id = job.job_id
+            (mine if self._prefers(job_id, live) else others).append(job_id)
+            latest = max(latest, scheduled)
+        with self._cond:
+            if mine or on_served is not None:
+                heapq.heappush(self._requests, (0.0, next(self._seq), tuple(mine), None, 0, on_served))
+            if others:
+                due = time.monotonic() + self.config.grace
+                heapq.heappush(
+                    self._requests, (due, next(self._seq), tuple(others), latest + _TOLERANCE, 0, None)
+                )
+            self._cond.notify_all()
+
+    def run_now(self, job: Job, at: float) -> None:
+        """Create a run-now fire of ``job`` at ``at`` (a run row of its own) and run it here."""
+        with self._cond:
+            self._run_now.append((job.job_id, at))
+            self._cond.notify_all()
+
+    def ensure(self, first_fires: dict[str, float | None]) -> dict[str, ScheduleRow]:
+        """Create the rows of jobs that have none (with these first fire times), then return the
+        rows of all of them as stored (a peer's row wins over ours)."""
+        now = self._clock()
+        out: dict[str, dict[str, Any]] = {}
+        ids = sorted(first_fires)
+        with self.engine.begin() as conn:
+            for chunk in _chunks(ids):
+                conn.execute(
+                    self._insert_ignore(SCHEDULE),
+                    [
+                        {"job_id": j, "next_run": first_fires[j], "paused": False, "updated_at": now}
+                        for j in chunk
+                    ],
+                )
+                conn.execute(
+                    self._insert_ignore(COUNTS),
+                    [{"job_id": j, "run_count": 0, "failure_count": 0, "retry_count": 0} for j in chunk],
+                )
+                for r in conn.execute(_ROWS.where(SCHEDULE.c.job_id.in_(chunk))):
+                    out[r.job_id] = _row(r)
+        return self._checked(out)
+
+    def _adopt_differing(self, first: dict[str, float | None], rows: dict[str, ScheduleRow]) -> None:
+        sink = self._sink
+        assert sink is not None
+        for job_id, mine in first.items():
+            row = rows.get(job_id)
+            if row is not None and (row.next_run != mine or row.paused):
+                sink.adopt(job_id, row)
+
+    def command(self, command: Command) -> None:
+        """Record a pause / resume / cancel / add for the whole cluster."""
+        with self._cond:
+            self._commands.append(command)
+            self._cond.notify_all()
+
+    def record(self, claim: Claim, finish: Finish) -> None:
+        """An attempt of ``claim`` ended: its run row takes ``finish.state`` (still "running" while
+        a retry follows), and the job's cluster counters move by ``finish``'s amounts."""
+        with self._cond:
+            self._finishes.append((claim, finish))
+            self._cond.notify_all()
+
+    # ------------------------------------------------------------------ claims
+
+    def _prefers(self, job_id: str, live: tuple[str, ...]) -> bool:
+        if len(live) <= 1:
+            return True
+        return live[zlib.crc32(job_id.encode("utf-8", "surrogatepass")) % len(live)] == self._me
+
+    def _claim_loop(self) -> None:
+        while True:
+            request: _Request | None = None
+            run_now: list[tuple[str, float]] = []
+            dropped: list[_Request] = []
+            with self._cond:
+                while True:
+                    if self._stopping or self._no_claims:
+                        dropped, self._requests = self._requests, []
+                        break
+                    if self._run_now:
+                        run_now, self._run_now = self._run_now, []
+                        break
+                    if self._requests:
+                        wait = self._requests[0][0] - time.monotonic()
+                        if wait <= 0:
+                            request = heapq.heappop(self._requests)
+                            break
+                        self._cond.wait(wait)
+                    else:
+                        self._cond.wait()
+            if request is None and not run_now:  # stopping; callbacks outside our lock
+                for *_, on_served in dropped:
+                    if on_served is not None:
+                        on_served()
+                return
+            if request is not None:
+                self._serve(request)
+            else:
+                self._serve_run_now(run_now)
+
+    def _serve(self, request: _Request) -> None:
+        """Claim what ``request`` names. Its ``on_served`` (the scheduler counting the fire as in
+        flight) is called once the claimed runs have started, or once nothing is left to look at
+        again: a fire whose row was busy stays in flight while it is looked at again."""
+        _due, _seq, job_ids, upto, tries, on_served = request
+        carried = False
+        try:
+            if job_ids:
+                carried = self._serve_claim(job_ids, upto, tries, on_served)
+        finally:
+            if on_served is not None and not carried:
+                on_served()
+
+    def _serve_claim(
+        self, job_ids: tuple[str, ...], upto: float | None, tries: int, on_served: Callable[[], None] | None
+    ) -> bool:
+        """Returns True if ``on_served`` went with a request queued to look at busy rows again."""
+        now = self._clock()
+        limit = now + _TOLERANCE if upto is None else upto
+        try:
+            claims, busy = self._claim(job_ids, limit, now)
+        except sa_exc.SQLAlchemyError as exc:
+            self._failed("claiming due jobs", exc)
+            delay = _CLAIM_RETRY.delay(tries + 1)
+            with self._cond:
+                # Retried until it works: the rows say what is still unclaimed by then.
+                heapq.heappush(
+                    self._requests,
+                    (time.monotonic() + delay, next(self._seq), job_ids, None, tries + 1, None),
+                )
+            return False
+        self._ok()
+        carried = bool(busy) and tries < 100
+        if claims:
+            self.claimed += len(claims)
+            if upto is not None:
+                self.taken_over += len(claims)
+            self._run(claims)
+        if carried:
+            with self._cond:
+                due = time.monotonic() + self.config.grace
+                request = (due, next(self._seq), tuple(busy), limit, tries + 1, on_served)
+                heapq.heappush(self._requests, request)
+                self._cond.notify_all()
+        return carried
+
+    def _claim(self, job_ids: Sequence[str], upto: float, now: float) -> tuple[list[Claim], list[str]]:
+        """One transaction: lock the due, unpaused, unlocked rows of ``job_ids``, create a run row
+        per fire, move each job's ``next_run`` past ``now``. Returns the claims, and the ids whose
+        row was due but locked by another transaction (a peer claiming it; if that peer fails, the
+        fire is still due: look again) or whose previous run is still in progress here."""
+        claims: list[Claim] = []
+        busy: list[str] = []
+        nexts: dict[str, float | None] = {}
+        lease_until = now + self.config.lease
+        with self.engine.begin() as conn:
+            for chunk in _chunks(sorted(job_ids)):
+                rows = conn.execute(
+                    sa.select(SCHEDULE.c.job_id, SCHEDULE.c.next_run)
+                    .where(
+                        SCHEDULE.c.job_id.in_(chunk),
+                        SCHEDULE.c.next_run <= upto,
+                        SCHEDULE.c.paused == sa.false(),
+                    )
+                    .with_for_update(skip_locked=True)
+                ).all()
+                if len(rows) < len(chunk):
+                    due = conn.execute(
+                        sa.select(SCHEDULE.c.job_id).where(
+                            SCHEDULE.c.job_id.in_(chunk),
+                            SCHEDULE.c.next_run <= upto,
+                            SCHEDULE.c.paused == sa.false(),
+                        )
+                    ).scalars()
+                    got = {r[0] for r in rows}
+                    busy.extend(j for j in due if j not in got)
+                for job_id, scheduled in rows:
+                    job = self._lookup(job_id)
+                    if job is None:
+                        continue  # not registered here (any more): leave it to an instance that has it
+                    spec, running = job.spec, job.running > 0
+                    if running and len(self._live) > 1:
+                        # Its previous run is still going here: leave the fire to an instance
+                        # that is free of it (or to this one, once it is), looked at again later.
+                        busy.append(job_id)
+                        continue
+                    nxt, missed = advance(spec, scheduled, now)
+                    # Alone in the cluster, a job still running skips the fire, as a single
+                    # scheduler does.
+                    claim = Claim(
+                        job_id,
+                        scheduled,
+                        _us(scheduled),
+                        1,
+                        missed,
+                        "catch-up" if missed else "schedule",
+                        skip_reason(spec, missed, running),
+                        None,
+                        job,
+                    )
+                    claims.append(claim)
+                    nexts[job_id] = nxt
+            if not claims:
+                return [], busy
+            claims = self._new_runs(conn, claims, now, lease_until)
+            for chunk in _chunks(sorted(nexts)):
+                conn.execute(
+                    sa.update(SCHEDULE)
+                    .where(SCHEDULE.c.job_id.in_(chunk))
+                    .values(
+                        # Cast: a batch of one-shot jobs has only NULLs, which PostgreSQL types as text.
+                        next_run=sa.cast(
+                            sa.case({j: nexts[j] for j in chunk}, value=SCHEDULE.c.job_id, else_=None),
+                            sa.Double(),
+                        ),
+                        updated_at=now,
+                    )
+                )
+        return claims, busy
+
+    def _new_runs(self, conn: Connection, claims: list[Claim], now: float, lease_until: float) -> list[Claim]:
+        """Insert a run row per claim, leaving out fires that already have one (which the row
+        locks make impossible; the primary key would refuse them anyway)."""
+        keys = [(c.job_id, c.scheduled_us) for c in claims]
+        existing: set[tuple[str, int]] = set()
+        for chunk in _chunks(keys):
+            existing.update(
+                (j, u)
+                for j, u in conn.execute(
+                    sa.select(RUNS.c.job_id, RUNS.c.scheduled_us).where(
+                        sa.tuple_(RUNS.c.job_id, RUNS.c.scheduled_us).in_(chunk)
+                    )
+                )
+            )
+        if existing:
+            log.error(
+                "fastscheduler cluster: %d fire(s) already had a run row; not created again", len(existing)
+            )
+            claims = [c for c in claims if (c.job_id, c.scheduled_us) not in existing]
+        if claims:
+            conn.execute(
+                sa.insert(RUNS),
+                [
+                    {
+                        "job_id": c.job_id,
+                        "scheduled_us": c.scheduled_us,
+                        "origin": c.origin,
+                        "state": "skipped" if c.skip else "running",
+                        "owner": self._me,
+                        "attempt": c.attempt,
+                        "lease_until": lease_until,
+                        "created_at": now,
+                        "finished_at": now if c.skip else None,
+                    }
+                    for c in claims
+                ],
+            )
+        return claims
+
+    def _serve_run_now(self, requests: list[tuple[str, float]]) -> None:
+        claims: list[Claim] = []
+        for job_id, at in requests:
+            us = _us(at)
+            for _ in range(100):  # the same microsecond twice (two run-nows at once): the next one
+                claim = Claim(job_id, us / 1_000_000, us, 1, 0, "run-now")
+                try:
+                    with self.engine.begin() as conn:
+                        now = self._clock()
+                        if self._new_runs(conn, [claim], now, now + self.config.lease):
+                            claims.append(claim)
+                            break
+                except sa_exc.IntegrityError:
+                    pass
+                except sa_exc.SQLAlchemyError as exc:
+                    self._failed(f"creating a run-now fire of {job_id}", exc)
+                    break
+                us += 1
+        if claims:
+            self._run(claims)
+
+    # ------------------------------------------------------------------ maintenance
+
+    def _maintain_loop(self) -> None:
+        beat = max(0.05, self.config.lease / 3)
+        poll = self.config.poll_interval if self.dialect != "postgresql" else self.config.lease
+        next_beat = next_poll = 0.0
+        next_prune = time.monotonic() + 60
+        backoff = 0.0
+        outage = Outage(_MAINTENANCE_RETRY)
+        while True:
+            with self._cond:
+                while not self._stopping:
+                    mono = time.monotonic()
+                    if (
+                        backoff <= mono
+                        and (self._finishes or self._commands or self._ensure or self._poke_commands)
+                    ) or mono >= min(next_beat, next_poll, next_prune):
+                        break
+                    self._cond.wait(min(next_beat, next_poll, next_prune) - mono)
+                if self._stopping:
+                    return
+                self._poke_commands, poked = False, self._poke_commands
+            mono = time.monotonic()
+            try:
+                self._flush()
+                if mono >= next_beat:
+                    self._heartbeat()
+                    next_beat = mono + beat
+                if poked or mono >= next_poll:
+                    self._read_commands()
+                    next_poll = mono + poll
+                if mono >= next_prune:
+                    self._prune()
+                    next_prune = mono + 60
+                self._ok()
+                backoff = 0.0
+                outage.succeeded()
+            except sa_exc.SQLAlchemyError as exc:
+                self._failed("maintenance", exc)
+                backoff = time.monotonic() + outage.failed()
+                next_beat = min(next_beat, backoff)
+                with self._cond:
+                    self._poke_commands = self._poke_commands or poked
+
+    def _flush(self) -> None:
+        """Write queued finished runs, commands and new job rows (kept queued if it fails)."""
+        with self._cond:
+            finishes, self._finishes = self._finishes, []
+            commands, self._commands = self._commands, []
+            ensure, self._ensure = self._ensure, {}
+        try:
+            if finishes:
+                self._write_finishes(finishes)
+                finishes = []
+            if commands:
+                self._write_commands(commands)
+                commands = []
+            if ensure:
+                try:
+                    self._adopt_differing(ensure, self.ensure(ensure))
+                except StorageFormatError as exc:  # a peer wrote a row this code cannot use
+                    log.error("fastscheduler cluster: %s", exc)
+                ensure = {}
+        finally:
+            with self._cond:  # put back what was not written, before anything newer
+                self._finishes[:0] = finishes
+                self._commands[:0] = commands
+                for job_id, first in ensure.items():
+                    self._ensure.setdefault(job_id, first)
+
+    def _write_finishes(self, finishes: list[tuple[Claim, Finish]]) -> None:
+        # Rows are locked in job id order by every writer (claims too), so two instances never
+        # wait for each other in a cycle; each job's counters move once per batch.
+        finishes = sorted(finishes, key=lambda f: (f[0].job_id, f[0].scheduled_us))
+        counts: dict[str, list[float]] = {}
+        for claim, fin in finishes:
+            c = counts.setdefault(claim.job_id, [0, 0, 0, fin.at])
+            c[0] += fin.runs
+            c[1] += fin.failures
+            c[2] += fin.retries
+            c[3] = max(c[3], fin.at)
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(RUNS)
+                .where(
+                    RUNS.c.job_id == sa.bindparam("b_job"),
+                    RUNS.c.scheduled_us == sa.bindparam("b_us"),
+                    RUNS.c.owner == self._me,
+                )
+                .values(
+                    state=sa.bindparam("b_state"),
+                    attempt=sa.bindparam("b_attempt"),
+                    finished_at=sa.bindparam("b_fin"),
+                ),
+                [
+                    {
+                        "b_job": claim.job_id,
+                        "b_us": claim.scheduled_us,
+                        "b_state": fin.state.value,
+                        "b_attempt": fin.attempt,
+                        "b_fin": None if fin.state is ClaimState.RUNNING else fin.at,
+                    }
+                    for claim, fin in finishes
+                ],
+            )
+            conn.execute(
+                sa.update(COUNTS)
+                .where(COUNTS.c.job_id == sa.bindparam("b_job"))
+                .values(
+                    run_count=COUNTS.c.run_count + sa.bindparam("b_runs"),
+                    failure_count=COUNTS.c.failure_count + sa.bindparam("b_failures"),
+                    retry_count=COUNTS.c.retry_count + sa.bindparam("b_retries"),
+                    last_run=sa.bindparam("b_last"),
+                ),
+                [
+                    {"b_job": j, "b_runs": int(r), "b_failures": int(f), "b_retries": int(rt), "b_last": last}
+                    for j, (r, f, rt, last) in sorted(counts.items())
+                ],
+            )
+
+    def _write_commands(self, commands: list[Command]) -> None:
+        now = self._clock()
+        with self.engine.begin() as conn:
+            for command in commands:
+                kind, job_id, next_run, payload = (
+                    command.kind,
+                    command.job_id,
+                    command.next_run,
+                    command.payload,
+                )
+                if kind is CommandKind.ADD:
+                    pass  # the job's rows are made by ensure(); peers register it from the payload
+                elif kind is CommandKind.CANCEL:
+                    conn.execute(sa.delete(SCHEDULE).where(SCHEDULE.c.job_id == job_id))
+                    conn.execute(sa.delete(COUNTS).where(COUNTS.c.job_id == job_id))
+                elif kind is CommandKind.PAUSE:
+                    conn.execute(
+                        sa.update(SCHEDULE)
+                        .where(SCHEDULE.c.job_id == job_id)
+                        .values(paused=True, updated_at=now)
+                    )
+                else:  # resume: from the next fire the resuming instance computed
+                    conn.execute(
+                        sa.update(SCHEDULE)
+                        .where(SCHEDULE.c.job_id == job_id)
+                        .values(paused=False, next_run=next_run, updated_at=now)
+                    )
+                conn.execute(
+                    sa.insert(COMMANDS).values(
+                        job_id=job_id,
+                        command=kind.value,
+                        origin=self._me,
+                        at=now,
+                        payload=None if payload is None else json.dumps(payload),
+                    )
+                )
+            if self.dialect == "postgresql":
+                conn.execute(sa.select(sa.func.pg_notify(_NOTIFY_CHANNEL, self._me)))
+
+    def _read_commands(self) -> None:
+        now = self._clock()
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(
+                    COMMANDS.c.id,
+                    COMMANDS.c.job_id,
+                    COMMANDS.c.command,
+                    COMMANDS.c.origin,
+                    COMMANDS.c.payload,
+                )
+                .where(COMMANDS.c.at >= now - _COMMAND_WINDOW)
+                .order_by(COMMANDS.c.id)
+            ).all()
+        for cid, job_id, command, origin, payload in rows:
+            if cid in self._seen:
+                continue
+            self._seen[cid] = now
+            if origin != self._me:
+                try:
+                    sink = self._sink
+                    assert sink is not None
+                    sink.apply(Command(CommandKind(command), job_id, payload=_payload(payload)))
+                except Exception:  # never lose the thread
+                    log.exception("fastscheduler cluster: applying %s of %s failed", command, job_id)
+        horizon = now - 2 * _COMMAND_WINDOW
+        for cid in [c for c, at in self._seen.items() if at < horizon]:
+            del self._seen[cid]
+
+    def _heartbeat(self) -> None:
+        """Heartbeat, extend this instance's leases, learn who is alive, take over expired runs."""
+        now = self._clock()
+        lease = self.config.lease
+        with self.engine.begin() as conn:
+            beat = conn.execute(
+                sa.update(INSTANCES).where(INSTANCES.c.instance_id == self._me).values(heartbeat_at=now)
+            )
+            if beat.rowcount == 0:  # pruned as dead while we could not reach the database
+                conn.execute(sa.insert(INSTANCES).values(self._instance_row(now)))
+            conn.execute(
+                sa.update(RUNS)
+                .where(RUNS.c.owner == self._me, RUNS.c.state == "running")
+                .values(lease_until=now + lease)
+            )
+            self._live = self._read_live(conn, now)
+        self._take_over(now)
+
+    def _read_live(self, conn: Connection, now: float) -> tuple[str, ...]:
+        live = conn.execute(
+            sa.select(INSTANCES.c.instance_id)
+            .where(INSTANCES.c.heartbeat_at >= now - self.config.lease)
+            .order_by(INSTANCES.c.instance_id)
+        ).scalars()
+        return tuple(live) or (self._me,)
+
+    def _take_over(self, now: float) -> None:
+        """Runs whose owner stopped extending the lease: run them again here (at-least-once)."""
+        if self._no_claims:
+            return
+        claims: list[Claim] = []
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                sa.select(RUNS.c.job_id, RUNS.c.scheduled_us, RUNS.c.attempt, RUNS.c.owner, RUNS.c.origin)
+                .where(RUNS.c.state == "running", RUNS.c.lease_until < now)
+                .order_by(RUNS.c.lease_until)
+                .limit(200)
+                .with_for_update(skip_locked=True)
+            ).all()
+            for job_id, us, attempt, owner, origin in rows:
+                job = self._lookup(job_id)
+                if job is None:
+                    continue  # not registered here: an instance that has it takes it
+                conn.execute(
+                    sa.update(RUNS)
+                    .where(RUNS.c.job_id == job_id, RUNS.c.scheduled_us == us)
+                    .values(owner=self._me, lease_until=now + self.config.lease)
+                )
+                log.warning(
+                    "fastscheduler cluster: attempt %d of %s (fire %s) was lost with instance %s; "
+                    "taken over by %s",
+                    attempt,
+                    job_id,
+                    us / 1_000_000,
+                    owner,
+                    self._me,
+                )
+                # The lost attempt counts as a failed one: the host applies the job's retries.
+                claims.append(Claim(job_id, us / 1_000_000, us, attempt, 0, origin, lost_with=owner, job=job))
+        if claims:
+            self.taken_over += len(claims)
+            self._run(claims)
+
+    def _prune(self) -> None:
+        now = self._clock()
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.delete(RUNS).where(
+                    RUNS.c.state != "running", RUNS.c.finished_at < now - self.config.run_retention
+                )
+            )
+            conn.execute(sa.delete(COMMANDS).where(COMMANDS.c.at < now - 3600))
+            conn.execute(
+                sa.delete(INSTANCES).where(INSTANCES.c.heartbeat_at < now - max(3600, 10 * self.config.lease))
+            )
+
+    # ------------------------------------------------------------------ PostgreSQL LISTEN
+
+    def _listen_loop(self) -> None:
+        """Wake the maintenance thread when a peer NOTIFYs a command (reconnecting as needed)."""
+        import psycopg
+
+        conninfo = self._url.set(drivername="postgresql").render_as_string(hide_password=False)
+        outage = Outage(_LISTEN_RETRY)
+        while True:
+            with self._cond:
+                if self._stopping:
+                    return
+            try:
+                with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as conn:
+                    self._listener = conn
+                    conn.execute(f"LISTEN {_NOTIFY_CHANNEL}")
+                    self._poke()  # anything sent while we were not listening
+                    outage.succeeded()
+                    while True:
+                        with self._cond:
+                            if self._stopping:
+                                return
+                        for _ in conn.notifies(timeout=30.0, stop_after=1):
+                            self._poke()
+            except Exception as exc:  # psycopg errors, or the connection closed by leave()
+                with self._cond:
+                    if self._stopping:
+                        return
+                log.debug("fastscheduler cluster: LISTEN connection lost: %s", exc)
+                time.sleep(outage.failed())
+            finally:
+                self._listener = None
+
+    def _poke(self) -> None:
+        with self._cond:
+            self._poke_commands = True
+            self._cond.notify_all()
+
+    # ------------------------------------------------------------------ helpers
+
+    def _lookup(self, job_id: str) -> Job | None:
+        sink = self._sink
+        assert sink is not None, "join() first"
+        return sink.lookup(job_id)
+
+    def _run(self, claims: list[Claim]) -> None:
+        sink = self._sink
+        assert sink is not None, "join() first"
+        sink.run_claims(claims)
+
+    def _instance_row(self, now: float) -> dict[str, Any]:
+        return {
+            "instance_id": self._me,
+            "host": socket.gethostname()[:255],
+            "pid": os.getpid(),
+            "started_at": now,
+            "heartbeat_at": now,
+        }
+
+    def _insert_ignore(self, table: sa.Table) -> Any:
+        if self.dialect == "postgresql":
+            return sa_postgresql.insert(table).on_conflict_do_nothing()
+        return sa_mysql.insert(table).prefix_with("IGNORE")
+
+    def _failed(self, what: str, exc: BaseException) -> None:
+        text = _describe(exc)
+        if self.last_error is None:
+            self.error_since = self._clock()
+            log.warning("fastscheduler cluster: %s failed (retrying): %s", what, text)
+        self.last_error = text
+
+    def _ok(self) -> None:
+        if self.last_error is not None:
+            log.warning("fastscheduler cluster: the database is reachable again")
+        self.last_error = None
+        self.error_since = None
+
+
+# A job's row with its counters (a job whose counters row is missing counts from zero).
+_ROWS = sa.select(
+    SCHEDULE.c.job_id,
+    SCHEDULE.c.next_run,
+    SCHEDULE.c.paused,
+    COUNTS.c.run_count,
+    COUNTS.c.failure_count,
+    COUNTS.c.retry_count,
+    COUNTS.c.last_run,
+).select_from(SCHEDULE.outerjoin(COUNTS, COUNTS.c.job_id == SCHEDULE.c.job_id))
+
+
+def _payload(text: str | None) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    value = json.loads(text)
+    return value if isinstance(value, dict) else None
+
+
+def read_rows(engine: Engine) -> dict[str, dict[str, Any]] | None:
+    """Every job's cluster row (``next_run``, ``paused``, counters, ``last_run``) by job id, read
+    with ``engine``; None if the database has no cluster tables (no cluster ever ran on it)."""
+    try:
+        with engine.connect() as conn:
+            return {r.job_id: _row(r) for r in conn.execute(_ROWS)}
+    except sa_exc.ProgrammingError:  # no such table
+        return None
+
+
+def _row(r: Any) -> dict[str, Any]:
+    return {
+        "next_run": r.next_run,
+        "paused": bool(r.paused),
+        "run_count": int(r.run_count or 0),
+        "failure_count": int(r.failure_count or 0),
+        "retry_count": int(r.retry_count or 0),
+        "last_run": r.last_run,
+    }
+
+
+def _describe(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    text = str(orig) if orig is not None else str(exc)
+    return " ".join(text.split())[:300]
+
+
+SQLCluster = SQLCoordinator  # the name before coordination became an interface
