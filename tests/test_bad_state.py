@@ -394,6 +394,8 @@ def test_a_device_or_a_directory_is_refused(tmp_path: Path, target: str, kind: s
     s = FastScheduler(state_file=str(path), quiet=True, clock=ManualClock(T0))
     with pytest.raises(StorageError, match=f"^The JSON state file {path} is {kind}, not a regular file"):
         s.start()
+    lock = path.with_name(path.name + ".lock")
+    assert not lock.exists(), f"{lock} was made beside a special file"
 
 
 def test_a_file_larger_than_max_file_size_is_refused_unread(tmp_path: Path) -> None:

@@ -167,6 +167,15 @@ class JSONStorageBackend(StorageBackend):
         ``open`` raises.
         """
         with self._lock:
+            # A special file is refused before the lock file is made beside it (``/dev/null``
+            # must not get a ``/dev/null.lock``); checked again when it is read.
+            try:
+                st = os.lstat(self.path)
+            except OSError:
+                pass  # missing (an empty state), or unreadable: said when it is read
+            else:
+                if not stat.S_ISREG(st.st_mode):
+                    self._check_regular(st)
             self._file_lock.acquire()
             try:
                 state = self._load()
