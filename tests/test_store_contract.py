@@ -44,7 +44,7 @@ from fastscheduler.stores import (
     json_file,
 )
 from fastscheduler.stores.json_file import JSONStorageBackend
-from fastscheduler.stores.sql import METADATA, SQLModelStorageBackend, normalize_database_url
+from fastscheduler.stores.sql import METADATA, SCHEMA_VERSION, SQLModelStorageBackend, normalize_database_url
 
 NOW = 1_800_000_000.0
 DAY = 86400.0
@@ -584,11 +584,14 @@ def test_sql_newer_schema_is_refused(sql_case: StoreCase) -> None:
     backend, _ = sql_case.open()
     with _sql(backend).engine.begin() as conn:
         meta = METADATA.tables["fastscheduler_meta"]
-        conn.execute(sa.update(meta).where(meta.c.key == "schema_version").values(value="2"))
+        newer = str(SCHEMA_VERSION + 1)
+        conn.execute(sa.update(meta).where(meta.c.key == "schema_version").values(value=newer))
     backend.close()
     with pytest.raises(
         StorageFormatError,
-        match=re.escape("written by a newer fastscheduler (schema v2; this version reads v1)"),
+        match=re.escape(
+            f"written by a newer fastscheduler (schema v{newer}; this version reads v{SCHEMA_VERSION})"
+        ),
     ):
         sql_case.open()
 

@@ -49,6 +49,6 @@ def make_coordinator(
         return LocalCoordinator()
     from fastscheduler.coordination.sql import SQLCoordinator
 
-    coordinator = SQLCoordinator(storage.engine.url, config, clock)  # type: ignore[attr-defined]
+    coordinator = SQLCoordinator(storage.engine, config, clock)  # type: ignore[attr-defined]
     storage.stats_key = f"stats:{coordinator.instance_id}"  # type: ignore[attr-defined]
     return coordinator

@@ -67,7 +67,7 @@ from fastscheduler.coordination.base import (
 )
 from fastscheduler.stores._records import cluster_row_problem
 from fastscheduler.stores.base import StorageError, StorageFormatError
-from fastscheduler.stores.sql import MAX_JOB_ID_LENGTH, METADATA, create_tables
+from fastscheduler.stores.schema import COMMANDS, COUNTS, INSTANCES, RUNS, SCHEDULE
 
 log = logging.getLogger("fastscheduler.cluster")
 
@@ -85,91 +85,6 @@ __all__ = [
     "read_rows",
 ]
 
-SCHEDULE = sa.Table(
-    "fastscheduler_schedule",
-    METADATA,
-    sa.Column("job_id", sa.String(MAX_JOB_ID_LENGTH), primary_key=True),
-    sa.Column("next_run", sa.Double(), nullable=True, index=True),
-    sa.Column("paused", sa.Boolean(), nullable=False),
-    sa.Column("updated_at", sa.Double(), nullable=False),
-    mysql_charset="utf8mb4",
-    mysql_collate="utf8mb4_bin",
-)
-"""One row per job: the next fire time every instance claims against, and the pause flag. Only
-claims and pause/resume/cancel lock it (a claim skips a locked row for ``grace``)."""
-
-COUNTS = sa.Table(
-    "fastscheduler_job_counts",
-    METADATA,
-    sa.Column("job_id", sa.String(MAX_JOB_ID_LENGTH), primary_key=True),
-    sa.Column("run_count", sa.BigInteger(), nullable=False),
-    sa.Column("failure_count", sa.BigInteger(), nullable=False),
-    sa.Column("retry_count", sa.BigInteger(), nullable=False),
-    sa.Column("last_run", sa.Double(), nullable=True),
-    mysql_charset="utf8mb4",
-    mysql_collate="utf8mb4_bin",
-)
-"""The cluster-wide counters of each job, moved as runs end (a table of their own, so recording
-a finished run never holds the row a claim needs)."""
-
-RUNS = sa.Table(
-    "fastscheduler_runs",
-    METADATA,
-    sa.Column("job_id", sa.String(MAX_JOB_ID_LENGTH), primary_key=True),
-    sa.Column("scheduled_us", sa.BigInteger(), primary_key=True, autoincrement=False),
-    sa.Column("origin", sa.String(16), nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("owner", sa.String(64), nullable=False),
-    sa.Column("attempt", sa.Integer(), nullable=False),
-    sa.Column("lease_until", sa.Double(), nullable=False),
-    sa.Column("created_at", sa.Double(), nullable=False),
-    sa.Column("finished_at", sa.Double(), nullable=True, index=True),
-    # An instance renews and hands back only its own running rows: with (owner, state) the update
-    # touches nothing of another instance's (MariaDB deadlocked through a state-only index), and
-    # takeovers look for (state, lease_until).
-    sa.Index("ix_fastscheduler_runs_owner_state", "owner", "state"),
-    sa.Index("ix_fastscheduler_runs_state_lease", "state", "lease_until"),
-    mysql_charset="utf8mb4",
-    mysql_collate="utf8mb4_bin",
-)
-"""One row per created fire; the primary key (job id, scheduled microsecond) makes a second
-creation of the same fire impossible. ``state``: running (also while it waits for a retry),
-succeeded, failed (every attempt failed: dead-lettered; a run lost with its instance counts as a
-failed attempt) or skipped (claimed late under ``.no_catch_up()``, or while the job's previous run
-was still going on the only live instance). Finished rows are pruned after ``run_retention``."""
-
-INSTANCES = sa.Table(
-    "fastscheduler_instances",
-    METADATA,
-    sa.Column("instance_id", sa.String(64), primary_key=True),
-    sa.Column("host", sa.String(255), nullable=False),
-    sa.Column("pid", sa.Integer(), nullable=False),
-    sa.Column("started_at", sa.Double(), nullable=False),
-    sa.Column("heartbeat_at", sa.Double(), nullable=False, index=True),
-    mysql_charset="utf8mb4",
-    mysql_collate="utf8mb4_bin",
-)
-"""One row per live instance, with its heartbeat (deleted when it stops)."""
-
-COMMANDS = sa.Table(
-    "fastscheduler_commands",
-    METADATA,
-    sa.Column(
-        "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
-    ),
-    sa.Column("job_id", sa.String(MAX_JOB_ID_LENGTH), nullable=False),
-    sa.Column("command", sa.String(16), nullable=False),
-    sa.Column("origin", sa.String(64), nullable=False),
-    sa.Column("at", sa.Double(), nullable=False, index=True),
-    sa.Column("payload", sa.Text().with_variant(sa_mysql.LONGTEXT(), "mysql", "mariadb"), nullable=True),
-    mysql_charset="utf8mb4",
-    mysql_collate="utf8mb4_bin",
-)
-"""Pause / resume / cancel / add as they happened, for peers to apply (pruned after an hour). An
-add's ``payload`` (JSON) is what a peer needs to register the job too: the function's import path,
-its arguments and its schedule."""
-
-_TABLES = [SCHEDULE, COUNTS, RUNS, INSTANCES, COMMANDS]
 _Request = tuple[float, int, tuple[str, ...], float | None, int, Callable[[], None] | None]
 _CHUNK = 500
 _NOTIFY_CHANNEL = "fastscheduler"
@@ -257,13 +172,15 @@ def advance(spec: JobSpec, scheduled: float, now: float) -> tuple[float | None, 
 class SQLCoordinator:
     """The coordinator of a cluster of schedulers on one database (see the module docstring).
 
-    ``url``: the shared database (PostgreSQL or MySQL/MariaDB). ``clock``: the scheduler's clock
-    (epoch seconds; every instance's clock should be NTP-synchronised, as leases compare them).
+    ``engine``: the store's engine on the shared database (PostgreSQL or MySQL/MariaDB): one pool
+    per scheduler; the coordinator's transactions use READ COMMITTED on it, and the store owns (and
+    disposes of) it. ``clock``: the scheduler's clock (epoch seconds; every instance's clock
+    should be NTP-synchronised, as leases compare them).
     """
 
     records = True
 
-    def __init__(self, url: sa.URL | str, config: ClusterConfig, clock: Callable[[], float]) -> None:
+    def __init__(self, engine: Engine, config: ClusterConfig, clock: Callable[[], float]) -> None:
         self.config = config
         self._me: str = config.instance_id or (
             f"{socket.gethostname()[:32]}-{os.getpid()}-{secrets.token_hex(3)}"
@@ -271,7 +188,7 @@ class SQLCoordinator:
         self.instance_id: str | None = self._me
         self._sink: FireSink | None = None
         self._clock = clock
-        url = sa.make_url(url)
+        url = engine.url
         self.dialect = url.get_backend_name()
         if self.dialect not in ("postgresql", "mysql", "mariadb"):
             raise ValueError(
@@ -279,10 +196,7 @@ class SQLCoordinator:
                 f"not {self.dialect}"
             )
         self._url = url
-        connect_args = {"connect_timeout": 10}
-        self.engine: Engine = sa.create_engine(
-            url, pool_pre_ping=True, isolation_level="READ COMMITTED", connect_args=connect_args
-        )
+        self.engine: Engine = engine.execution_options(isolation_level="READ COMMITTED")
         self._cond = threading.Condition()
         self._stopping = False
         self._no_claims = False
@@ -308,12 +222,11 @@ class SQLCoordinator:
     # ------------------------------------------------------------------ lifecycle
 
     def join(self, sink: FireSink) -> dict[str, ScheduleRow]:
-        """Create the cluster tables if missing, register this instance, and return every job's
-        row by job id. Raises :class:`~fastscheduler.stores.StorageError` if the database cannot be
-        reached."""
+        """Register this instance, and return every job's row by job id (the store made the tables
+        when it opened). Raises :class:`~fastscheduler.stores.StorageError` if the database cannot
+        be reached."""
         self._sink = sink
         try:
-            create_tables(self.engine, _TABLES)
             now = self._clock()
             with self.engine.begin() as conn:
                 conn.execute(sa.insert(INSTANCES).values(self._instance_row(now)))
@@ -324,7 +237,6 @@ class SQLCoordinator:
                 self._live = self._read_live(conn, now)
                 raw = {r.job_id: _row(r) for r in conn.execute(_ROWS)}
         except Exception as exc:
-            self.engine.dispose()
             raise StorageError(f"cannot join the cluster on {self._where()}: {exc}") from exc
         try:
             return self._checked(raw)
@@ -421,7 +333,6 @@ class SQLCoordinator:
             )
         except sa_exc.SQLAlchemyError as exc:
             log.warning("fastscheduler cluster: leaving %s (tried 5 times): %s", self._me, _describe(exc))
-        self.engine.dispose()
 
     def status(self) -> dict[str, Any]:
         """This instance's view: its id, the live instances, claims made, fires and runs taken over

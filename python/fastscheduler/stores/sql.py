@@ -1,8 +1,9 @@
-"""SQL storage through SQLModel / SQLAlchemy 2: SQLite, PostgreSQL (psycopg 3), MySQL and MariaDB
+"""SQL storage through SQLAlchemy 2 (Core): SQLite, PostgreSQL (psycopg 3), MySQL and MariaDB
 (PyMySQL).
 
-Four tables, created on first use: ``fastscheduler_jobs`` (one row per job, upserted one row at a
-time, so a batch touching one job of a million writes one row), ``fastscheduler_history``,
+Four of the schema's tables (:mod:`fastscheduler.stores.schema`, which :meth:`open` creates with the
+cluster's, under one version): ``fastscheduler_jobs`` (one row per job, upserted one row at a time,
+so a batch touching one job of a million writes one row), ``fastscheduler_history``,
 ``fastscheduler_dead_letters`` and ``fastscheduler_meta`` (the stats record and the schema
 version). Each row keeps the record as JSON text plus the columns that are indexed.
 
@@ -13,12 +14,10 @@ single-instance like the JSON store: :meth:`SQLModelStorageBackend.open` locks `
 Needs the ``database`` extra: ``pip install 'fastscheduler[database]'``.
 """
 
-import contextlib
 import json
 import os
 import stat
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,12 +29,10 @@ try:
     from sqlalchemy.dialects import postgresql as sa_postgresql
     from sqlalchemy.dialects import sqlite as sa_sqlite
     from sqlalchemy.engine import Connection, Engine, make_url
-    from sqlalchemy.orm import registry
     from sqlalchemy.pool import StaticPool
-    from sqlmodel import Field, SQLModel
 except ImportError as _exc:  # pragma: no cover - exercised only without the extra
     raise ImportError(
-        "fastscheduler's SQL storage needs SQLModel and a database driver: "
+        "fastscheduler's SQL storage needs SQLAlchemy and a database driver: "
         "pip install 'fastscheduler[database]'"
     ) from _exc
 
@@ -57,87 +54,28 @@ from fastscheduler.stores.base import (
     StoredState,
 )
 from fastscheduler.stores.json_file import FileLock
+from fastscheduler.stores.schema import (
+    DEAD_LETTERS,
+    HISTORY,
+    JOBS,
+    MAX_JOB_ID_LENGTH,
+    META,
+    METADATA,
+    SCHEMA_VERSION,
+    STATUS_LENGTH,
+    create_schema,
+)
 
-__all__ = ["METADATA", "SCHEMA_VERSION", "SQLModelStorageBackend", "create_tables", "normalize_database_url"]
+__all__ = [
+    "MAX_JOB_ID_LENGTH",
+    "METADATA",
+    "SCHEMA_VERSION",
+    "SQLModelStorageBackend",
+    "normalize_database_url",
+]
 
-SCHEMA_VERSION = 1
-"""Version of the table layout, kept in ``fastscheduler_meta`` (key ``schema_version``)."""
-
-MAX_JOB_ID_LENGTH = 512
-"""Longest job id the jobs table holds (its primary key is ``VARCHAR(512)``)."""
-
-_STATUS_LENGTH = 64
 _CHUNK = 500  # ids per DELETE ... IN (...) statement
-
-# The tables live in their own registry, so an application's own ``SQLModel.metadata.create_all()``
-# never creates (and Alembic autogenerate never sees) them unless it includes METADATA.
-_REGISTRY = registry()
-METADATA: sa.MetaData = _REGISTRY.metadata
-"""The :class:`~sqlalchemy.MetaData` holding fastscheduler's tables (for Alembic or create_all)."""
-
-# MySQL's TEXT holds only 64 KiB: records (a job's arguments, a traceback) can be longer.
-_JSON_TEXT = sa.Text().with_variant(sa_mysql.LONGTEXT(), "mysql", "mariadb")
-# SQLite autoincrements only an ``INTEGER PRIMARY KEY`` (its rowid), not a BIGINT one.
-_ROW_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-# utf8mb4 for any job id; a binary collation so that "Job" and "job" are two jobs, as elsewhere.
-_TABLE_ARGS = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
-
-
-class _Base(SQLModel, registry=_REGISTRY):
-    """Base of fastscheduler's tables (its own registry, see :data:`METADATA`)."""
-
-
-class JobRow(_Base, table=True):
-    """One job: its record as JSON, and when it runs next (indexed) for queries."""
-
-    __tablename__ = "fastscheduler_jobs"
-    __table_args__ = _TABLE_ARGS
-
-    job_id: str = Field(sa_column=sa.Column(sa.String(MAX_JOB_ID_LENGTH), primary_key=True))
-    record: str = Field(sa_column=sa.Column(_JSON_TEXT, nullable=False))
-    next_run: float | None = Field(default=None, sa_column=sa.Column(sa.Double(), nullable=True, index=True))
-    updated_at: float = Field(sa_column=sa.Column(sa.Double(), nullable=False))
-
-
-class HistoryRow(_Base, table=True):
-    """One finished (or missed) run, oldest first by ``id``."""
-
-    __tablename__ = "fastscheduler_history"
-    __table_args__ = _TABLE_ARGS
-
-    id: int | None = Field(default=None, sa_column=sa.Column(_ROW_ID, primary_key=True, autoincrement=True))
-    job_id: str = Field(sa_column=sa.Column(sa.String(MAX_JOB_ID_LENGTH), nullable=False, index=True))
-    status: str | None = Field(default=None, sa_column=sa.Column(sa.String(_STATUS_LENGTH), index=True))
-    timestamp: float | None = Field(default=None, sa_column=sa.Column(sa.Double(), index=True))
-    record: str = Field(sa_column=sa.Column(_JSON_TEXT, nullable=False))
-
-
-class DeadLetterRow(_Base, table=True):
-    """One execution that failed on every attempt, oldest first by ``id``."""
-
-    __tablename__ = "fastscheduler_dead_letters"
-    __table_args__ = _TABLE_ARGS
-
-    id: int | None = Field(default=None, sa_column=sa.Column(_ROW_ID, primary_key=True, autoincrement=True))
-    job_id: str = Field(sa_column=sa.Column(sa.String(MAX_JOB_ID_LENGTH), nullable=False))
-    executed_at: float | None = Field(default=None, sa_column=sa.Column(sa.Double(), index=True))
-    record: str = Field(sa_column=sa.Column(_JSON_TEXT, nullable=False))
-
-
-class MetaRow(_Base, table=True):
-    """Key/value rows: ``stats`` (the totals record as JSON) and ``schema_version``."""
-
-    __tablename__ = "fastscheduler_meta"
-    __table_args__ = _TABLE_ARGS
-
-    key: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
-    value: str = Field(sa_column=sa.Column(_JSON_TEXT, nullable=False))
-
-
-_JOBS = METADATA.tables["fastscheduler_jobs"]
-_HISTORY = METADATA.tables["fastscheduler_history"]
-_DEAD = METADATA.tables["fastscheduler_dead_letters"]
-_META = METADATA.tables["fastscheduler_meta"]
+_JOBS, _HISTORY, _DEAD, _META = JOBS, HISTORY, DEAD_LETTERS, META
 
 _DRIVERS = {
     "postgresql": "postgresql+psycopg",
@@ -169,7 +107,7 @@ def normalize_database_url(url: str) -> str:
 
 
 class SQLModelStorageBackend(StorageBackend):
-    """Job state, history, dead letters and stats in a SQL database, through SQLModel.
+    """Job state, history, dead letters and stats in a SQL database (the 0.2.x name: SQLModel).
 
     ``database_url``: a SQLAlchemy URL (see :func:`normalize_database_url` for the short forms);
     the default is the SQLite file ``fastscheduler.db`` in the working directory. The database must
@@ -323,30 +261,9 @@ class SQLModelStorageBackend(StorageBackend):
 
     def _create_schema(self) -> None:
         try:
-            create_tables(self.engine)
-            with self.engine.connect() as conn:
-                stored = conn.execute(
-                    sa.select(_META.c.value).where(_META.c.key == "schema_version")
-                ).scalar_one_or_none()
-            if stored is None:
-                with contextlib.suppress(sa_exc.IntegrityError), self.engine.begin() as conn:
-                    conn.execute(sa.insert(_META).values(key="schema_version", value=str(SCHEMA_VERSION)))
-                return
+            create_schema(self.engine, f"The database {self.display_url}")
         except sa_exc.SQLAlchemyError as exc:
             raise StorageError(f"cannot open the database {self.display_url}: {_describe(exc)}") from exc
-        text = stored.strip() if isinstance(stored, str) else ""
-        if not (text.isascii() and text.isdigit() and len(text) < 10 and int(text) >= 1):
-            raise StorageFormatError(
-                f"The database {self.display_url} has a damaged schema version {stored[:40]!r} in "
-                f"{_META.name} (expected a positive integer); nothing was changed"
-            )
-        version = int(text)
-        if version > SCHEMA_VERSION:
-            raise StorageFormatError(
-                f"The database {self.display_url} was written by a newer fastscheduler (schema "
-                f"v{version}; this version reads v{SCHEMA_VERSION}): upgrade fastscheduler to use it; "
-                "nothing was changed"
-            )
 
     def _load(self, limits: Limits) -> StoredState:
         where = f"The database {self.display_url}"
@@ -429,7 +346,7 @@ class SQLModelStorageBackend(StorageBackend):
                 [
                     {
                         "job_id": _text(h.get("job_id"), MAX_JOB_ID_LENGTH) or "",
-                        "status": _text(h.get("status"), _STATUS_LENGTH),
+                        "status": _text(h.get("status"), STATUS_LENGTH),
                         "timestamp": _number(h.get("timestamp")),
                         "record": _encode(h),
                     }
@@ -480,21 +397,6 @@ def _add_stats(total: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
             mine[k] = int(mine.get(k, 0)) + int(n)
     out["totals"], out["per_job"] = totals, per_job
     return out
-
-
-def create_tables(engine: Engine, tables: Sequence[sa.Table] | None = None) -> None:
-    """Create those of ``tables`` (default: all of fastscheduler's) that are missing. Instances
-    starting together race to create them (MySQL then says "table already exists"): a failed
-    attempt is retried, and only the third failure is raised."""
-    for attempt in (1, 2, 3):
-        try:
-            with engine.begin() as conn:
-                METADATA.create_all(conn, tables=tables)
-            return
-        except sa_exc.SQLAlchemyError:
-            if attempt == 3:
-                raise
-            time.sleep(0.2 * attempt)
 
 
 def _keep_newest(conn: Connection, table: sa.Table, keep: int) -> None:
