@@ -6,7 +6,7 @@ grammar: names, lists, ranges, wrapping ranges, steps, ``?``, ``L``, ``W``, ``#`
 start instant (1990-2060) in a random zone by both engines, and the next (previous) five fire
 times are compared as UTC instants.
 
-Deliberate differences (see the README) are kept out of the comparison, and nothing else:
+Deliberate differences (see docs/cron.md) are kept out of the comparison, and nothing else:
 
 (a) DST policy. A mismatch counts as *DST-explained* only if all of these hold:
     1. the zone changes its UTC offset inside the window where the two sides first disagree:
@@ -16,7 +16,7 @@ Deliberate differences (see the README) are kept out of the comparison, and noth
        and the candidate they return, so a divergence with no transition there is not DST.)
     2. the engines agree on the wall-clock schedule itself: the same expression from the same
        wall-clock time evaluated in UTC, where there is no DST, gives the same fire times;
-    3. our fire times are exactly what the README's DST policy gives (`policy_fires`, an
+    3. our fire times are exactly what the DST policy of docs/cron.md gives (`policy_fires`, an
        independent oracle built on zoneinfo).
     Everything else is an unexplained mismatch.
 (b) Equal ranges (``5-5``, ``MON-MON``, ``SUN-SUN`` written as ``0-SUN``, ``31-L``) are never
@@ -838,7 +838,7 @@ def generate_dst_cases(seed: int, n: int) -> list[tuple[str, str, datetime]]:
 
 
 def test_dst_policy_near_transitions() -> None:
-    """Around transitions, next_n and prev follow the README's DST policy exactly."""
+    """Around transitions, next_n and prev follow the DST policy of docs/cron.md exactly."""
     failures = []
     checked = 0
     for expr, zone, start in generate_dst_cases(SEED + 2, N_DST_CASES):
@@ -897,7 +897,7 @@ def test_former_croniter_incompatibility(expr: str) -> None:
 
 @pytest.mark.parametrize("expr", ["*/61 * * * *", "0 */25 * * *", "0 0 * * */8", "* * * * * */61"])
 def test_oversized_step_is_rejected_deliberately(expr: str) -> None:
-    # Deliberate difference (README): croniter 7 accepts a step larger than the field's range and
+    # Deliberate difference (docs/cron.md): croniter 7 accepts a step larger than the field's range and
     # fires at the first value only (`*/61` = minute 0), which is never what the author meant.
     with pytest.raises(CronError, match=r"is larger than the \d+ .* \(a step is at most one full cycle of"):
         CronExpr(expr)

@@ -1,6 +1,6 @@
 """Table-driven DST tests through the Python API (``fastscheduler.CronExpr``).
 
-Five zones, both 2026 transitions each. The policy (README, "DST policy"):
+Five zones, both 2026 transitions each. The policy (docs/cron.md, "DST policy"):
 
 - fixed-time expressions (second/minute/hour fields are single values) fire once in a fold, at the
   first occurrence, and at the transition instant (the end of the gap) when their wall-clock time
