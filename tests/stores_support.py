@@ -125,7 +125,10 @@ def admin_engine(kind: str) -> sa.Engine:
     """An AUTOCOMMIT engine on the ``kind`` server's admin URL; fails (or skips, with
     FASTSCHEDULER_SKIP_SERVER_TESTS=1) the test if the server cannot be reached."""
     if kind not in _unreachable and kind not in _admin_engines:
-        engine = sa.create_engine(normalize_database_url(ADMIN_URLS[kind]), isolation_level="AUTOCOMMIT")
+        # pre-ping: the server may have restarted since the last use (another test, another run)
+        engine = sa.create_engine(
+            normalize_database_url(ADMIN_URLS[kind]), isolation_level="AUTOCOMMIT", pool_pre_ping=True
+        )
         try:
             with engine.connect() as conn:
                 conn.exec_driver_sql("SELECT 1")
