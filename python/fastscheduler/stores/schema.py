@@ -22,13 +22,15 @@ Versions:
 from __future__ import annotations
 
 import contextlib
-import time
+import logging
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import mysql as sa_mysql
 from sqlalchemy.engine import Engine
 
+from fastscheduler._core import Backoff
+from fastscheduler._retry import retry
 from fastscheduler.stores.base import StorageFormatError
 
 __all__ = [
@@ -241,12 +243,19 @@ def _create_tables(engine: Engine) -> None:
     """Create the missing tables. Instances starting together race to create them (MySQL then
     says "table already exists"): a failed attempt is retried, and only the third failure is
     raised."""
-    for attempt in (1, 2, 3):
-        try:
-            with engine.begin() as conn:
-                METADATA.create_all(conn)
-            return
-        except sa_exc.SQLAlchemyError:
-            if attempt == 3:
-                raise
-            time.sleep(0.2 * attempt)
+
+    def create() -> None:
+        with engine.begin() as conn:
+            METADATA.create_all(conn)
+
+    retry(
+        create,
+        tries=3,
+        backoff=_CREATE_RETRY,
+        retry_on=sa_exc.SQLAlchemyError,
+        what="creating the tables",
+        logger=logging.getLogger("fastscheduler"),
+    )
+
+
+_CREATE_RETRY = Backoff(base=0.2, factor=2.0, max=1.0)
