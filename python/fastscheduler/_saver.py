@@ -102,11 +102,6 @@ class Saver:
             self._marked.merge(Changes(clear_dead_letters=True))
             self._bump()
 
-    def stats(self) -> None:
-        with self._cond:
-            self._stats_dirty = True
-            self._bump()
-
     def _bump(self) -> None:
         self._generation += 1
         self._cond.notify_all()
