@@ -218,6 +218,7 @@ class SQLCoordinator:
         self.error_since: float | None = None
         self.claimed = 0
         self.taken_over = 0
+        self.lease_renewals = 0  # leases of this instance's running runs extended (for metrics)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -342,6 +343,7 @@ class SQLCoordinator:
             "instances": list(self._live),
             "claimed": self.claimed,
             "taken_over": self.taken_over,
+            "lease_renewals": self.lease_renewals,
             "last_error": self.last_error,
             "error_since": self.error_since,
         }
@@ -837,11 +839,12 @@ class SQLCoordinator:
             )
             if beat.rowcount == 0:  # pruned as dead while we could not reach the database
                 conn.execute(sa.insert(INSTANCES).values(self._instance_row(now)))
-            conn.execute(
+            renewed = conn.execute(
                 sa.update(RUNS)
                 .where(RUNS.c.owner == self._me, RUNS.c.state == "running")
                 .values(lease_until=now + lease)
             )
+            self.lease_renewals += renewed.rowcount
             self._live = self._read_live(conn, now)
         self._take_over(now)
 
