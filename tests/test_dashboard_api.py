@@ -445,8 +445,9 @@ def test_dependencies_protect_every_route_including_the_stream(sched: FastSchedu
             wrong = client.request(method, path, auth=("admin", "guess"))
             assert wrong.status_code == 401
             checked.append((method.upper(), path))
-    assert ("GET", "/scheduler/events") in checked and ("GET", "/scheduler/") in checked
-    assert len(checked) == 13
+    assert ("GET", "/scheduler/events") in checked and ("GET", "/scheduler/metrics") in checked
+    assert ("GET", "/scheduler/") in checked
+    assert len(checked) == 14
     assert sched.get_job("tick") is not None  # nothing ran without credentials
     ok = client.get("/scheduler/api/jobs", auth=(USER, PASSWORD))
     assert ok.status_code == 200
@@ -500,6 +501,7 @@ def test_openapi_describes_every_route(app: FastAPI) -> None:
     schemas = spec["components"]["schemas"]
     assert {"JobsPage", "Job", "JobDetail", "HistoryPage", "DeadLetters", "Statistics", "Error"} <= set(
         schemas
+        ("/scheduler/metrics", "get"),  # prometheus_client is installed (fastscheduler[metrics])
     )
     pause = paths["/scheduler/api/jobs/{job_id}/pause"]["post"]["responses"]
     assert {"200", "403", "404", "409", "422"} <= set(pause)

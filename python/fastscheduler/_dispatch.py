@@ -83,6 +83,8 @@ class Dispatcher:
         #: Set by the scheduler's wiring: applies a peer's command (``Controller.apply``).
         self.on_command: Callable[[Command], None] | None = None
         self._served = self._claims_served  # bound once
+        #: Fires that started a run (its first attempt; run-now included), for fastscheduler.metrics.
+        self.fires = 0
 
     # ------------------------------------------------------------------ executors
 
@@ -198,6 +200,7 @@ class Dispatcher:
         else:
             executor = self.asyncio if job.is_async else self.threads
         run = self._begin(job, scheduled, attempt, first_attempt_at, claim)
+        self.fires += attempt == 1  # metrics: read at scrape time (fastscheduler.metrics)
         if self._has_subscribers():
             self._publish(EventType.JOB_STARTED, job, attempt=attempt, scheduled_time=scheduled)
         try:

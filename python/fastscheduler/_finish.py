@@ -45,6 +45,7 @@ class Finisher:
         dispatcher: Dispatcher,
         coordinator: Coordinator,
         publish: Publish,
+        has_subscribers: Callable[[], bool],
         is_running: Callable[[], bool],
     ) -> None:
         self._jobs = jobs
@@ -54,13 +55,19 @@ class Finisher:
         self._dispatcher = dispatcher
         self.coordinator = coordinator
         self._publish = publish
+        self._has_subscribers = has_subscribers
         self._is_running = is_running
         self._backoff = Backoff()
         # Run outcomes, from executor threads (None: stop()'s wake-up call).
         self._outcomes: queue.SimpleQueue[tuple[Run, RunOutcome] | None] = queue.SimpleQueue()
         #: What a run reports its outcome to (bound once: every run's report calls it).
         self.put = self._outcomes.put
+        #: How many outcomes wait to be recorded (read by fastscheduler.metrics).
+        self.queued = self._outcomes.qsize
         self._thread: threading.Thread | None = None
+        #: Sees each batch of outcomes before it is recorded, on this thread; must not raise. Set
+        #: by :func:`fastscheduler.metrics.instrument` (one call per batch: nothing per run without it).
+        self.observe: Callable[[list[tuple[Run, RunOutcome] | None]], None] | None = None
 
     def ensure(self) -> None:
         """Make sure the thread runs (lock held)."""
@@ -82,6 +89,8 @@ class Finisher:
                     batch.append(get_nowait())
                 except queue.Empty:
                     break
+            if self.observe is not None:  # metrics: run timings (fastscheduler.metrics)
+                self.observe(batch)
             for item in batch:
                 if item is None:
                     continue  # stop()'s wake-up call
@@ -135,7 +144,10 @@ class Finisher:
                     if claim is not None:  # the run stays with this instance until it ends
                         finish = Finish(ClaimState.RUNNING, attempt + 1, now, retries=1)
                     self._dispatcher.history(job, JobStatus.FAILED, now, message, scheduled, attempt, outcome)
-                    event = (EventType.JOB_RETRYING, {"attempt": attempt, "delay": delay, "error": message})
+                    event = (
+                        EventType.JOB_RETRYING,
+                        {"attempt": attempt, "delay": delay, "error": message, "exception": error},
+                    )
                     then = f"retrying in {delay:g} s"
                 else:
                     if key is not None:
@@ -156,10 +168,15 @@ class Finisher:
                             first_attempt_at=first_attempt_at,
                             scheduled_time=scheduled,
                             name=job.name,
+                            run_count=jobs.counters(job)[0],
+                            execution_time=outcome.finished_at - outcome.started_at,
                         )
                     )
-                    event = (EventType.JOB_DEAD_LETTERED, {"attempts": attempt, "error": message})
-                    self._publish(EventType.JOB_FAILED, job, attempt=attempt, error=message)
+                    event = (
+                        EventType.JOB_DEAD_LETTERED,
+                        {"attempt": attempt, "attempts": attempt, "error": message, "exception": error},
+                    )
+                    self._publish(EventType.JOB_FAILED, job, attempt=attempt, error=message, exception=error)
                     then = "dead-lettered"
             if finish is not None:
                 self.coordinator.record(claim, finish)
@@ -173,7 +190,15 @@ class Finisher:
             _log_failure(job, attempt, outcome.error, then)
             with self._lock:
                 self._inflight.done()
-        self._publish(event[0], job, **event[1])
+        if self._has_subscribers():  # the attempt's times: spans (fastscheduler.otel), logs
+            self._publish(
+                event[0],
+                job,
+                scheduled_time=scheduled,
+                started_at=outcome.started_at,
+                finished_at=now,
+                **event[1],
+            )
 
 
 def _log_failure(job: Any, attempt: int, error: BaseException | None, then: str) -> None:

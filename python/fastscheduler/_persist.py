@@ -9,8 +9,9 @@ by the :class:`~fastscheduler._saver.Saver` thread, which reads the current reco
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from fastscheduler._jobstate import JobState
 from fastscheduler._runlog import RunLog
@@ -50,6 +51,9 @@ class Persistence:
         self._open = False
         self._loaded = False
         self.saver: Saver | None = None
+        #: Called after each write to the store, on the saver's thread, with its duration in seconds
+        #: and whether it worked; must not raise. Set by :func:`fastscheduler.metrics.instrument`.
+        self.on_write: Callable[[float, bool], None] | None = None
 
     def open(self) -> None:
         """Lock and load the store. The first time, load history, dead letters, statistics and job
@@ -69,7 +73,7 @@ class Persistence:
             saver = None
             if self._persist:  # storage="memory": nothing to write, so no saver and no records built
                 saver = Saver(
-                    self.storage,
+                    cast(StorageBackend, _Observed(self)),  # the store, its writes timed for metrics
                     self._jobs.store_records,
                     self._runlog.store_record,
                     self._clock,
@@ -119,3 +123,27 @@ class Persistence:
             else {"ok": True, "last_error": None, "error_since": None, "writes": 0, "pending": False}
         )
         return {"backend": type(self.storage).__name__, **status}
+
+
+class _Observed:
+    """The store as the saver sees it: each write timed for ``Persistence.on_write`` (when set);
+    everything else is the store's own."""
+
+    def __init__(self, persistence: Persistence) -> None:
+        self._persistence = persistence
+
+    def write(self, changes: Changes, now: float) -> None:
+        store, observe = self._persistence.storage, self._persistence.on_write
+        if observe is None:
+            store.write(changes, now)
+            return
+        began = time.perf_counter()
+        try:
+            store.write(changes, now)
+        except BaseException:
+            observe(time.perf_counter() - began, False)
+            raise
+        observe(time.perf_counter() - began, True)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._persistence.storage, name)

@@ -55,6 +55,9 @@ class RunLog:
         # Counts already stored by others (a cluster's other instances) when this one loaded them:
         # this instance stores only its own.
         self._base: tuple[dict[str, int], dict[str, dict[str, int]]] | None = None
+        # The totals a store held when they were loaded: what this scheduler counted itself is the
+        # difference (``own_totals``, which metrics read).
+        self._loaded = dict.fromkeys(_COUNTS, 0)
         self.saver: Saver | None = None
 
     # ------------------------------------------------------------------ loading
@@ -67,6 +70,7 @@ class RunLog:
         dead = [_dead_letter(d) for d in state.dead_letters]
         totals = dict(self._totals)
         stored_totals = state.stats.get("totals") or {}
+        loaded = {k: self._loaded[k] + int(stored_totals.get(k, 0)) for k in self._loaded}
         for k in totals:
             totals[k] += int(stored_totals.get(k, 0))
         per_job = {k: dict(v) for k, v in self._per_job.items()}
@@ -76,7 +80,7 @@ class RunLog:
                 mine[k] += int(counts.get(k, 0))
         self._history.extend(history)
         self._dead.extend(dead)
-        self._totals, self._per_job = totals, per_job
+        self._totals, self._per_job, self._loaded = totals, per_job, loaded
         if shared:
             self._base = (dict(self._totals), {k: dict(v) for k, v in self._per_job.items()})
 
@@ -123,6 +127,12 @@ class RunLog:
         return n
 
     # ------------------------------------------------------------------ reading
+
+    def own_totals(self) -> dict[str, int]:
+        """The counts (runs, failures, retries, missed, attempts) of what this scheduler recorded
+        itself, without those a store held when it was loaded (metrics count from zero)."""
+        with self._lock:
+            return {k: n - self._loaded[k] for k, n in self._totals.items()}
 
     def history(self, func_name: str | None, limit: int) -> list[HistoryEntry]:
         """The newest ``limit`` entries, newest first, optionally of one function."""

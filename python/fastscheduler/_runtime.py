@@ -66,6 +66,7 @@ class Runtime:
         self.stopped = threading.Event()
         self.serve_at_exit = False  # started from the main thread: keep serving when its script ends
         self._joined = False  # the coordinator of this start() joined (a failed start leaves it)
+        self.metrics: object | None = None  # fastscheduler.metrics' collector, once instrumented
         now = clock.now
         lock = self.lock = threading.RLock()
         self.engine = Engine(self._on_due)
@@ -99,6 +100,7 @@ class Runtime:
             dispatcher=self.dispatcher,
             coordinator=self.coordinator,
             publish=self.publish,
+            has_subscribers=has_subscribers,
             is_running=self._is_running,
         )
         self.control = Controller(

@@ -19,6 +19,26 @@ log = logging.getLogger("fastscheduler")
 
 
 class EventType(str, enum.Enum):
+    """What happened; each event's ``data`` holds (times are epoch seconds):
+
+    - ``job_added``: ``schedule``. ``job_removed``, ``job_paused``, ``job_resumed``: nothing.
+    - ``job_started`` (an attempt was handed to its executor): ``attempt``, ``scheduled_time``.
+    - ``job_succeeded``, ``job_retrying`` (an attempt failed and another follows) and
+      ``job_dead_lettered`` (a run's last attempt failed) end one attempt each: ``attempt``,
+      ``scheduled_time`` (the fire's), ``started_at`` and ``finished_at`` (the attempt's); a
+      failure adds ``error`` (``"Type: message"``) and ``exception`` (the exception itself, with
+      its traceback); ``job_retrying`` adds ``delay`` (seconds until the next attempt) and
+      ``job_dead_lettered`` ``attempts`` (the same as ``attempt``).
+    - ``job_failed`` (just before ``job_dead_lettered``, for the same attempt): ``attempt``,
+      ``error``, ``exception``.
+    - ``job_missed``: ``count`` (fires not run), ``reason``, ``scheduled_time``.
+    - ``dead_letters_cleared``: ``cleared`` (how many). ``scheduler_started``,
+      ``scheduler_stopped``: nothing. ``state_saved``: what the write held (``jobs``,
+      ``deleted``, ``history``, ``dead_letters`` counts, ``total_runs``).
+
+    docs/observability.md shows how to send them to logging, Sentry and the like.
+    """
+
     JOB_ADDED = "job_added"
     JOB_REMOVED = "job_removed"
     JOB_PAUSED = "job_paused"
@@ -29,7 +49,7 @@ class EventType(str, enum.Enum):
     JOB_RETRYING = "job_retrying"
     JOB_MISSED = "job_missed"
     JOB_DEAD_LETTERED = "job_dead_lettered"
-    DEAD_LETTERS_CLEARED = "dead_letters_cleared"  # data: cleared (how many)
+    DEAD_LETTERS_CLEARED = "dead_letters_cleared"
     SCHEDULER_STARTED = "scheduler_started"
     SCHEDULER_STOPPED = "scheduler_stopped"
     STATE_SAVED = "state_saved"

@@ -26,7 +26,7 @@ try:
     import anyio
     from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
     from fastapi.params import Depends as DependsParam
-    from fastapi.responses import HTMLResponse, JSONResponse
+    from fastapi.responses import HTMLResponse, JSONResponse, Response
     from pydantic import Field
     from sse_starlette import EventSourceResponse, ServerSentEvent
 except ImportError as exc:  # pragma: no cover - exercised only without the extra installed
@@ -308,6 +308,7 @@ def create_scheduler_routes(
     read_only: bool = False,
     trusted_origins: Sequence[str] = (),
     allowed_hosts: Sequence[str] | None = None,
+    metrics: bool | None = None,
     **router_kwargs: Any,
 ) -> SchedulerRouter:
     """An :class:`~fastapi.APIRouter` serving the dashboard page, its JSON API and its live
@@ -333,6 +334,11 @@ def create_scheduler_routes(
     ``/openapi.json`` are not this router's routes: neither this check nor ``dependencies``
     cover them.
 
+    ``metrics``: ``{prefix}/metrics`` serves the scheduler's Prometheus metrics
+    (:mod:`fastscheduler.metrics`, behind the same checks and ``dependencies``). ``None`` (the
+    default): when prometheus_client is installed (``fastscheduler[metrics]``); ``True``: an
+    ``ImportError`` here if it is not; ``False``: no such route.
+
     Every handler that touches the scheduler is a sync endpoint, which FastAPI runs in its
     thread pool, so a scheduler busy under its lock never blocks the event loop.
     """
@@ -347,6 +353,8 @@ def create_scheduler_routes(
     )
     hub = router.hub = Hub(scheduler)
     page = _load_page().replace("__FS_CONFIG__", _script_json({"readOnly": read_only}))
+    if metrics is not False:
+        _add_metrics_route(router, scheduler, required=metrics is True)
 
     # ------------------------------------------------------------------ page and stream
 
@@ -585,6 +593,40 @@ def _add_actions(
         if not scheduler.cancel_job(job_id):
             return _error(404, f"job {job_id!r} not found", job_id)
         return {"success": True, "job_id": job_id, "message": f"job {job_id} cancelled"}
+
+
+def _add_metrics_route(router: APIRouter, scheduler: "FastScheduler", *, required: bool) -> None:
+    """``GET /metrics``: the scheduler's collector (fastscheduler.metrics) in a registry of its own,
+    in the format the scraper asks for (Prometheus text, or OpenMetrics)."""
+    try:
+        from prometheus_client import CollectorRegistry
+        from prometheus_client.exposition import choose_encoder
+
+        from fastscheduler.metrics import collector_of
+    except ImportError:
+        if required:
+            raise ImportError(
+                'metrics=True needs prometheus_client: pip install "fastscheduler[metrics]"'
+            ) from None
+        return
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(collector_of(scheduler))
+    text = {"schema": {"type": "string"}}
+
+    @router.get(
+        "/metrics",
+        response_class=Response,
+        summary="Prometheus metrics",
+        responses={200: {"content": {"text/plain": text, "application/openmetrics-text": text}}},
+    )
+    def get_metrics(request: Request) -> Response:
+        """The scheduler's metrics (docs/observability.md lists them): Prometheus text format, or
+        OpenMetrics when the ``Accept`` header asks for it."""
+        try:
+            encode, content_type = choose_encoder(request.headers.get("accept", ""))
+        except (ValueError, TypeError):  # an Accept header it cannot parse: the plain format
+            encode, content_type = choose_encoder("")
+        return Response(encode(registry), media_type=content_type, headers={"Cache-Control": "no-store"})
 
 
 __all__ = [
