@@ -137,7 +137,7 @@ def test_jobs_list_filters_and_pages(client: TestClient, sched: FastScheduler) -
 
 def test_job_detail_and_unknown_job_is_404(client: TestClient, sched: FastScheduler) -> None:
     job = client.get("/scheduler/api/jobs/tick").json()["job"]
-    assert job["job_id"] == "tick" and job["schedule"] == "every 10 seconds" and "timeout" in job
+    assert job["job_id"] == "tick" and job["schedule"] == "Every 10 seconds" and "timeout" in job
     # Default ids contain '/', ' ', '*' and ':' (here: '...daily:09:00:00@Europe/Paris').
     daily = next(j["job_id"] for j in sched.get_jobs() if "daily" in j["job_id"])
     assert "/" in daily
@@ -295,7 +295,12 @@ def test_dead_letters_list_and_clear(client: TestClient, sched: FastScheduler, c
     assert d["total"] == 2 and len(d["dead_letters"]) == 2
     letter = d["dead_letters"][0]
     assert letter["job_id"] == "boom" and letter["error_type"] == "RuntimeError"
-    assert letter["error_message"] == f"bad input {XSS}" and letter["error"] == letter["error_message"]
+    assert letter["error_message"] == f"bad input {XSS}"
+    # The original's keys, as 0.2.x filled them in.
+    assert letter["error"] == f"Max retries exceeded: RuntimeError: bad input {XSS}"
+    assert (letter["status"], letter["retry_count"]) == ("failed", 0)
+    assert letter["timestamp"] == letter["executed_at"] and letter["timestamp_readable"]
+    assert letter["run_count"] == 2 and letter["execution_time"] >= 0  # the newest: boom's second run
     assert "Traceback" in letter["traceback"] and letter["attempts"] == 1
     assert len(client.get("/scheduler/api/dead-letters", params={"limit": 1}).json()["dead_letters"]) == 1
     r = client.delete("/scheduler/api/dead-letters")
@@ -1038,7 +1043,7 @@ def test_stream_sends_a_snapshot_on_connect(app: FastAPI, sched: FastScheduler) 
             assert chart["full"] is True
             assert [(x["bucket_seconds"], x["buckets"]) for x in chart["series"]] == [(10, 360), (60, 1440)]
             tick = next(j for j in snap.data["jobs"] if j["job_id"] == "tick")
-            assert tick["next_run_in"] == 10 and tick["schedule"] == "every 10 seconds"
+            assert tick["next_run_in"] == 10 and tick["schedule"] == "Every 10 seconds"
 
     asyncio.run(main())
 

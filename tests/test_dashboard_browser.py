@@ -438,7 +438,8 @@ def test_job_page_is_deep_linkable_with_schedule_fire_times_counters_history_and
     expect(page).to_have_title("open market check · FastScheduler")
     # The schedule in words, and as written.
     expect(page.locator("#jp-sched")).to_have_text("at 09:00, on Mon\u2013Fri")
-    expect(page.locator("#jp-sched-kv")).to_contain_text("cron '0 9 * * MON-FRI', America/New_York")
+    expect(page.locator("#jp-sched-kv")).to_contain_text("Cron: 0 9 * * MON-FRI")
+    expect(page.locator("#jp-sched-kv")).to_contain_text("America/New_York")
     # The next 10 fire times, in the viewer's zone and in the job's.
     detail = httpx.get(
         f"{product.base}/scheduler/api/jobs/{quote(market['job_id'], safe='')}", params={"next": 10}
@@ -527,7 +528,7 @@ def test_ids_are_short_and_schedules_are_not_cut(product: UvicornProcess, pages:
     expect(minute.locator(".sched-words")).to_have_text("every minute")
     expect(minute.locator(".sched-detail")).to_have_text("cron */1 * * * * · Etc/UTC")
     close = page.locator(f'.row[data-job-id="{jobs["NY close"]["job_id"]}"]')
-    expect(close.locator(".sched-words")).to_have_text("weekdays at 17:30")
+    expect(close.locator(".sched-words")).to_have_text("Every Mon\u2013Fri at 17:30")
     expect(close.locator(".sched-detail")).to_have_text("America/New_York")
     expect(close.locator(".c-sched")).to_have_attribute("title", jobs["NY close"]["schedule"])
     long_name = jobs["a job whose name is long enough to fill any column it is given"]

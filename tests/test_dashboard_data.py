@@ -87,13 +87,14 @@ def test_next_runs_of_calendar_jobs_are_their_schedules(
 
 
 def test_next_runs_of_a_stopped_scheduler_follow_the_schedule_from_now(client: TestClient) -> None:
-    before = time.time()
-    times = _next(client, "market")["next_runs"]
+    # Before start(), a job's next run is when it would fire if started now (the scheduler's
+    # clock: T0), as 0.2.x showed it; an interval job's grid then starts one interval from now.
+    market = _next(client, "market")
     cron = CronExpr("0 9 * * MON-FRI", tz="America/New_York")
-    assert len(times) == 10 and times[0] > before
-    assert times == cron.next_timestamps(times[0] - 1, 10)
-    slow = _next(client, "tick")  # an interval's grid starts with the scheduler
-    assert slow["next_runs"] == [] and "start when the scheduler starts" in slow["next_runs_note"]
+    assert market["next_runs"] == cron.next_timestamps(T0, 10)
+    assert market["next_run_timestamp"] == market["next_runs"][0]
+    tick = _next(client, "tick")
+    assert tick["next_runs"] == [T0 + 10 * (i + 1) for i in range(10)]
 
 
 def test_next_runs_of_interval_and_one_shot_jobs(

@@ -93,7 +93,10 @@ def test_retries_follow_backoff_and_dead_letter_once(sched: FastScheduler, clock
     assert (dl.error_type, dl.error_message, dl.attempts) == ("RuntimeError", "gateway down", 3)
     assert dl.executed_at == T0 + 11 and dl.first_attempt_at == T0 + 5
     assert "RuntimeError: gateway down" in dl.traceback
-    assert dl["error"] == "gateway down" and dl["attempts"] == 3  # the original's dict keys
+    # The original's dict keys, as 0.2.x filled them in.
+    assert dl["error"] == "Max retries exceeded: RuntimeError: gateway down" and dl["attempts"] == 3
+    assert (dl["status"], dl["retry_count"], dl["timestamp"]) == ("failed", 2, T0 + 11)
+    assert dl["run_count"] == 1 and dl["execution_time"] is not None and dl["timestamp_readable"]
     stats = sched.get_statistics()
     # one run (a fire and its retries), three attempts, a failure (dead-lettered), two retries
     assert (stats["total_runs"], stats["total_failures"], stats["total_retries"]) == (1, 1, 2)
@@ -340,7 +343,7 @@ def test_runs_after_stop_are_still_recorded() -> None:
 
 def test_storage_argument_is_validated() -> None:
     with pytest.raises(
-        ValueError, match="storage must be None, 'json', 'sqlmodel', 'memory' or a StorageBackend"
+        ValueError, match=r"Unknown storage backend: 'redis'\. Use 'json', 'sqlmodel', 'memory'"
     ):
         FastScheduler(storage="redis")
 

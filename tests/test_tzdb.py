@@ -138,7 +138,7 @@ DIFFERENT_DATABASE = textwrap.dedent(
     sched.at("2026-12-07 09:00").tz("America/New_York")(lambda: None)
     (once,) = sched.get_jobs()
     assert once["job_id"].endswith(":at:2026-12-07T14:00:00Z"), once
-    assert once["schedule"] == "once at 2026-12-07T09:00:00-05:00 (America/New_York)", once
+    assert once["schedule"] == "Once at 2026-12-07 09:00:00 (America/New_York)", once
     print("ok")
     """
 )

@@ -30,8 +30,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone, tzinfo
 from typing import Any, Final, Literal, TypeVar
 
+from fastscheduler import _describe as words
 from fastscheduler._core import CronExpr
-from fastscheduler._describe import describe
 from fastscheduler._tzinfo import bundled_tzinfo
 
 __all__ = [
@@ -543,8 +543,7 @@ class Every(_Builder):
                 f"every({n}) needs a unit: write every({n}).seconds, .minutes, .hours, .days or .weeks"
             )
         interval = _seconds(self._n * _UNITS[self._unit], self._label())
-        unit = self._unit if self._n == 1 else f"{self._unit}s"
-        text = f"every {_fmt(self._n)} {unit}"
+        text = words.interval_text(self._n, self._unit)
         if self._opts.tz is not None:
             text += f" ({self._opts.tz})"
         return _Schedule("interval", text, f"every:{_fmt(interval)}s", self._zone(), interval=interval)
@@ -584,7 +583,7 @@ class Daily(_WallClock):
         zone = self._zone()
         return self._cron_schedule(
             f"{m} {h} * * * {s}",
-            f"daily at {_fmt_time(h, m, s)} ({zone})",
+            words.with_zone(words.daily_text(_fmt_time(h, m, s)), zone, self._opts.tz is not None),
             f"daily:{h:02d}:{m:02d}:{s:02d}@{zone}",
             zone,
         )
@@ -619,9 +618,7 @@ class Hourly(_WallClock):
             raise ValueError('hourly needs a minute: write hourly.at(":MM"), e.g. hourly.at(":15")')
         m, s = self._minute
         zone = self._zone()
-        text = f"hourly at {self._fmt_minute()}"
-        if self._opts.tz is not None:
-            text += f" ({zone})"
+        text = words.with_zone(words.hourly_text(self._fmt_minute()), zone, self._opts.tz is not None)
         return self._cron_schedule(f"{m} * * * * {s}", text, f"hourly:{m:02d}:{s:02d}@{zone}", zone)
 
 
@@ -729,10 +726,10 @@ class Weekly(_WallClock):
         h, m, s = self._time
         zone = self._zone()
         days = ",".join(_DAYS[d] for d in self._days)
-        names = ", ".join(_DAY_NAMES[d] for d in self._days)
+        text = words.weekly_text(self._days, _fmt_time(h, m, s))
         return self._cron_schedule(
             f"{m} {h} * * {days} {s}",
-            f"weekly on {names} at {_fmt_time(h, m, s)} ({zone})",
+            words.with_zone(text, zone, self._opts.tz is not None),
             f"weekly:{days}:{h:02d}:{m:02d}:{s:02d}@{zone}",
             zone,
         )
@@ -769,7 +766,7 @@ class Cron(_WallClock):
         zone = self._zone()
         return self._cron_schedule(
             self._expr,
-            f"{describe(self._expr)} (cron '{self._expr}', {zone})",
+            words.with_zone(words.cron_text(self._expr), zone, self._opts.tz is not None),
             f"cron:{self._expr.upper()}@{zone}",
             zone,
         )
@@ -856,7 +853,7 @@ class Once(_Builder):
         delay = _seconds(self._delay * _ONCE_UNITS[self._unit or "second"], self._label())
         at = self._clock() + delay
         zone = self._zone()
-        text = f"once at {_iso(at, _tzinfo(zone))}"
+        text = words.with_zone(words.once_text(at, _tzinfo(zone)), zone, self._opts.tz is not None)
         return _Schedule("date", text, f"once:{_fmt(delay)}s", zone, at=at)
 
 
@@ -938,8 +935,10 @@ class At(_Builder):
             # Before year 1 in UTC there is no ISO text for it: quote it as written.
             said = f"at({_iso(at, shown)!r})" if at >= _FIRST_INSTANT else self._label()
             raise ValueError(f"{said} is in the past (now is {_iso(now, shown)}); give a time in the future")
-        text = f"once at {_iso(at, shown)}"
-        if explicit is not None:
-            text += f" ({explicit})"
+        zone = self._zone()
+        if when.tzinfo is None and explicit is None:  # read as local time: shown as local time
+            text = words.once_text(at, None)
+        else:
+            text = words.with_zone(words.once_text(at, _tzinfo(zone)), zone, explicit is not None)
         key = "at:" + datetime.fromtimestamp(at, tz=timezone.utc).isoformat().replace("+00:00", "Z")
-        return _Schedule("date", text, key, self._zone(), at=at)
+        return _Schedule("date", text, key, zone, at=at)

@@ -168,6 +168,8 @@ class Finisher:
                             first_attempt_at=first_attempt_at,
                             scheduled_time=scheduled,
                             name=job.name,
+                            run_count=jobs.counters(job)[0],
+                            execution_time=outcome.finished_at - outcome.started_at,
                         )
                     )
                     event = (

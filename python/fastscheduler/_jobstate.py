@@ -12,6 +12,7 @@ of a cluster (re-attached when a job is armed), and the retries waiting in the e
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections.abc import Callable
@@ -85,6 +86,9 @@ class JobState:
         self.rows: dict[str, ScheduleRow] = {}
         #: Retries waiting in the engine, by their engine key.
         self.retries: dict[int, Retry] = {}
+        #: ``(runs, failures, retries)`` of finished one-shot jobs restored from a store (they are
+        #: never armed, so the engine holds no counters for them).
+        self.finished_counters: dict[str, tuple[int, int, int]] = {}
 
     # ------------------------------------------------------------------ lookups
 
@@ -162,8 +166,14 @@ class JobState:
         run = job.run_state()
         run.last_run = stored.get("last_run")
         run.recent = tuple(stored.get("recent") or ())[-5:]
+        counters = (
+            int(stored.get("run_count", 0)),
+            int(stored.get("failure_count", 0)),
+            int(stored.get("retry_count", 0)),
+        )
         if stored.get("finished"):
             run.finished = True
+            self.finished_counters[job.job_id] = counters
             return None
         next_run = stored.get("next_run")
         if isinstance(next_run, (int, float)):
@@ -171,12 +181,7 @@ class JobState:
             key = self.engine.add(trigger, float(next_run), inclusive=True)
         else:
             key = self.engine.add(self.trigger(job, now), now)
-        self.engine.set_counters(
-            key,
-            int(stored.get("run_count", 0)),
-            int(stored.get("failure_count", 0)),
-            int(stored.get("retry_count", 0)),
-        )
+        self.engine.set_counters(key, *counters)
         if stored.get("paused"):
             self.engine.pause(key)
         return key
@@ -216,6 +221,7 @@ class JobState:
         if not self.registry.remove(job):
             return False
         self._unplace(job)
+        self.finished_counters.pop(job.job_id, None)
         for key, retry in list(self.retries.items()):
             if retry.job is job:
                 self.engine.remove(key)
@@ -271,7 +277,7 @@ class JobState:
         """What a store keeps of a job."""
         run = job.run
         state = self.engine.state(job.key) if job.key is not None else None
-        next_run, paused, runs, failures, retries = state or (None, self.is_paused(job), 0, 0, 0)
+        next_run, paused, runs, failures, retries = state or (None, self.is_paused(job), *self.counters(job))
         spec = job.spec
         return {
             "v": FORMAT_VERSION,
@@ -323,14 +329,20 @@ class JobState:
 
     def counters(self, job: Job) -> tuple[int, int, int]:
         """``(runs, failures, retries)`` of a job (see the README's definitions)."""
-        counters = self.engine.counters(job.key) if job.key is not None else None
-        return counters or (0, 0, 0)
+        if job.key is None:
+            return self.finished_counters.get(job.job_id, (0, 0, 0)) if self.finished_counters else (0, 0, 0)
+        return self.engine.counters(job.key) or (0, 0, 0)
 
     def view(self, job: Job) -> dict[str, Any]:
         """A registered job as ``get_jobs()`` shows it."""
         now = self._clock()
         run = job.run
-        next_ts = self.engine.next_fire(job.key) if job.key is not None and not run.finished else None
+        if run.finished:
+            next_ts = None
+        elif job.key is not None:
+            next_ts = self.engine.next_fire(job.key)
+        else:  # not armed (before start()): when it would fire if started now, as 0.2.x showed
+            next_ts = planned_next(job.spec, now)
         runs, failures, retries = self.counters(job)
         paused = self.is_paused(job)
         if run.running:
@@ -360,6 +372,9 @@ class JobState:
             "last_results": list(run.recent),
             "kind": job.spec.kind,
             "tz": job.spec.tz,
+            "cron": job.spec.cron,
+            "interval": job.spec.interval,
+            "at": job.spec.at,
             "retries": job.spec.retries,
             "catch_up": job.spec.catch_up,
             "orphaned": False,
@@ -389,6 +404,9 @@ class JobState:
             "last_results": list(stored.get("recent") or ()),
             "kind": stored.get("kind"),
             "tz": spec.get("tz"),
+            "cron": spec.get("cron"),
+            "interval": spec.get("interval"),
+            "at": spec.get("at"),
             "retries": spec.get("retries"),
             "catch_up": spec.get("catch_up"),
             "orphaned": True,
@@ -412,6 +430,21 @@ class JobState:
         record["timeout"] = job.spec.timeout
         record["timeout_kill"] = job.spec.timeout_kill
         return record
+
+
+def planned_next(spec: Any, now: float) -> float | None:
+    """When a job on ``spec`` would first fire if armed at ``now`` (None: never)."""
+    if spec.kind == "interval":
+        return float(now + spec.interval)
+    if spec.kind == "cron":
+        times = _cron(spec.cron, spec.tz).next_timestamps(now, 1)
+        return times[0] if times else None
+    return float(spec.at)
+
+
+@functools.lru_cache(maxsize=256)
+def _cron(expr: str, tz: str) -> CronExpr:
+    return CronExpr(expr, tz=tz)
 
 
 def _row_record(row: ScheduleRow, kind: str) -> dict[str, Any]:

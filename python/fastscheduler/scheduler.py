@@ -9,7 +9,8 @@ walks one fire through them):
 - :mod:`fastscheduler._finish`: outcomes to counters, retries, dead letters and history;
 - :mod:`fastscheduler._runlog`: history, dead letters and statistics;
 - :mod:`fastscheduler._persist`: the store, loaded at start and kept current by the saver;
-- :mod:`fastscheduler._control`: registration, pause, resume, cancel, run now, peers' commands.
+- :mod:`fastscheduler._control`: registration, pause, resume, cancel, run now, peers' commands;
+- :mod:`fastscheduler._compat`: what 0.2.x programs use (``scheduler.jobs``, ``print_status()``).
 """
 
 from __future__ import annotations
@@ -21,26 +22,29 @@ from typing import TYPE_CHECKING, Any
 
 from fastscheduler._builders import At, Cron, Daily, Every, Hourly, JobSpec, Once, Weekly
 from fastscheduler._clock import ManualClock, SystemClock
+from fastscheduler._compat import CompatViews, retention_days, storage_backend
 from fastscheduler._control import Action
-from fastscheduler._core import CronExpr, Job
+from fastscheduler._core import CronExpr
 from fastscheduler._dispatch import RunLostError
 from fastscheduler._localzone import local_zone_name
 from fastscheduler._runtime import Runtime
 from fastscheduler._serving import StopHandle
 from fastscheduler.events import EventBroker, EventType, LocalEventBroker, Subscriber
-from fastscheduler.models import DeadLetter, HistoryEntry
-from fastscheduler.stores import Limits, MemoryStorageBackend, StorageBackend
+from fastscheduler.models import DeadLetter, HistoryEntry, Job
+from fastscheduler.stores import Limits, StorageBackend
 
 if TYPE_CHECKING:
     from fastscheduler.cluster import ClusterConfig
+    from fastscheduler.storage import StorageBackend as LegacyStorageBackend
 
 log = logging.getLogger("fastscheduler")
 
 Clock = SystemClock | ManualClock
 
 
-class FastScheduler:
-    """A job scheduler with a decorator API (the names of fastscheduler 0.2.x).
+class FastScheduler(CompatViews):
+    """A job scheduler with a decorator API (the names of fastscheduler 0.2.x; its attributes
+    ``jobs``, ``history``, ``dead_letters`` and ``stats`` are read-only views, docs/migrating.md).
 
     ``timezone`` is the zone of wall-clock schedules written without one (default: this machine's
     local zone, as the product docs promise). ``start()`` returns at once; jobs then run on a
@@ -66,7 +70,7 @@ class FastScheduler:
     def __init__(
         self,
         state_file: str = "fastscheduler_state.json",
-        storage: str | StorageBackend | None = None,
+        storage: str | StorageBackend | LegacyStorageBackend | None = None,
         database_url: str | None = None,
         auto_start: bool = False,
         quiet: bool = False,
@@ -81,11 +85,6 @@ class FastScheduler:
         remove_orphaned: bool = False,
         cluster: bool | ClusterConfig | None = None,
     ) -> None:
-        if storage not in (None, "json", "sqlmodel", "memory") and not isinstance(storage, StorageBackend):
-            raise ValueError(
-                "storage must be None, 'json', 'sqlmodel', 'memory' or a StorageBackend instance, "
-                f"got {storage!r}"
-            )
         for label, value in (
             ("max_history", max_history),
             ("max_workers", max_workers),
@@ -94,8 +93,7 @@ class FastScheduler:
             least = 1 if label == "max_workers" else 0
             if not isinstance(value, int) or isinstance(value, bool) or value < least:
                 raise ValueError(f"{label} must be an int >= {least}, got {value!r}")
-        if history_retention_days <= 0:
-            raise ValueError(f"history_retention_days must be positive, got {history_retention_days!r}")
+        retention = retention_days(history_retention_days)  # 0: no age limit, as in 0.2.x
         #: Zone of wall-clock schedules given without one (``daily.at("14:30")`` is local time).
         self.timezone = CronExpr("* * * * *", tz=timezone or local_zone_name()).tz
         self.state_file = state_file
@@ -105,7 +103,7 @@ class FastScheduler:
         self.history_retention_days = history_retention_days
         self.max_dead_letters = max_dead_letters
         #: Where state persists; opened (locked, loaded) by ``start()``, closed by ``stop()``.
-        self.storage: StorageBackend = _storage_backend(storage, state_file, database_url)
+        self.storage: StorageBackend = storage_backend(storage, state_file, database_url)
         shared = bool(self.storage.multi_instance) and hasattr(self.storage, "engine")
         if cluster is None:
             cluster = shared
@@ -130,7 +128,7 @@ class FastScheduler:
             events=self.events,
             limits=Limits(
                 max_history=max_history,
-                history_retention_days=history_retention_days,
+                history_retention_days=retention,
                 max_dead_letters=max_dead_letters,
             ),
             max_workers=max_workers,
@@ -343,23 +341,6 @@ class FastScheduler:
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Receive every scheduler :class:`~fastscheduler.events.Event`; returns an unsubscribe function."""
         return self.events.subscribe(callback)
-
-
-def _storage_backend(
-    storage: str | StorageBackend | None, state_file: str, database_url: str | None
-) -> StorageBackend:
-    """The backend the constructor's arguments name (see ``FastScheduler``)."""
-    if isinstance(storage, StorageBackend):
-        return storage
-    if storage == "memory":
-        return MemoryStorageBackend()
-    if storage == "sqlmodel" or (storage is None and database_url is not None):
-        from fastscheduler.stores.sql import SQLModelStorageBackend
-
-        return SQLModelStorageBackend(database_url or "sqlite:///fastscheduler.db")
-    from fastscheduler.stores.json_file import JSONStorageBackend
-
-    return JSONStorageBackend(state_file)
 
 
 __all__ = ["FastScheduler", "Job", "RunLostError"]

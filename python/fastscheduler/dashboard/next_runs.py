@@ -111,9 +111,9 @@ def next_runs(record: Mapping[str, Any], n: int, now: float) -> tuple[list[float
     """The job's next ``n`` fire times (epoch seconds, soonest first) and, when they are fewer
     than ``n``, a note saying why (None otherwise).
 
-    The first is the scheduler's own next run; the others follow from the schedule. A job of a
-    stopped scheduler has no next run yet: a cron or one-shot job's times are then what its
-    schedule gives after ``now``; an interval job's grid starts only when the scheduler does.
+    The first is the scheduler's own next run (before ``start()``: when the job would fire if
+    started now); the others follow from the schedule. A record without a next run gives a cron or
+    one-shot job's times as its schedule gives them after ``now``; an interval job's grid is unknown.
     """
     if n <= 0:
         return [], None

@@ -59,6 +59,9 @@ class Job(_Out):
     last_results: list[str] = Field(default_factory=list, description="the last 5 outcomes, oldest first")
     kind: str | None = Field(None, description="interval, cron or date")
     tz: str | None = None
+    cron: str | None = Field(None, description="the cron expression of a cron job (daily, weekly ... too)")
+    interval: float | None = Field(None, description="an interval job's interval, seconds")
+    at: float | None = Field(None, description="a one-shot job's time, epoch seconds")
     retries: int | None = None
     catch_up: bool | None = None
 
@@ -144,11 +147,18 @@ class DeadLetter(_Out):
     name: str = Field(description=_NAME)
     error_type: str
     error_message: str
-    error: str = Field(description="same as error_message (the original's key)")
+    error: str = Field(
+        description="the original's key, as it read: 'Max retries exceeded: <error_type>: <error_message>'"
+    )
     traceback: str
     attempts: int
     executed_at: float
     timestamp: float = Field(description="same as executed_at (the original's key)")
+    timestamp_readable: str | None = Field(None, description="executed_at as local time text")
+    status: str = Field("failed", description="always failed (the original's key)")
+    run_count: int = Field(0, description="the job's run count when it was dead-lettered")
+    retry_count: int = Field(0, description="retries of this execution: attempts - 1")
+    execution_time: float | None = Field(None, description="the last attempt's duration, seconds")
     first_attempt_at: float
     scheduled_time: float | None = None
 
