@@ -106,7 +106,7 @@ def test_a_mistyped_job_record_is_a_damaged_file_named_and_moved_aside(
     assert not s.running
     s.start()  # the next start begins afresh, and saves
     s.stop()
-    assert json.loads(path.read_text())["jobs"][JOB_ID]["run_count"] == 0
+    assert JSONStorageBackend(path).read(Limits()).jobs[JOB_ID]["run_count"] == 0
 
 
 @pytest.mark.parametrize(
@@ -261,7 +261,7 @@ def test_any_failure_in_start_releases_lock_threads_and_running_state(
     s._clock.advance(10)  # type: ignore[union-attr]
     assert s.get_job(JOB_ID)["run_count"] == 1  # type: ignore[index]
     s.stop()
-    assert json.loads(path.read_text())["jobs"][JOB_ID]["run_count"] == 1
+    assert JSONStorageBackend(path).read(Limits()).jobs[JOB_ID]["run_count"] == 1
 
 
 def test_a_store_locked_by_another_process_leaves_nothing_behind(tmp_path: Path) -> None:

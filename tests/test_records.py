@@ -4,7 +4,6 @@ scheduler writes always passes; nesting is bounded on write as on load."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 import pytest
 
 from fastscheduler import FastScheduler, ManualClock
-from fastscheduler.stores import StorageFormatError, StoredState
+from fastscheduler.stores import Limits, StorageFormatError, StoredState
 from fastscheduler.stores._records import (
     MAX_DEPTH,
     check_state,
@@ -25,6 +24,7 @@ from fastscheduler.stores._records import (
     stats_problem,
     too_deep,
 )
+from fastscheduler.stores.json_file import JSONStorageBackend
 
 T0 = 1_780_000_000.0
 NAN, INF = float("nan"), float("inf")
@@ -370,13 +370,10 @@ def test_everything_a_scheduler_writes_passes(tmp_path: Path) -> None:
     s.pause_job(paused)
     clock.advance(65)
     s.stop()
-    state = json.loads(path.read_text())
-    assert len(state["jobs"]) == 6 and state["history"] and state["dead_letters"] and state["stats"]
-    stored = StoredState(state["jobs"], state["history"], state["dead_letters"], state["stats"])
+    stored = JSONStorageBackend(path).read(Limits())  # the records as stored, not the file's layout
+    assert len(stored.jobs) == 6 and stored.history and stored.dead_letters and stored.stats
     assert state_problem(stored) is None
-    assert any(j["finished"] for j in state["jobs"].values()) and any(
-        j["paused"] for j in state["jobs"].values()
-    )
+    assert any(j["finished"] for j in stored.jobs.values()) and any(j["paused"] for j in stored.jobs.values())
 
 
 def test_arguments_nested_deeper_than_a_store_reads_are_left_out(tmp_path: Path) -> None:
@@ -387,7 +384,7 @@ def test_arguments_nested_deeper_than_a_store_reads_are_left_out(tmp_path: Path)
     very = s.every(12).seconds.do(tick, deep(5000))  # the JSON encoder itself would give up
     s.start()
     s.stop()
-    jobs = json.loads(path.read_text())["jobs"]
+    jobs = JSONStorageBackend(path).read(Limits()).jobs
     assert jobs[ok]["args"] == [deep(MAX_DEPTH - 1)]
     assert jobs[too]["args"] is None and jobs[very]["args"] is None  # like arguments that are not JSON
     s2 = FastScheduler(state_file=str(path), quiet=True, clock=ManualClock(T0))

@@ -304,10 +304,16 @@ def test_newer_format_record_is_refused_and_left_alone(persistent: StoreCase, pa
         assert not list(Path(persistent.location).parent.glob("*.corrupt-*"))
 
 
+def _json_files(location: str) -> dict[str, bytes]:
+    """Every file of a JSON store (the snapshot and the journal segments) by name, but the lock."""
+    path = Path(location)
+    return {p.name: p.read_bytes() for p in path.parent.glob(f"{path.name}*") if not p.name.endswith(".lock")}
+
+
 def test_failed_write_applies_nothing(persistent: StoreCase) -> None:
     backend, _ = persistent.open()
     backend.write(Changes(jobs={"kept": job("kept")}, history=[run("kept", NOW - 1)]), NOW)
-    before = Path(persistent.location).read_bytes() if persistent.kind == "json" else b""
+    before = _json_files(persistent.location) if persistent.kind == "json" else {}
     statements: list[str] = []
     if persistent.kind != "json":
         sa.event.listen(_sql(backend).engine, "before_cursor_execute", _recorder(statements))
@@ -322,7 +328,7 @@ def test_failed_write_applies_nothing(persistent: StoreCase) -> None:
     with pytest.raises(StorageError, match="not JSON-serialisable"):
         backend.write(bad, NOW)
     if persistent.kind == "json":
-        assert Path(persistent.location).read_bytes() == before
+        assert _json_files(persistent.location) == before
     else:  # the delete and the job upsert did run: the rollback is what undid them
         assert any(s.lstrip().upper().startswith("DELETE FROM FASTSCHEDULER_JOBS") for s in statements)
         assert any(s.lstrip().upper().startswith("INSERT INTO FASTSCHEDULER_JOBS") for s in statements)
@@ -463,13 +469,33 @@ def test_quarantine_never_overwrites(json_case: StoreCase, monkeypatch: pytest.M
 
 def test_newer_json_envelope_is_refused_and_left_alone(json_case: StoreCase) -> None:
     path = Path(json_case.location)
-    content = b'{"v": 2, "jobs": {"a": {"v": 2}}, "layout": "something new"}'
-    path.write_bytes(content)
-    with pytest.raises(StorageFormatError, match=NEWER) as info:
+    newer_file = re.escape(
+        f"written by a newer fastscheduler (format v{json_file.FILE_FORMAT + 1}; this version reads "
+        f"v{json_file.FILE_FORMAT})"
+    )
+    for content, message in [
+        (b'{"v": 3, "jobs": {"a": {"v": 3}}, "layout": "something new"}', newer_file),
+        (b'{"v": 2, "jobs": {"a": {"v": 2}}, "layout": "something new"}', NEWER),  # a newer record
+    ]:
+        path.write_bytes(content)
+        with pytest.raises(StorageFormatError, match=message) as info:
+            json_case.open()
+        assert str(path) in str(info.value)
+        assert path.read_bytes() == content
+        assert not list(path.parent.glob("*.corrupt-*"))
+
+
+def test_newer_journal_segment_is_refused_and_left_alone(json_case: StoreCase) -> None:
+    backend, _ = json_case.open()
+    backend.write(Changes(jobs={"a": job("a")}), NOW)
+    backend.close()
+    segment = Path(f"{json_case.location}.journal.2")
+    segment.write_bytes(b'{"journal":{"v":3,"segment":2}}\n{"new":{}}\n')
+    with pytest.raises(
+        StorageFormatError, match=r"\(journal state\.json\.journal\.2\) was written by a newer"
+    ):
         json_case.open()
-    assert str(path) in str(info.value)
-    assert path.read_bytes() == content
-    assert not list(path.parent.glob("*.corrupt-*"))
+    assert segment.exists() and not list(segment.parent.glob("*.corrupt-*"))
 
 
 def test_fastscheduler_0x_state_file_is_refused_and_left_alone(json_case: StoreCase) -> None:
@@ -481,45 +507,61 @@ def test_fastscheduler_0x_state_file_is_refused_and_left_alone(json_case: StoreC
     assert path.read_bytes() == content
 
 
-def test_json_write_is_atomic_and_durable(json_case: StoreCase, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_json_write_appends_one_fsynced_batch(json_case: StoreCase, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A write appends its batch to the journal and fdatasyncs it: no rewrite of the snapshot,
+    one sync per write (and the directory once, when a segment is made)."""
     path = Path(json_case.location)
-    synced: list[bool] = []  # one entry per fsync: was it a directory?
-    real_fsync = os.fsync
+    synced: list[str] = []
+    real_fsync, real_datasync = os.fsync, os.fdatasync
 
     def fsync(fd: int) -> None:
-        synced.append(stat.S_ISDIR(os.fstat(fd).st_mode))
+        synced.append("dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file")
         real_fsync(fd)
 
+    def fdatasync(fd: int) -> None:
+        synced.append("data")
+        real_datasync(fd)
+
     monkeypatch.setattr(json_file.os, "fsync", fsync)
+    monkeypatch.setattr(json_file.os, "fdatasync", fdatasync)
     backend, _ = json_case.open()
     for i in range(5):
         backend.write(Changes(jobs={f"j{i}": job(f"j{i}")}), NOW)
-    assert sorted(p.name for p in path.parent.iterdir()) == ["state.json", "state.json.lock"]
-    assert synced == [False, True] * 5  # the temp file, then the directory after the rename
+    assert sorted(p.name for p in path.parent.iterdir()) == ["state.json.journal.1", "state.json.lock"]
+    assert synced == ["file", "dir"] + ["data"] * 5  # the new segment's header, then each batch
 
-    # A failing rename: StorageError naming the file, no temp file left, file and state unchanged.
-    before = path.read_bytes()
+    # A failing write: StorageError naming the file; the batch is cut off again, so nothing of it
+    # loads, and the next write works.
+    before = _json_files(json_case.location)
 
-    def broken_replace(src: Any, dst: Any) -> None:
+    def broken_write(fd: int, data: Any) -> int:
+        os.ftruncate(fd, os.fstat(fd).st_size)
+        real_write(fd, bytes(data)[:10])  # part of the batch reached the file
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(json_file.os, "replace", broken_replace)
+    real_write = os.write
+    monkeypatch.setattr(json_file.os, "write", broken_write)
     with pytest.raises(StorageError, match=f"cannot write the JSON state file {re.escape(str(path))}.*space"):
         backend.write(Changes(jobs={"lost": job("lost")}, deleted_jobs={"j0"}), NOW)
     monkeypatch.undo()
-    assert path.read_bytes() == before
-    assert sorted(p.name for p in path.parent.iterdir()) == ["state.json", "state.json.lock"]
+    assert _json_files(json_case.location) == before
     backend.write(Changes(jobs={"next": job("next")}), NOW)
     assert set(json_case.reopen(backend).jobs) == {"j0", "j1", "j2", "j3", "j4", "next"}
+    assert sorted(p.name for p in path.parent.iterdir()) == ["state.json", "state.json.lock"]  # compacted
 
 
-def test_json_write_keeps_the_file_mode(json_case: StoreCase) -> None:
+def test_json_files_keep_the_snapshots_mode(json_case: StoreCase) -> None:
     path = Path(json_case.location)
     backend, _ = json_case.open()
     backend.write(Changes(jobs={"a": job("a")}), NOW)
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600  # a new state file is private
+    assert stat.S_IMODE(Path(f"{path}.journal.1").stat().st_mode) == 0o600  # a new state is private
+    backend.close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
     path.chmod(0o640)
+    backend, _ = json_case.open()
     backend.write(Changes(jobs={"b": job("b")}), NOW)
+    assert stat.S_IMODE(Path(f"{path}.journal.2").stat().st_mode) == 0o640
+    backend.close()
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
 
 
@@ -804,7 +846,7 @@ def test_json_write_beyond_max_file_size_fails_and_applies_nothing(tmp_path: Pat
     backend = JSONStorageBackend(path, max_file_size=2000)
     backend.open(Limits())
     backend.write(Changes(jobs={"a": job("a")}), NOW)
-    before = path.read_bytes()
+    before = _json_files(str(path))
     with pytest.raises(StorageError) as info:
         backend.write(Changes(jobs={f"j{i}": job(f"j{i}") for i in range(50)}), NOW)
     assert re.fullmatch(
@@ -813,7 +855,7 @@ def test_json_write_beyond_max_file_size_fails_and_applies_nothing(tmp_path: Pat
         r"\(SQLModelStorageBackend\), keep fewer jobs or less history, or raise max_file_size",
         str(info.value),
     )
-    assert path.read_bytes() == before
+    assert _json_files(str(path)) == before
     backend.write(Changes(jobs={"b": job("b")}), NOW)  # the failed batch left nothing behind
     backend.close()
     assert set(JSONStorageBackend(path).read(Limits()).jobs) == {"a", "b"}

@@ -77,7 +77,7 @@ class Controller:
                 now = self._clock()
                 if jobs.arm(job, now) == "missed":
                     self._dispatcher.record_missed(job, spec.at or now, 1, LATE_ONE_SHOT)
-                jobs.mark(job)
+                jobs.mark(job, new=True)
                 if job.key is not None:
                     # Its shared row, unless a peer made one first (then the engine follows it).
                     self.coordinator.register([job], wait=False)

@@ -23,6 +23,8 @@ __all__ = [
     "_bundled_tzif",
     "_cron_expr",
     "_tzif_agrees_from",
+    "compact_state",
+    "encode_job_states",
     "run_context_var",
 ]
 
@@ -249,3 +251,24 @@ class Run:
     def report(self, outcome: Any) -> None: ...
 
 def run_context_var() -> contextvars.ContextVar[Run | None]: ...
+
+# -- the JSON store's journal (docs/persistence.md) -----------------------------------------------
+
+def encode_job_states(engine: Engine, jobs: list[Job]) -> bytes:
+    """The journal's ``state`` lines of ``jobs`` (one per job), from ``engine`` and their run
+    states; fields at their default are left out."""
+
+def compact_state(
+    snapshot: str | None,
+    segments: list[tuple[int, str]],
+    out: str,
+    *,
+    max_history: int,
+    history_retention_days: float,
+    max_dead_letters: int,
+    now: float,
+    max_bytes: int,
+) -> tuple[int, int, int, int, int]:
+    """Fold a snapshot and journal segments into a new snapshot at ``out`` (fsynced); returns
+    ``(covers, jobs, history, dead_letters, bytes)``. ValueError: damaged, newer or too large;
+    OSError: I/O."""

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from fastscheduler._core import CronExpr, Engine, Job, Trigger
+from fastscheduler._core import CronExpr, Engine, Job, Trigger, encode_job_states
 from fastscheduler._registry import new_registry
 from fastscheduler.models import JobStatus, readable
 from fastscheduler.stores import FORMAT_VERSION
@@ -268,10 +268,14 @@ class JobState:
 
     # ------------------------------------------------------------------ persistence
 
-    def mark(self, job: Job) -> None:
-        """The job's stored record is out of date (cheap: a set insertion; the saver writes it)."""
+    def mark(self, job: Job, *, new: bool = False) -> None:
+        """The job's stored state is out of date (cheap: a set insertion; the saver writes it).
+        ``new``: a job registered while running, whose whole record the store does not have."""
         if self.saver is not None:
-            self.saver.job(job.job_id)
+            if new:
+                self.saver.job(job.job_id)
+            else:
+                self.saver.state(job)
 
     def store_record(self, job: Job) -> dict[str, Any]:
         """What a store keeps of a job."""
@@ -308,6 +312,35 @@ class JobState:
             "args": jsonable(job.args),
             "kwargs": jsonable(job.kwargs),
         }
+
+    def store_states(self, jobs: list[Job]) -> tuple[bytes, int, dict[str, dict[str, Any]], set[str]]:
+        """The saver's view of jobs whose state changed, for a store that takes job states: the
+        journal state lines of those still registered and in the engine (serialised in Rust), how
+        many, full records of the others still registered (their counters live here, not in the
+        engine), and the ids of those cancelled. In chunks (taking the lock itself), so the lock
+        is never held for long."""
+        parts: list[bytes] = []
+        count = 0
+        records: dict[str, dict[str, Any]] = {}
+        deleted: set[str] = set()
+        registry = self.registry
+        for start in range(0, len(jobs), 2000):
+            with self.lock:
+                live = []
+                for job in jobs[start : start + 2000]:
+                    if registry.has(job):
+                        if job.key is not None:
+                            live.append(job)
+                        else:
+                            records[job.job_id] = self.store_record(job)
+                    else:
+                        job_id = job.job_id
+                        if registry.get(job_id) is None and job_id not in self.stored:
+                            deleted.add(job_id)
+                if live:
+                    parts.append(encode_job_states(self.engine, live))
+                    count += len(live)
+        return b"".join(parts), count, records, deleted
 
     def store_records(self, ids: set[str]) -> tuple[dict[str, dict[str, Any]], set[str]]:
         """The saver's view of dirty jobs: current records, and ids to delete (cancelled jobs).

@@ -74,9 +74,12 @@ class Persistence:
             if self._persist:  # storage="memory": nothing to write, so no saver and no records built
                 saver = Saver(
                     cast(StorageBackend, _Observed(self)),  # the store, its writes timed for metrics
-                    self._jobs.store_records,
-                    self._runlog.store_record,
-                    self._clock,
+                    lock=self._jobs.lock,
+                    job_records=self._jobs.store_records,
+                    job_states=self._jobs.store_states if self.storage.accepts_states else None,
+                    unsaved=self._runlog.unsaved,
+                    stats_record=self._runlog.store_record,
+                    clock=self._clock,
                     on_saved=self._on_saved,
                     min_interval=self.storage.min_write_interval,
                 )

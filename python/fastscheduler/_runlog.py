@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import itertools
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
@@ -59,6 +60,10 @@ class RunLog:
         # difference (``own_totals``, which metrics read).
         self._loaded = dict.fromkeys(_COUNTS, 0)
         self.saver: Saver | None = None
+        # Added since the saver last read them (``unsaved``), and whether dead letters were cleared.
+        self._unsaved_history = 0
+        self._unsaved_dead = 0
+        self._cleared = False
 
     # ------------------------------------------------------------------ loading
 
@@ -110,21 +115,37 @@ class RunLog:
 
     def add(self, entry: HistoryEntry) -> None:
         self._history.append(entry)
-        if self.saver is not None:
-            self.saver.history(_record(entry))
+        if self.saver is not None:  # counted, not copied: the saver reads the newest at its write
+            self._unsaved_history += 1
+            self.saver.poke()
 
     def add_dead_letter(self, letter: DeadLetter) -> None:
         self._dead.append(letter)
         if self.saver is not None:
-            self.saver.dead_letter(_record(letter))
+            self._unsaved_dead += 1
+            self.saver.poke()
 
     def clear_dead_letters(self) -> int:
         with self._lock:
             n = len(self._dead)
             self._dead.clear()
             if self.saver is not None:
-                self.saver.clear_dead_letters()
+                self._unsaved_dead = 0
+                self._cleared = True
+                self.saver.poke()
         return n
+
+    def unsaved(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]], bool]:
+        """(lock held; the saver's) The history entries and dead letters added since the last
+        call, as store records, oldest first, and whether the dead letters were cleared. At most
+        what the buffers hold (``max_history``, ``max_dead_letters``): older ones would be pruned
+        from the store at once anyway."""
+        history = _newest(self._history, self._unsaved_history)
+        dead = _newest(self._dead, self._unsaved_dead)
+        cleared = self._cleared
+        self._unsaved_history = self._unsaved_dead = 0
+        self._cleared = False
+        return [_record(e) for e in history], [_record(d) for d in dead], cleared
 
     # ------------------------------------------------------------------ reading
 
@@ -189,6 +210,15 @@ def _record(entry: HistoryEntry | DeadLetter) -> dict[str, Any]:
     record = {name: getattr(entry, name) for name in names}
     record["v"] = FORMAT_VERSION
     return record
+
+
+def _newest(entries: collections.deque[Any], n: int) -> list[Any]:
+    """The newest ``n`` of ``entries`` (all of them if there are fewer), oldest first."""
+    if n >= len(entries):
+        return list(entries)
+    newest = list(itertools.islice(reversed(entries), n))
+    newest.reverse()
+    return newest
 
 
 def _history_entry(record: dict[str, Any]) -> HistoryEntry:

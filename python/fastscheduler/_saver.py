@@ -1,15 +1,19 @@
 """The saver: one background thread that writes the scheduler's changes to its storage backend.
 
-Changes are *marked* (a job id is dirty, a history entry was added ...) from any thread at the cost
-of a set insertion; the saver thread turns them into one :class:`~fastscheduler.stores.Changes`
-batch and hands it to the backend. While a write is in progress, new changes accumulate into the
-next batch, so at most one save is ever pending however fast changes arrive (10,000 job adds are
-one or two writes, not 10,000). Job records are read when the batch is built, so a job changed a
-thousand times between two writes is written once, as it is then.
+Changes are *marked* by the threads that make them, with the scheduler's lock held (they hold it
+anyway): a job whose record is new (:meth:`Saver.job`), a job whose state changed
+(:meth:`Saver.state`: a set insertion, nothing built), history or dead letters added
+(:meth:`Saver.poke`: the run log keeps them and counts what is unsaved). Only the first mark after
+a write wakes the saver thread. The thread then waits out the flush interval (``min_interval``:
+changes gather, one write and one fsync carry all of them), takes the marks, builds one
+:class:`~fastscheduler.stores.Changes` batch and hands it to the backend. What a batch holds is
+read when it is built, so a job that ran a hundred times since the last write is written once,
+as it is then, and history is read from the run log's bounded buffer (at most ``max_history``
+entries per write, however many runs there were).
 
-Writes can be paced (``min_interval``: the JSON backend rewrites its whole file, so it waits at
-least ``StorageBackend.min_write_interval`` seconds between writes, letting changes gather); a
-flush or a stop never waits for the pace.
+For a backend that takes job states (``StorageBackend.accepts_states``: the JSON journal), a job
+whose full record is stored is written as a state line serialised in Rust (``docs/persistence.md``);
+other backends get full records. A flush or a stop never waits for the pace.
 
 A write that fails (a database that went away) is kept, merged with newer changes, and retried with
 exponential backoff (0.5 s doubling to 30 s) until it succeeds; jobs keep running from memory
@@ -23,9 +27,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastscheduler.stores.base import Changes, StorageBackend
+
+if TYPE_CHECKING:
+    from fastscheduler._core import Job
 
 log = logging.getLogger("fastscheduler")
 
@@ -33,14 +40,28 @@ JobRecords = Callable[[set[str]], tuple[dict[str, dict[str, Any]], set[str]]]
 """``records(ids) -> (records by id, ids to delete)``: the current record of each dirty job id
 (ids of jobs that no longer exist come back in the delete set)."""
 
+JobStates = Callable[[list["Job"]], tuple[bytes, int, dict[str, dict[str, Any]], set[str]]]
+"""``states(jobs) -> (state lines, how many, full records, ids to delete)``: the journal state
+lines of the jobs still registered (full records of those whose state is not in the engine), and
+the ids of those that are not."""
+
+Unsaved = Callable[[], tuple[list[dict[str, Any]], list[dict[str, Any]], bool]]
+"""``unsaved() -> (history records, dead-letter records, cleared)``: what the run log added (and
+whether it cleared its dead letters) since the last call; called with the scheduler's lock held."""
+
 
 class Saver:
-    """Coalescing background writer for one backend (see the module documentation)."""
+    """Coalescing background writer for one backend (see the module documentation). ``lock`` is
+    the scheduler's lock, held by every caller of the marking methods."""
 
     def __init__(
         self,
         backend: StorageBackend,
+        *,
+        lock: threading.RLock,
         job_records: JobRecords,
+        job_states: JobStates | None,
+        unsaved: Unsaved,
         stats_record: Callable[[], dict[str, Any] | None],
         clock: Callable[[], float],
         on_saved: Callable[[Changes], None] | None = None,
@@ -49,22 +70,27 @@ class Saver:
         min_interval: float = 0.0,
     ) -> None:
         self._backend = backend
+        self._lock = lock
         self._job_records = job_records
+        self._job_states = job_states
+        self._unsaved = unsaved
         self._stats_record = stats_record
         self._clock = clock
         self._on_saved = on_saved
         self._min_retry = min_retry
+        self._max_retry = max_retry
         self._min_interval = min_interval
         self._next_write_at = 0.0
         self._flushing = 0
-        self._max_retry = max_retry
-        self._cond = threading.Condition()
-        self._dirty_jobs: set[str] = set()
-        self._marked = Changes()  # history, dead letters, clear flag (jobs and stats are dirty flags)
+        self._cond = threading.Condition(threading.Lock())
+        # Marks (scheduler lock held): ids needing a full record, jobs whose state changed.
+        self._full: set[str] = set()
+        self._states: set[Job] = set()
         self._stats_dirty = False
-        self._failed: Changes | None = None  # a batch whose write failed, to retry first
-        self._writing = False
+        self._poked = False  # a mark since the thread last took them (it was woken)
         self._generation = 0  # bumped by every mark; flush waits for the one it saw to be written
+        # (saver thread and cond)
+        self._failed: Changes | None = None  # a batch whose write failed, to retry first
         self._written = 0
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -72,39 +98,43 @@ class Saver:
         self._error_since: float | None = None
         self._writes = 0
 
-    # ------------------------------------------------------------------ marking (any thread)
+    # ------------------------------------------------------------------ marking (scheduler lock held)
 
     def job(self, job_id: str) -> None:
-        """Job ``job_id`` changed (or was removed): write its current record (or delete it)."""
-        with self._cond:
-            self._dirty_jobs.add(job_id)
-            self._bump()
+        """Job ``job_id`` is new, changed its definition, or was removed: write its whole record
+        (or delete it)."""
+        self._full.add(job_id)
+        self.poke(stats=False)
 
     def jobs(self, job_ids: list[str]) -> None:
-        """Several jobs changed."""
-        with self._cond:
-            self._dirty_jobs.update(job_ids)
-            self._bump()
+        """Several jobs are new (``start()``: every registered job)."""
+        self._full.update(job_ids)
+        self.poke(stats=False)
 
-    def history(self, entry: dict[str, Any]) -> None:
-        with self._cond:
-            self._marked.history.append(entry)
-            self._stats_dirty = True
-            self._bump()
-
-    def dead_letter(self, entry: dict[str, Any]) -> None:
-        with self._cond:
-            self._marked.dead_letters.append(entry)
-            self._bump()
-
-    def clear_dead_letters(self) -> None:
-        with self._cond:
-            self._marked.merge(Changes(clear_dead_letters=True))
-            self._bump()
-
-    def _bump(self) -> None:
+    def state(self, job: Job) -> None:
+        """The state of ``job`` (counters, next run, pause, recent outcomes) changed, or it was
+        removed. Costs a set insertion."""
+        self._states.add(job)
         self._generation += 1
-        self._cond.notify_all()
+        if not self._poked:
+            self._wake()
+
+    def poke(self, stats: bool = True) -> None:
+        """Something the saver reads when it writes changed (``stats``: the statistics too; the
+        run log added history or dead letters)."""
+        self._generation += 1
+        if stats:
+            self._stats_dirty = True
+        if not self._poked:
+            self._wake()
+
+    def stats(self) -> None:
+        self.poke()
+
+    def _wake(self) -> None:
+        with self._cond:
+            self._poked = True
+            self._cond.notify_all()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -120,8 +150,9 @@ class Saver:
         """Wait until everything marked before this call is written; False if ``timeout`` passed
         first (for instance while the database is down)."""
         end = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
+        with self._lock:
             target = self._generation
+        with self._cond:
             self._flushing += 1
             self._cond.notify_all()
             try:
@@ -171,29 +202,47 @@ class Saver:
 
     # ------------------------------------------------------------------ the thread
 
-    def _take(self) -> tuple[Changes, set[str], bool]:
-        """Everything marked so far (lock held): the batch of history, dead letters and a failed
-        batch, plus the dirty job ids and whether stats are dirty. Records are read after the lock
-        is released (reading them takes the scheduler's lock, which markers hold while marking)."""
-        batch = self._failed or Changes()
-        self._failed = None
-        ids, self._dirty_jobs = self._dirty_jobs, set()
+    def _take(self) -> tuple[int, Changes, set[str], set[Job], bool]:
+        """Everything marked so far (scheduler lock held, briefly): the generation it reaches,
+        the run log's new history and dead letters, the dirty ids and jobs, and whether the
+        statistics changed. Records are built afterwards, outside the lock."""
+        with self._cond:
+            self._poked = False
+        target = self._generation
+        full, self._full = self._full, set()
+        states, self._states = self._states, set()
         stats, self._stats_dirty = self._stats_dirty, False
-        marked, self._marked = self._marked, Changes()
-        batch.merge(marked)
-        return batch, ids, stats
+        history, dead, cleared = self._unsaved()
+        return (
+            target,
+            Changes(history=history, dead_letters=dead, clear_dead_letters=cleared),
+            full,
+            states,
+            stats,
+        )
 
-    def _complete(self, batch: Changes, ids: set[str], stats: bool) -> Changes:
-        """Add the current job records and stats to ``batch`` (no lock of ours held)."""
-        if ids:
-            records, deleted = self._job_records(ids)
+    def _complete(self, batch: Changes, full: set[str], states: set[Job], stats: bool) -> Changes:
+        """Add the current job records, job states and statistics to ``batch`` (scheduler lock
+        not held: the builders take it in chunks)."""
+        if states and self._job_states is None:
+            full |= {job.job_id for job in states}
+            states = set()
+        if full:
+            records, deleted = self._job_records(full)
             batch.merge(Changes(jobs=records, deleted_jobs=deleted))
+        if states:
+            assert self._job_states is not None
+            lines, count, records, deleted = self._job_states(list(states))
+            deleted -= batch.jobs.keys()
+            if deleted or records:
+                batch.merge(Changes(jobs=records, deleted_jobs=deleted))
+            batch.states, batch.state_count = lines, count
         if stats:
             batch.stats = self._stats_record()
         return batch
 
     def _wait_for_work(self, retry_at: float) -> bool:
-        """Wait (lock held) until there is something to write and, after a failure, until
+        """Wait (cond held) until there is something to write and, after a failure, until
         ``retry_at`` (monotonic; marks do not cut a backoff short, a stop does). False: stop now."""
         while True:
             if self._failed is not None:
@@ -201,7 +250,7 @@ class Saver:
                 if wait <= 0 or self._stopping:
                     return True
                 self._cond.wait(wait)
-            elif self._written < self._generation:
+            elif self._poked:
                 wait = self._next_write_at - time.monotonic()
                 if wait <= 0 or self._stopping or self._flushing:
                     return True
@@ -218,24 +267,29 @@ class Saver:
             with self._cond:
                 if not self._wait_for_work(retry_at):
                     return
-                target = self._generation
-                taken = self._take()
-            batch = taken[0]
+            with self._lock:
+                target, marked, full, states, stats = self._take()
+            with self._cond:
+                batch, self._failed = self._failed or Changes(), None
+            batch.merge(marked)
             try:
-                batch = self._complete(*taken)
+                batch = self._complete(batch, full, states, stats)
                 if batch:
                     self._backend.write(batch, self._clock())
             except Exception as exc:
+                with self._lock:
+                    # Job records and states are read afresh on the next try: the dirty marks go
+                    # back; the batch keeps what cannot be read again (history, dead letters).
+                    self._full |= full
+                    self._states |= states
+                    self._stats_dirty |= stats
                 with self._cond:
                     if self._last_error is None:
                         self._error_since = self._clock()
                         log.warning("fastscheduler: saving state failed, will retry: %s", exc)
                     self._last_error = f"{type(exc).__name__}: {exc}"
-                    # Keep the batch; newer marks are merged into it on the next try, and its jobs
-                    # and stats are read afresh then.
+                    batch.states, batch.state_count = b"", 0
                     self._failed = batch
-                    self._dirty_jobs |= taken[1]
-                    self._stats_dirty |= taken[2]
                     if self._stopping:
                         return  # stop() reports the unwritten changes (flush returned False)
                 retry_at = time.monotonic() + delay

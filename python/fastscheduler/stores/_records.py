@@ -359,11 +359,12 @@ def newer_version(record: Any) -> int | None:
     return None
 
 
-def newer_format_message(where: str, version: int) -> str:
-    """The message for data written by a newer fastscheduler than this one."""
+def newer_format_message(where: str, version: int, reads: int = FORMAT_VERSION) -> str:
+    """The message for data written by a newer fastscheduler than this one (``reads``: the newest
+    version of that format this code reads: the records', unless a file format says otherwise)."""
     return (
         f"{where} was written by a newer fastscheduler (format v{version}; this version reads "
-        f"v{FORMAT_VERSION}): upgrade fastscheduler to use it; nothing was changed"
+        f"v{reads}): upgrade fastscheduler to use it; nothing was changed"
     )
 
 

@@ -74,10 +74,18 @@ class Changes:
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
     clear_dead_letters: bool = False
     stats: dict[str, Any] | None = None
+    #: Only for a backend whose ``accepts_states`` is True: the new mutable state of jobs whose
+    #: full record the store already holds, as the JSON journal's ``state`` lines (bytes, one
+    #: line per job, see ``docs/persistence.md``), applied after ``jobs``. Other backends get
+    #: those jobs' full records in ``jobs`` instead.
+    states: bytes = b""
+    #: How many jobs ``states`` holds.
+    state_count: int = 0
 
     def __bool__(self) -> bool:
         return bool(
-            self.jobs
+            self.states
+            or self.jobs
             or self.deleted_jobs
             or self.history
             or self.dead_letters
@@ -100,6 +108,9 @@ class Changes:
         self.dead_letters.extend(later.dead_letters)
         if later.stats is not None:
             self.stats = later.stats
+        if later.states:  # state lines apply after the records, the later ones last
+            self.states += later.states
+            self.state_count += later.state_count
 
 
 class StorageBackend(ABC):
@@ -121,9 +132,14 @@ class StorageBackend(ABC):
     #: :class:`StorageFormatError` naming the backend (and the store is closed again).
     validates_records: bool = False
 
-    #: Least time between two writes, in seconds: a backend whose write costs the same however
-    #: small the change (the JSON file is rewritten whole) lets changes gather for this long.
+    #: Least time between two writes, in seconds (the flush interval): changes gather for this
+    #: long, so that one write (and one fsync) carries all of them. It bounds what a kill -9
+    #: can lose; ``stop()`` never waits for it.
     min_write_interval: float = 0.0
+
+    #: :meth:`write` takes :attr:`Changes.states` (job states as JSON journal lines) for jobs
+    #: whose full record it holds. False: every changed job comes as a full record.
+    accepts_states: bool = False
 
     @abstractmethod
     def open(self, limits: Limits) -> StoredState:

@@ -11,6 +11,7 @@
 //! - [`engine`]: the job table (triggers, next fires, counters) over the wheel.
 //! - [`runner`]: the engine thread: waits for the next deadline and hands out due jobs.
 //! - [`clock`]: the wall clock and the logic of watching it for jumps.
+//! - [`journal`]: the JSON store's snapshot and journal: compaction (a fold of both).
 #![forbid(unsafe_code)]
 
 pub mod backoff;
@@ -19,6 +20,7 @@ pub mod clock;
 pub mod cron;
 pub mod engine;
 pub mod error;
+pub mod journal;
 pub mod runner;
 pub mod trigger;
 pub mod tz;

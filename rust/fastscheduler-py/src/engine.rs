@@ -87,6 +87,25 @@ impl PyEngine {
     fn read<R: Send>(&self, py: Python<'_>, f: impl FnOnce(&mut JobTable) -> R + Send) -> R {
         with_lock(py, self.runner.table(), f)
     }
+
+    /// `(next fire µs, paused, runs, failures, retries)` of each key under one lock (None for
+    /// no key or an unknown one), for the JSON journal's state lines.
+    pub(crate) fn states_of(
+        &self,
+        py: Python<'_>,
+        keys: &[Option<u64>],
+    ) -> Vec<Option<crate::journal::EngineState>> {
+        self.read(py, |t| {
+            keys.iter()
+                .map(|key| {
+                    let key = (*key)?;
+                    let (runs, failures, retries) = t.counters(key)?;
+                    let paused = t.is_paused(key)?;
+                    Some((t.next_fire_us(key), paused, runs, failures, retries))
+                })
+                .collect()
+        })
+    }
 }
 
 #[pymethods]

@@ -8,6 +8,7 @@ mod convert;
 mod cron;
 mod engine;
 mod errors;
+mod journal;
 mod registry;
 mod run;
 mod trigger;
@@ -32,5 +33,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     engine::register(m)?;
     registry::register(m)?;
     run::register(m)?;
+    journal::register(m)?;
     Ok(())
 }

@@ -135,6 +135,34 @@ impl PyJob {
         Ok(PyString::new(py, &text).unbind())
     }
 
+    /// What the JSON journal's state line needs of this job (`journal::encode_job_states`).
+    pub(crate) fn journal_fields(&self, py: Python<'_>) -> PyResult<crate::journal::JobFields> {
+        let id = match (&self.id, &self.base) {
+            (Some(id), _) => id.bind(py).to_str()?.to_owned(),
+            (None, Some(base)) if self.n == 1 => base.bind(py).to_str()?.to_owned(),
+            (None, Some(base)) => numbered(base.bind(py).to_str()?, self.n as usize),
+            (None, None) => String::new(),
+        };
+        let mut fields = crate::journal::JobFields {
+            id,
+            key: self.key,
+            last_run: None,
+            finished: false,
+            paused: false,
+            recent: Vec::new(),
+        };
+        if let Some(run) = &self.run {
+            let run = run.borrow(py);
+            fields.last_run = run.last_run;
+            fields.finished = run.finished;
+            fields.paused = run.paused;
+            for status in run.recent.bind(py).iter() {
+                fields.recent.push(status.extract::<String>()?);
+            }
+        }
+        Ok(fields)
+    }
+
     fn func_name_of<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let func = self.func.bind(py);
         if let Ok(name) = func.getattr(intern!(py, "__name__")) {

@@ -1,0 +1,172 @@
+//! The JSON store's Rust side (`docs/persistence.md`): job-state lines serialised from the engine
+//! and the registry, and compaction, both with the GIL released for the formatting and the I/O.
+use crate::convert::to_secs;
+use crate::engine::PyEngine;
+use crate::registry::PyJob;
+use fastscheduler_core::journal::{self, JournalError, Limits};
+use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+
+/// What a state line needs of a job, copied out of Python objects while attached.
+pub(crate) struct JobFields {
+    pub id: String,
+    pub key: Option<u64>,
+    pub last_run: Option<f64>,
+    pub finished: bool,
+    /// Paused before it was put into the engine (the engine's flag counts once it is there).
+    pub paused: bool,
+    pub recent: Vec<String>,
+}
+
+/// `(next fire in µs, paused, runs, failures, retries)` of a job in the engine.
+pub(crate) type EngineState = (Option<i64>, bool, u64, u64, u64);
+
+fn line(buf: &mut Vec<u8>, job: &JobFields, state: Option<EngineState>) {
+    let (next, paused, runs, failures, retries) = state.unwrap_or((None, job.paused, 0, 0, 0));
+    buf.extend_from_slice(b"{\"state\":{\"job_id\":");
+    // Writing into a Vec cannot fail, and a str and finite floats always serialise.
+    let _ = serde_json::to_writer(&mut *buf, &job.id);
+    if let (Some(us), false) = (next, job.finished) {
+        buf.extend_from_slice(b",\"next_run\":");
+        let _ = serde_json::to_writer(&mut *buf, &to_secs(us));
+    }
+    if let Some(last) = job.last_run.filter(|t| t.is_finite()) {
+        buf.extend_from_slice(b",\"last_run\":");
+        let _ = serde_json::to_writer(&mut *buf, &last);
+    }
+    for (name, n) in [
+        ("run_count", runs),
+        ("failure_count", failures),
+        ("retry_count", retries),
+    ] {
+        if n != 0 {
+            let _ = write!(buf, ",\"{name}\":{n}");
+        }
+    }
+    if paused {
+        buf.extend_from_slice(b",\"paused\":true");
+    }
+    if job.finished {
+        buf.extend_from_slice(b",\"finished\":true");
+    }
+    if !job.recent.is_empty() {
+        buf.extend_from_slice(b",\"recent\":");
+        let _ = serde_json::to_writer(&mut *buf, &job.recent);
+    }
+    buf.extend_from_slice(b"}}\n");
+}
+
+/// The journal's `state` lines of `jobs` (see `docs/persistence.md`): for each job, its next
+/// run, pause flag and counters from `engine`, its last run, finished flag and recent outcomes
+/// from its run state; fields at their default are left out. The fields are copied while
+/// attached (a few pointer reads per job, one engine lock for all) and formatted detached.
+#[pyfunction]
+fn encode_job_states<'py>(
+    py: Python<'py>,
+    engine: &Bound<'py, PyEngine>,
+    jobs: Vec<Bound<'py, PyJob>>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let mut fields = Vec::with_capacity(jobs.len());
+    for job in &jobs {
+        fields.push(job.borrow().journal_fields(py)?);
+    }
+    let keys: Vec<Option<u64>> = fields.iter().map(|f| f.key).collect();
+    let states = engine.get().states_of(py, &keys);
+    let bytes = crate::detached(py, move || {
+        let mut buf = Vec::with_capacity(fields.len() * 120);
+        for (job, state) in fields.iter().zip(states) {
+            line(&mut buf, job, state);
+        }
+        buf
+    });
+    Ok(PyBytes::new(py, &bytes))
+}
+
+enum Failure {
+    Journal(JournalError),
+    Io(std::io::Error),
+    TooLarge(u64),
+}
+
+fn read(path: &str) -> Result<Vec<u8>, Failure> {
+    let mut data = Vec::new();
+    File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut data))
+        .map_err(Failure::Io)?;
+    Ok(data)
+}
+
+/// Fold the snapshot at `snapshot` (None: there is none yet) and the journal `segments`
+/// (`(number, path)`, in order) into a new snapshot written to `out` and fsynced, pruned to the
+/// limits at `now` (see `docs/persistence.md`). Returns `(covers, jobs, history, dead_letters,
+/// bytes)`. Runs detached. `ValueError` if a file is damaged or newer (its message says which and
+/// why; nothing is written then), `OSError` if reading or writing fails, `ValueError` too if the
+/// new snapshot would be larger than `max_bytes`.
+#[pyfunction]
+#[pyo3(signature = (snapshot, segments, out, *, max_history, history_retention_days, max_dead_letters, now, max_bytes))]
+#[allow(clippy::too_many_arguments)]
+fn compact_state(
+    py: Python<'_>,
+    snapshot: Option<String>,
+    segments: Vec<(u64, String)>,
+    out: String,
+    max_history: usize,
+    history_retention_days: f64,
+    max_dead_letters: usize,
+    now: f64,
+    max_bytes: u64,
+) -> PyResult<(u64, usize, usize, usize, u64)> {
+    let limits = Limits {
+        max_history,
+        retention_secs: history_retention_days * 86400.0,
+        max_dead_letters,
+    };
+    let result = crate::detached(py, move || -> Result<_, Failure> {
+        let snap = match &snapshot {
+            Some(path) => Some(read(path)?),
+            None => None,
+        };
+        let mut data = Vec::with_capacity(segments.len());
+        for (n, path) in &segments {
+            data.push((*n, path.as_str(), read(path)?));
+        }
+        let segs: Vec<(u64, &str, &[u8])> = data
+            .iter()
+            .map(|(n, name, bytes)| (*n, *name, bytes.as_slice()))
+            .collect();
+        let file = File::create(&out).map_err(Failure::Io)?;
+        let mut writer = BufWriter::with_capacity(1 << 20, file);
+        let (covers, summary) = journal::compact(snap.as_deref(), &segs, &limits, now, &mut writer)
+            .map_err(Failure::Journal)?;
+        let file = writer
+            .into_inner()
+            .map_err(|e| Failure::Io(e.into_error()))?;
+        let size = file.metadata().map_err(Failure::Io)?.len();
+        if size > max_bytes {
+            return Err(Failure::TooLarge(size));
+        }
+        file.sync_all().map_err(Failure::Io)?;
+        Ok((
+            covers,
+            summary.jobs,
+            summary.history,
+            summary.dead_letters,
+            size,
+        ))
+    });
+    result.map_err(|f| match f {
+        Failure::Journal(JournalError::Io(e)) | Failure::Io(e) => PyOSError::new_err(e.to_string()),
+        Failure::Journal(e) => PyValueError::new_err(e.to_string()),
+        Failure::TooLarge(size) => PyValueError::new_err(format!(
+            "the compacted state would take {size} bytes, more than max_file_size ({max_bytes})"
+        )),
+    })
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(encode_job_states, m)?)?;
+    m.add_function(wrap_pyfunction!(compact_state, m)?)
+}
