@@ -79,13 +79,30 @@ bench: dev ## benchmarks against croniter, cronsim, APScheduler 3 and fastschedu
 bench-cluster: dev services ## cluster dispatch throughput: claims per second with 1, 2 and 4 instances (PostgreSQL, MariaDB)
 	eval "$$(bash scripts/services.sh env)" && $(PY) benches/cluster_report.py
 
+# make demo's own venv: the package (a wheel built here) and the dashboard's dependencies
+# (fastscheduler[fastapi]) with maturin to build it, some 70 MB; not the dev group's test and
+# benchmark tools (over 600 MB). `maturin develop` would install the dev group too: it is not used.
+DEMO_VENV := .venv-demo
+
+$(DEMO_VENV)/.deps: pyproject.toml
+	@echo "demo: making $(DEMO_VENV) with maturin, to build the package with its fastapi extra"
+	$(PYTHON) -m venv $(DEMO_VENV)
+	$(DEMO_VENV)/bin/python -m pip install --progress-bar on --upgrade "pip>=25.1" "maturin>=1.7,<2"
+	touch $@
+
 .PHONY: demo
-demo: dev ## run the product: example jobs and the live dashboard at http://127.0.0.1:8000/scheduler/ (or the next free port)
+demo: $(DEMO_VENV)/.deps ## run the product: example jobs and the live dashboard at http://127.0.0.1:8000/scheduler/ (or the next free port)
+	@echo "demo: building the wheel (release; the first build takes a few minutes)"
+	rm -rf $(DEMO_VENV)/wheel
+	$(DEMO_VENV)/bin/maturin build --release --compatibility linux --interpreter $(DEMO_VENV)/bin/python --out $(DEMO_VENV)/wheel
+	@echo "demo: installing it with the dashboard's dependencies (fastscheduler[fastapi])"
+	$(DEMO_VENV)/bin/python -m pip install --progress-bar on "$$(ls $(DEMO_VENV)/wheel/*.whl)[fastapi]"
+	$(DEMO_VENV)/bin/python -m pip install --force-reinstall --no-deps $(DEMO_VENV)/wheel/*.whl
 	port=$$(bash scripts/free-port.sh $(DEMO_PORT)) && \
 	if [[ $$port != $(DEMO_PORT) ]]; then \
 		echo "demo: 127.0.0.1:$(DEMO_PORT) is in use by another program$$(bash scripts/free-port.sh --who $(DEMO_PORT)), the dashboard takes $$port (DEMO_PORT=... to choose)"; \
 	fi && \
-	exec $(VENV)/bin/fastscheduler demo --host 127.0.0.1 --port $$port
+	exec $(DEMO_VENV)/bin/fastscheduler demo --host 127.0.0.1 --port $$port
 
 .PHONY: browser
 browser: ## install headless Chromium from Debian for the browser test

@@ -46,8 +46,10 @@ def state(tmp_path: Path) -> Path:
 def test_jobs_history_and_dead_letters_read_a_store(state: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["jobs", "--state", str(state)]) == 0
     out = capsys.readouterr().out
-    assert "NEXT RUN (UTC)" in out and "test_cli._ok:every:10s" in out
+    assert "NEXT RUN (UTC)" in out and "_ok " in out and "test_cli._ok:every:10s" not in out  # names
     assert "2026-05-28 20:27:10Z" in out  # next run: T0 + 30
+    assert main(["jobs", "--state", str(state), "--full-ids"]) == 0
+    assert "test_cli._ok:every:10s" in capsys.readouterr().out
 
     assert main(["jobs", "--state", str(state), "--json"]) == 0
     jobs = json.loads(capsys.readouterr().out)
@@ -326,12 +328,13 @@ def test_history_of_an_unknown_job_says_so(state: Path, capsys: pytest.CaptureFi
     assert captured.out == ""
     assert captured.err == (
         f"error: no job 'nope' in {state}: no stored job or run has this id "
-        "(`fastscheduler jobs` lists the job ids)\n"
+        "(`fastscheduler jobs --full-ids` lists the job ids)\n"
     )
     assert main(["history", "--state", str(state), "--job", "test_cli._ok:every:10"]) == 2
     assert capsys.readouterr().err == (
         f"error: no job 'test_cli._ok:every:10' in {state}: no stored job or run has this id; did you mean "
-        "'test_cli._ok:every:10s' or 'test_cli._fails:every:10s'? (`fastscheduler jobs` lists the job ids)\n"
+        "'test_cli._ok:every:10s' or 'test_cli._fails:every:10s'? (`fastscheduler jobs --full-ids` lists the "
+        "job ids)\n"
     )
 
 

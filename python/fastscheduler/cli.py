@@ -5,6 +5,12 @@ scheduler, like ``uvicorn module:app``), ``jobs`` / ``history`` / ``dead-letters
 ``cron`` (next fire times of an expression) and ``bench`` (the benchmark report, from a checkout).
 Exit codes: 0 success, 1 a runtime failure (the store is locked or damaged ...), 2 bad usage or
 bad input (the message says what to change).
+
+Output follows the conventions of uvicorn, celery and ruff: colour only on a terminal, never with
+``NO_COLOR`` set (``FORCE_COLOR`` forces it); tables fit the terminal (100 columns when the output
+is not one) and show jobs by name, full ids on request (``--full-ids``); work that may take long
+(reading a big store, importing and starting a scheduler) shows a live line on a terminal's stderr.
+docs/cli.md describes each command.
 """
 
 from __future__ import annotations
@@ -15,13 +21,17 @@ import io
 import json
 import os
 import shlex
+import shutil
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import quote
 
 from fastscheduler import TZDB_VERSION, CronError, CronExpr, UnknownTimeZoneError, __version__
@@ -33,6 +43,93 @@ class CliError(Exception):
     def __init__(self, message: str, code: int = 1) -> None:
         super().__init__(message)
         self.code = code
+
+
+# ---------------------------------------------------------------------------------- output
+
+BOLD, DIM, RED, GREEN, YELLOW = "1", "2", "31", "32", "33"
+
+
+def color_wanted(stream: TextIO) -> bool:
+    """Whether to colour what goes to ``stream``: never with ``NO_COLOR`` set to anything
+    (no-color.org), always with ``FORCE_COLOR``, else only on a terminal that is not ``dumb``."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    if os.environ.get("TERM") == "dumb":
+        return False
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+
+
+class Style:
+    """ANSI styles for one stream, or none (see :func:`color_wanted`)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.on = color_wanted(stream)
+
+    def __call__(self, text: str, *codes: str) -> str:
+        return f"\033[{';'.join(codes)}m{text}\033[0m" if self.on and codes and text else text
+
+
+def output_width() -> int:
+    """Columns a table may take: ``$COLUMNS``, else the terminal's width, else 100."""
+    try:
+        columns = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        columns = 0
+    if columns > 0:
+        return columns
+    if sys.stdout.isatty():
+        return shutil.get_terminal_size((100, 24)).columns
+    return 100
+
+
+@contextmanager
+def progress(label: str, *, stream: TextIO | None = None, delay: float = 0.4) -> Iterator[None]:
+    """A live line for work that may take long: once it has taken ``delay`` seconds,
+    ``<spinner> <label> (<seconds> s)`` on ``stream`` (stderr), redrawn ten times a second and
+    erased when the work is done. Only on a terminal: pipes and logs get nothing."""
+    out = sys.stderr if stream is None else stream
+    try:
+        live = out.isatty() and os.environ.get("TERM") != "dumb"
+    except (AttributeError, ValueError):
+        live = False
+    if not live:
+        yield
+        return
+    frames = "\u280b\u2819\u2839\u2838\u283c\u2834\u2826\u2827\u2807\u280f"
+    if "utf" not in (getattr(out, "encoding", "") or "").lower():
+        frames = "|/-\\"
+    done = threading.Event()
+    started = time.monotonic()
+    drawn = False
+
+    def draw() -> None:
+        nonlocal drawn
+        if done.wait(delay):
+            return
+        i = 0
+        while not done.is_set():
+            out.write(f"\r{frames[i % len(frames)]} {label} ({time.monotonic() - started:.1f} s)\033[K")
+            out.flush()
+            drawn = True
+            i += 1
+            done.wait(0.1)
+
+    thread = threading.Thread(target=draw, name="fastscheduler-progress", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+        if drawn:
+            out.write("\r\033[K")
+            out.flush()
 
 
 # ---------------------------------------------------------------------------------- cron
@@ -80,7 +177,8 @@ def _load_scheduler(target: str) -> Any:
         raise CliError(f"expected module:scheduler (e.g. app.jobs:scheduler), got {target!r}", 2)
     sys.path.insert(0, os.getcwd())
     try:
-        module = importlib.import_module(module_name)
+        with progress(f"importing {module_name} (its jobs register)"):
+            module = importlib.import_module(module_name)
     except ImportError as exc:
         raise CliError(f"cannot import {module_name!r}: {exc}", 2) from None
     obj: Any = module
@@ -126,7 +224,8 @@ def _serve(scheduler: Any, dashboard: bool, host: str, port: int, allowed_hosts:
         uvicorn.run(app, host=host, port=port, log_level="warning")
         return 0
     try:
-        scheduler.start()
+        with progress("starting: loading the store and arming the jobs"):
+            scheduler.start()
     except StorageError as exc:
         raise CliError(str(exc)) from None
     print(f"fastscheduler: running {len(scheduler.get_jobs())} job(s) (Ctrl-C to stop)", flush=True)
@@ -172,7 +271,10 @@ def _read_store(args: argparse.Namespace) -> Any:
             raise CliError(f"no state file at {args.state} (give --state FILE or --database-url URL)", 2)
         backend = JSONStorageBackend(args.state)
     try:
-        state = backend.read(Limits(max_history=10**9, history_retention_days=10**6, max_dead_letters=10**9))
+        with progress(f"reading {backend.display_url if args.database_url else args.state}"):
+            state = backend.read(
+                Limits(max_history=10**9, history_retention_days=10**6, max_dead_letters=10**9)
+            )
         if args.database_url and backend.multi_instance:
             from fastscheduler.cluster import read_rows
             from fastscheduler.stores._records import cluster_row_problem
@@ -219,10 +321,101 @@ def _named(record: dict[str, Any]) -> dict[str, Any]:
     return {**record, "name": record.get("name") or record.get("func_name")}
 
 
-def _table(rows: list[list[str]], header: list[str]) -> None:
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
-    for row in [header, *rows]:
-        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+def _name(record: dict[str, Any]) -> str:
+    """A job's name: ``.name()``, else its function's name, else its id without the module path."""
+    name = record.get("name") or record.get("func_name")
+    return str(name) if name else short_id(record.get("job_id"))
+
+
+def short_id(job_id: Any) -> str:
+    """A default id without its module path, as the dashboard shows it: ``app.jobs.beat:every:10s``
+    is ``beat:every:10s``; other ids as they are."""
+    text = str(job_id)
+    head, sep, key = text.partition(":")
+    return f"{head.rpartition('.')[2]}{sep}{key}" if sep else text
+
+
+@dataclass
+class Column:
+    """One column of a table. When the table is too wide, a column with ``cut`` is cut: to
+    ``keep`` characters before a ``drop`` column goes (the rightmost such first), then down to
+    ``cut``; ``short`` gives each cell a shorter text to show before an ellipsis is needed."""
+
+    header: str
+    cells: list[str]
+    right: bool = False
+    cut: int | None = None
+    keep: int = 0
+    short: list[str] | None = None
+    drop: bool = False
+    styles: list[tuple[str, ...]] = field(default_factory=list)
+
+
+def _cell(text: str, width: int, short: str | None) -> str:
+    if len(text) <= width:
+        return text
+    if short is not None and len(short) <= width:
+        return short
+    return (short or text)[: max(0, width - 1)] + "\u2026"
+
+
+def print_table(columns: list[Column], width: int | None, style: Style) -> None:
+    """Print ``columns`` as a table no wider than ``width`` (None: as wide as they are), as
+    :class:`Column` says; if even that does not fit, it is printed as narrow as it gets."""
+    columns = list(columns)
+    while True:
+        widths = _fit(columns, width, hard=False)
+        droppable = [i for i, c in enumerate(columns) if c.drop]
+        if widths is not None or not droppable:
+            break
+        del columns[droppable[-1]]
+    widths = widths or _fit(columns, width, hard=True) or []
+    heads = [
+        c.header.rjust(w) if c.right else c.header.ljust(w) for c, w in zip(columns, widths, strict=True)
+    ]
+    print("  ".join(style(h, BOLD) for h in heads).rstrip())
+    for row in range(len(columns[0].cells)):
+        parts = []
+        for c, w in zip(columns, widths, strict=True):
+            text = _cell(c.cells[row], w, c.short[row] if c.short else None)
+            text = text.rjust(w) if c.right else text.ljust(w)
+            parts.append(style(text, *c.styles[row]) if c.styles else text)
+        print("  ".join(parts).rstrip())
+
+
+def _fit(columns: list[Column], width: int | None, *, hard: bool) -> list[int] | None:
+    """Column widths within ``width``, cutting the widest cuttable column a character at a time
+    down to its ``keep`` (``hard``: its ``cut``); None if they do not fit (``hard``: the widths
+    reached anyway)."""
+    widths = [max(len(c.header), *map(len, c.cells)) for c in columns]
+    if width is None:
+        return widths
+    floors = [
+        len(c.header) if c.cut is None else max(len(c.header), c.cut if hard else max(c.cut, c.keep))
+        for c in columns
+    ]
+    excess = sum(widths) + 2 * (len(columns) - 1) - width
+    while excess > 0:
+        cuttable = [i for i, w in enumerate(widths) if columns[i].cut is not None and w > floors[i]]
+        if not cuttable:
+            return widths if hard else None
+        widths[max(cuttable, key=lambda i: widths[i])] -= 1
+        excess -= 1
+    return widths
+
+
+_STATE_STYLE = {"scheduled": (GREEN,), "paused": (YELLOW,), "done": (DIM,)}
+_STATUS_STYLE = {"completed": (GREEN,), "failed": (RED,), "missed": (YELLOW,)}
+
+
+def _words_cut(schedule: str) -> str:
+    """A cron job's schedule text without the expression's words (what follows the em dash):
+    ``Cron: 0 9 * * MON-FRI (Europe/Paris)``; other texts as they are."""
+    head, sep, rest = schedule.partition(" \u2014 ")
+    if not sep:
+        return schedule
+    zone = rest[rest.rfind(" (") :] if rest.endswith(")") and " (" in rest else ""
+    return head + zone
 
 
 def _cmd_jobs(args: argparse.Namespace) -> int:
@@ -231,21 +424,26 @@ def _cmd_jobs(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(jobs, indent=2, default=str))
         return 0
-    rows = [
-        [
-            _paste(r.get("job_id")),
-            str(r.get("schedule")),
-            "paused" if r.get("paused") else ("done" if r.get("finished") else "scheduled"),
-            _ts(r.get("next_run")),
-            _ts(r.get("last_run")),
-            str(r.get("run_count", 0)),
-            str(r.get("failure_count", 0)),
-            _url_id(r.get("job_id")),
-        ]
-        for r in jobs
+    style = Style(sys.stdout)
+    states = ["paused" if r.get("paused") else ("done" if r.get("finished") else "scheduled") for r in jobs]
+    failed = [str(r.get("failure_count", 0)) for r in jobs]
+    schedules = [str(r.get("schedule") or "-") for r in jobs]
+    columns = [
+        Column("NAME", [_name(r) for r in jobs], cut=10, keep=20),
+        Column("SCHEDULE", schedules, cut=12, keep=28, short=[_words_cut(t) for t in schedules]),
+        Column("STATE", states, styles=[_STATE_STYLE.get(x, ()) for x in states]),
+        Column("NEXT RUN (UTC)", [_ts(r.get("next_run")) for r in jobs]),
+        Column("LAST RUN (UTC)", [_ts(r.get("last_run")) for r in jobs], drop=True),
+        Column("RUNS", [str(r.get("run_count", 0)) for r in jobs], right=True),
+        Column("FAILED", failed, right=True, styles=[(RED,) if f != "0" else () for f in failed]),
     ]
-    header = ["JOB", "SCHEDULE", "STATE", "NEXT RUN (UTC)", "LAST RUN (UTC)", "RUNS", "FAILED", "IN URLS"]
-    _table(rows, header)
+    if args.full_ids:
+        columns.append(Column("ID", [_paste(r.get("job_id")) for r in jobs]))
+        columns.append(Column("IN URLS", [_url_id(r.get("job_id")) for r in jobs]))
+    if not jobs:
+        print("no jobs in the store")
+        return 0
+    print_table(columns, None if args.full_ids else output_width(), style)
     return 0
 
 
@@ -262,11 +460,17 @@ def _cmd_history(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(entries, indent=2, default=str))
         return 0
-    rows = [
-        [_ts(h.get("timestamp")), _paste(h.get("job_id")), str(h.get("status")), str(h.get("error") or "")]
-        for h in entries
+    style = Style(sys.stdout)
+    statuses = [str(h.get("status")) for h in entries]
+    columns = [
+        Column("WHEN (UTC)", [_ts(h.get("timestamp")) for h in entries]),
+        Column("NAME", [_name(h) for h in entries], cut=10, keep=20),
+        Column("STATUS", statuses, styles=[_STATUS_STYLE.get(x, ()) for x in statuses]),
+        Column("ERROR", [str(h.get("error") or "") for h in entries], cut=10, keep=30),
     ]
-    _table(rows, ["WHEN (UTC)", "JOB", "STATUS", "ERROR"])
+    if args.full_ids:
+        columns.insert(2, Column("ID", [_paste(h.get("job_id")) for h in entries]))
+    print_table(columns, None if args.full_ids else output_width(), style)
     return 0
 
 
@@ -280,7 +484,7 @@ def _no_such_job(args: argparse.Namespace, state: Any) -> str:
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     return (
         f"no job {args.job!r} in {store}: no stored job or run has this id{hint} "
-        "(`fastscheduler jobs` lists the job ids)"
+        "(`fastscheduler jobs --full-ids` lists the job ids)"
     )
 
 
@@ -290,9 +494,11 @@ def _cmd_dead_letters(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(letters, indent=2, default=str))
         return 0
+    style = Style(sys.stdout)
     for d in letters:
-        print(f"{_ts(d.get('executed_at'))}  {_paste(d.get('job_id'))}  after {d.get('attempts')} attempt(s)")
-        print(f"  {d.get('error_type')}: {d.get('error_message')}")
+        job = _paste(d.get("job_id")) if args.full_ids else _name(d)
+        print(f"{_ts(d.get('executed_at'))}  {style(job, BOLD)}  after {d.get('attempts')} attempt(s)")
+        print(f"  {style(str(d.get('error_type')), RED)}: {d.get('error_message')}")
         if args.traceback:
             print("  " + str(d.get("traceback", "")).rstrip().replace("\n", "\n  "))
     if not letters:
@@ -355,10 +561,17 @@ def _positive(text: str) -> int:
     return n
 
 
-def _store_args(p: argparse.ArgumentParser) -> None:
+def _store_args(p: argparse.ArgumentParser, ids: bool = True) -> None:
     p.add_argument("--state", default="fastscheduler_state.json", help="JSON state file (the default store)")
     p.add_argument("--database-url", help="SQL store instead, e.g. postgresql://user:pass@host/db")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    if ids:
+        p.add_argument(
+            "--full-ids",
+            action="store_true",
+            help="show each job's full id (to paste into a shell and into API URLs); the table may "
+            "then be wider than the terminal",
+        )
 
 
 def _serve_args(p: argparse.ArgumentParser) -> None:
@@ -455,6 +668,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result: int = args.func(args)
     except CliError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"{Style(sys.stderr)('error', BOLD, RED)}: {exc}", file=sys.stderr)
         return exc.code
+    except BrokenPipeError:  # `fastscheduler history | head`: the reader has what it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)  # so that flushing stdout at exit is quiet too
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a shell reports a command a closed pipe ended
     return result
