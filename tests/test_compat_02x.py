@@ -654,3 +654,15 @@ def test_a_zone_is_named_when_it_is_not_the_machines(monkeypatch: pytest.MonkeyP
     assert record is not None and record["schedule"] == "Daily at 14:30 (Asia/Tokyo)"
     record = tokyo.get_job(tokyo.once(60).do(tick))
     assert record is not None and record["schedule"] == "Once at 2026-05-29 05:27:40 (Asia/Tokyo)"
+
+
+def test_the_dashboard_gets_a_one_shots_time_to_show_it_in_the_viewers_zone() -> None:
+    from fastscheduler.dashboard.hub import wire_job
+
+    s = FastScheduler(storage="memory", quiet=True, clock=ManualClock(T0), timezone="UTC")
+    once = s.get_job(s.once(60).do(tick))
+    every = s.get_job(s.every(10).seconds.do(tick))
+    assert once is not None and every is not None
+    assert (once["at"], once["kind"]) == (T0 + 60, "date")  # the text is the server's local time
+    assert wire_job(once)["at"] == T0 + 60 and "at" not in wire_job(every)
+    assert (every["interval"], every["cron"], every["at"]) == (10.0, None, None)

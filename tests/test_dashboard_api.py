@@ -920,24 +920,24 @@ def test_job_ids_work_in_paths_percent_encoded(sched: FastScheduler) -> None:
 
 
 def test_the_cli_prints_ids_ready_to_paste(sched: FastScheduler, tmp_path: Path) -> None:
-    # `fastscheduler jobs`: the JOB column pastes into a shell (`history --job ...`), the last
-    # column into an API URL; checked through a real shell.
+    # `fastscheduler jobs --full-ids`: the ID column pastes into a shell (`history --job ...`), the
+    # last column into an API URL; checked through a real shell.
     for job_id in ODD_IDS:
         sched.every(10).seconds.id(job_id).do(lambda: None)
     sched.start()
     sched.stop(wait=True)
     state = str(tmp_path / "state.json")
     jobs = subprocess.run(
-        [sys.executable, "-m", "fastscheduler", "jobs", "--state", state],
+        [sys.executable, "-m", "fastscheduler", "jobs", "--state", state, "--full-ids"],
         capture_output=True,
         text=True,
         check=True,
     ).stdout.splitlines()
-    assert jobs[0].split()[-2:] == ["IN", "URLS"]
+    assert jobs[0].split()[-3:] == ["ID", "IN", "URLS"]
     app = make_app(sched)
     seen = set()
     for line in jobs[1:]:
-        pasted_job, in_urls = re.split(r"\s{2,}", line)[0], line.split()[-1]
+        pasted_job, in_urls = re.split(r"\s{2,}", line)[-2], line.split()[-1]
         (job_id,) = shlex.split(pasted_job)
         seen.add(job_id)
         r = requests_at(app, "http://127.0.0.1:8000", [("GET", f"/scheduler/api/jobs/{in_urls}", {})])[0]

@@ -96,8 +96,12 @@ _RUN_STATUS = {
 
 
 def wire_job(record: Mapping[str, Any]) -> dict[str, Any]:
-    """The compact form of a ``get_job``/``get_jobs`` record that the stream sends."""
-    return {k: record.get(k) for k in WIRE_JOB_KEYS}
+    """The compact form of a ``get_job``/``get_jobs`` record that the stream sends (a one-shot
+    job's also its time, ``at``, which the page shows in the viewer's zone)."""
+    wire = {k: record.get(k) for k in WIRE_JOB_KEYS}
+    if record.get("kind") == "date":
+        wire["at"] = record.get("at")
+    return wire
 
 
 def stats_payload(stats: Mapping[str, Any], running: bool) -> dict[str, Any]:
