@@ -187,6 +187,20 @@ with scheduler:
     assert len(scheduler.dead_letters) == 0
 
 assert ran == ["heartbeat"], ran
+assert scheduler.state_file.name == "scheduler.json"  # a Path, as in 0.2.x
+
+# auto_start=True: started in the constructor, before the decorators; the jobs register and
+# find their stored state all the same.
+again = FastScheduler(state_file="scheduler.json", quiet=True, auto_start=True)
+
+
+@again.every(10).seconds
+def heartbeat():
+    ran.append("heartbeat")
+
+
+assert again.running and again.get_job(hb)["run_count"] == 1, again.get_job(hb)
+again.stop()
 print("ok")
 """
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fastscheduler._builders import At, Cron, Daily, Every, Hourly, JobSpec, Once, Weekly
@@ -96,7 +97,7 @@ class FastScheduler(CompatViews):
         retention = retention_days(history_retention_days)  # 0: no age limit, as in 0.2.x
         #: Zone of wall-clock schedules given without one (``daily.at("14:30")`` is local time).
         self.timezone = CronExpr("* * * * *", tz=timezone or local_zone_name()).tz
-        self.state_file = state_file
+        self.state_file = Path(state_file)  # a Path, as in 0.2.x
         self.database_url = database_url
         self.max_history = max_history
         self.max_workers = max_workers
