@@ -25,6 +25,7 @@ __all__ = [
     "_tzif_agrees_from",
     "compact_state",
     "encode_job_states",
+    "encode_records",
     "run_context_var",
 ]
 
@@ -272,3 +273,7 @@ def compact_state(
     """Fold a snapshot and journal segments into a new snapshot at ``out`` (fsynced); returns
     ``(covers, jobs, history, dead_letters, bytes)``. ValueError: damaged, newer or too large;
     OSError: I/O."""
+
+def encode_records(kind: str, records: list[Any], fields: list[str], version: int) -> bytes:
+    """Journal lines ``{kind: {"v": version, field: value, ...}}`` of ``records``' plain fields;
+    ValueError for a value that is not None, a bool, an int, a finite float or a str."""

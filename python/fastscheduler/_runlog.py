@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from fastscheduler._saver import Saver
     from fastscheduler.stores import StoredState
 
-__all__ = ["RunLog"]
+__all__ = ["HISTORY_NAMES", "RunLog", "record"]
 
 _COUNTS: Final = ("runs", "failures", "retries", "missed", "attempts")
 
@@ -135,17 +135,18 @@ class RunLog:
                 self.saver.poke()
         return n
 
-    def unsaved(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]], bool]:
+    def unsaved(self) -> tuple[list[HistoryEntry], list[DeadLetter], bool]:
         """(lock held; the saver's) The history entries and dead letters added since the last
-        call, as store records, oldest first, and whether the dead letters were cleared. At most
-        what the buffers hold (``max_history``, ``max_dead_letters``): older ones would be pruned
-        from the store at once anyway."""
+        call, oldest first, and whether the dead letters were cleared. At most what the buffers
+        hold (``max_history``, ``max_dead_letters``): older ones would be pruned from the store at
+        once anyway. Entries are never changed once added, so the saver turns them into records
+        after the lock is released (:func:`record`)."""
         history = _newest(self._history, self._unsaved_history)
         dead = _newest(self._dead, self._unsaved_dead)
         cleared = self._cleared
         self._unsaved_history = self._unsaved_dead = 0
         self._cleared = False
-        return [_record(e) for e in history], [_record(d) for d in dead], cleared
+        return history, dead, cleared
 
     # ------------------------------------------------------------------ reading
 
@@ -204,9 +205,9 @@ class RunLog:
         return {"v": FORMAT_VERSION, "totals": totals, "per_job": per_job}
 
 
-def _record(entry: HistoryEntry | DeadLetter) -> dict[str, Any]:
+def record(entry: HistoryEntry | DeadLetter) -> dict[str, Any]:
     """A history entry or dead letter as a stored record (its fields and the format version)."""
-    names = _HISTORY_NAMES if type(entry) is HistoryEntry else _DEAD_NAMES
+    names = HISTORY_NAMES if type(entry) is HistoryEntry else _DEAD_NAMES
     record = {name: getattr(entry, name) for name in names}
     record["v"] = FORMAT_VERSION
     return record
@@ -229,9 +230,9 @@ def _dead_letter(record: dict[str, Any]) -> DeadLetter:
     return DeadLetter(**{k: v for k, v in record.items() if k in _DEAD_FIELDS})
 
 
-_HISTORY_NAMES: Final = tuple(f.name for f in dataclasses.fields(HistoryEntry))
+HISTORY_NAMES: Final = tuple(f.name for f in dataclasses.fields(HistoryEntry))
 _DEAD_NAMES: Final = tuple(f.name for f in dataclasses.fields(DeadLetter))
-_HISTORY_FIELDS: Final = frozenset(_HISTORY_NAMES)
+_HISTORY_FIELDS: Final = frozenset(HISTORY_NAMES)
 _DEAD_FIELDS: Final = frozenset(_DEAD_NAMES)
 
 

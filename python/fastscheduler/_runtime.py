@@ -338,8 +338,8 @@ class Runtime:
             EventType.STATE_SAVED,
             None,
             total_runs=totals.get("runs"),
-            jobs=len(changes.jobs),
+            jobs=len(changes.jobs) + changes.state_count,
             deleted=len(changes.deleted_jobs),
-            history=len(changes.history),
+            history=len(changes.history) + changes.history_count,
             dead_letters=len(changes.dead_letters),
         )

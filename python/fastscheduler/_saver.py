@@ -23,16 +23,20 @@ for everything marked so far to be written.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from fastscheduler.stores.base import Changes, StorageBackend
+from fastscheduler._core import encode_records
+from fastscheduler._runlog import HISTORY_NAMES, record
+from fastscheduler.stores.base import FORMAT_VERSION, Changes, StorageBackend
 
 if TYPE_CHECKING:
     from fastscheduler._core import Job
+    from fastscheduler.models import DeadLetter, HistoryEntry
 
 log = logging.getLogger("fastscheduler")
 
@@ -45,9 +49,9 @@ JobStates = Callable[[list["Job"]], tuple[bytes, int, dict[str, dict[str, Any]],
 lines of the jobs still registered (full records of those whose state is not in the engine), and
 the ids of those that are not."""
 
-Unsaved = Callable[[], tuple[list[dict[str, Any]], list[dict[str, Any]], bool]]
-"""``unsaved() -> (history records, dead-letter records, cleared)``: what the run log added (and
-whether it cleared its dead letters) since the last call; called with the scheduler's lock held."""
+Unsaved = Callable[[], tuple[list["HistoryEntry"], list["DeadLetter"], bool]]
+"""``unsaved() -> (history entries, dead letters, cleared)``: what the run log added (and whether
+it cleared its dead letters) since the last call; called with the scheduler's lock held."""
 
 
 class Saver:
@@ -202,7 +206,9 @@ class Saver:
 
     # ------------------------------------------------------------------ the thread
 
-    def _take(self) -> tuple[int, Changes, set[str], set[Job], bool]:
+    def _take(
+        self,
+    ) -> tuple[int, tuple[list[HistoryEntry], list[DeadLetter], bool], set[str], set[Job], bool]:
         """Everything marked so far (scheduler lock held, briefly): the generation it reaches,
         the run log's new history and dead letters, the dirty ids and jobs, and whether the
         statistics changed. Records are built afterwards, outside the lock."""
@@ -212,14 +218,23 @@ class Saver:
         full, self._full = self._full, set()
         states, self._states = self._states, set()
         stats, self._stats_dirty = self._stats_dirty, False
-        history, dead, cleared = self._unsaved()
-        return (
-            target,
-            Changes(history=history, dead_letters=dead, clear_dead_letters=cleared),
-            full,
-            states,
-            stats,
-        )
+        return target, self._unsaved(), full, states, stats
+
+    def _log_changes(self, history: list[HistoryEntry], dead: list[DeadLetter], cleared: bool) -> Changes:
+        """History and dead letters as a batch: for a store that takes journal lines, history as
+        lines serialised in Rust (a dict per record otherwise, or for values only Python writes)."""
+        changes = Changes(dead_letters=[record(d) for d in dead], clear_dead_letters=cleared)
+        if history and self._job_states is not None:
+            try:
+                changes.history_lines = encode_records(
+                    "history", history, list(HISTORY_NAMES), FORMAT_VERSION
+                )
+                changes.history_count = len(history)
+                return changes
+            except (ValueError, TypeError, OverflowError):
+                pass  # NaN, a lone surrogate, a huge int: as dicts, which json writes
+        changes.history = [record(h) for h in history]
+        return changes
 
     def _complete(self, batch: Changes, full: set[str], states: set[Job], stats: bool) -> Changes:
         """Add the current job records, job states and statistics to ``batch`` (scheduler lock
@@ -268,11 +283,14 @@ class Saver:
                 if not self._wait_for_work(retry_at):
                     return
             with self._lock:
-                target, marked, full, states, stats = self._take()
+                target, log_entries, full, states, stats = self._take()
             with self._cond:
                 batch, self._failed = self._failed or Changes(), None
-            batch.merge(marked)
             try:
+                marked = self._log_changes(*log_entries)
+                if marked.history and batch.history_lines:  # records cannot follow lines
+                    batch = _history_as_records(batch)
+                batch.merge(marked)
                 batch = self._complete(batch, full, states, stats)
                 if batch:
                     self._backend.write(batch, self._clock())
@@ -307,3 +325,11 @@ class Saver:
                 self._cond.notify_all()
             if self._on_saved is not None and batch:
                 self._on_saved(batch)
+
+
+def _history_as_records(batch: Changes) -> Changes:
+    """``batch`` with its history lines turned back into records (records must follow them)."""
+    lines = batch.history_lines.decode("utf-8").splitlines()
+    batch.history = [json.loads(line)["history"] for line in lines] + batch.history
+    batch.history_lines, batch.history_count = b"", 0
+    return batch

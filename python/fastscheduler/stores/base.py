@@ -81,10 +81,16 @@ class Changes:
     states: bytes = b""
     #: How many jobs ``states`` holds.
     state_count: int = 0
+    #: Only for a backend whose ``accepts_states`` is True: more history records, as journal
+    #: ``history`` lines (bytes), after those in ``history``.
+    history_lines: bytes = b""
+    #: How many records ``history_lines`` holds.
+    history_count: int = 0
 
     def __bool__(self) -> bool:
         return bool(
             self.states
+            or self.history_lines
             or self.jobs
             or self.deleted_jobs
             or self.history
@@ -101,6 +107,8 @@ class Changes:
         for job_id, record in later.jobs.items():
             self.deleted_jobs.discard(job_id)
             self.jobs[job_id] = record
+        if later.history and self.history_lines:
+            raise ValueError("Changes.merge: history records cannot follow history lines")
         self.history.extend(later.history)
         if later.clear_dead_letters:
             self.clear_dead_letters = True
@@ -111,6 +119,9 @@ class Changes:
         if later.states:  # state lines apply after the records, the later ones last
             self.states += later.states
             self.state_count += later.state_count
+        if later.history_lines:
+            self.history_lines += later.history_lines
+            self.history_count += later.history_count
 
 
 class StorageBackend(ABC):

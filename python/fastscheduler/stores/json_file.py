@@ -218,15 +218,15 @@ class JSONStorageBackend(StorageBackend):
     multi_instance = False
     validates_records = True
     accepts_states = True
-    #: Changes gather for half a second between writes (``flush_interval``).
-    min_write_interval = 0.5
+    #: Changes gather for a second between writes (``flush_interval``).
+    min_write_interval = 1.0
 
     def __init__(
         self,
         path: str | os.PathLike[str] = "fastscheduler_state.json",
         *,
         max_file_size: int = 1 << 30,
-        flush_interval: float = 0.5,
+        flush_interval: float = 1.0,
         compact_min_bytes: int = 4 << 20,
     ) -> None:
         if isinstance(max_file_size, bool) or not isinstance(max_file_size, int) or max_file_size < 1:
@@ -405,20 +405,24 @@ class JSONStorageBackend(StorageBackend):
                 if not isinstance(record, dict) or record.get("job_id") != job_id:
                     record = {**record, "job_id": job_id} if isinstance(record, dict) else record
                 add(f'{{"job":{encode(_without_defaults(record))}}}\n')
-            states = changes.states.decode("utf-8") if changes.states else ""
-            if states:
-                add(states if states.endswith("\n") else states + "\n")
+            head = "".join(parts).encode("utf-8")
+            parts.clear()
             for record in changes.history:
                 add(f'{{"history":{encode(record)}}}\n')
+            history = "".join(parts).encode("utf-8")
+            parts.clear()
             if changes.clear_dead_letters:
                 add('{"clear_dead_letters":true}\n')
             for record in changes.dead_letters:
                 add(f'{{"dead_letter":{encode(record)}}}\n')
             if changes.stats is not None:
                 add(f'{{"stats":{encode(changes.stats)}}}\n')
-            lines = len(parts) - 1 + changes.state_count if states else len(parts)
+            lines = len(changes.deleted_jobs) + len(changes.jobs) + changes.state_count
+            lines += len(changes.history) + changes.history_count + len(parts)
             add(f'{{"commit":{{"lines":{lines},"now":{encode(float(now))}}}}}\n')
-            return "".join(parts).encode("utf-8")
+            # The lines made in Rust (job states, history) go in as they are, not through str.
+            tail = "".join(parts).encode("utf-8")
+            return b"".join((head, _lines(changes.states), history, _lines(changes.history_lines), tail))
         except (TypeError, ValueError, RecursionError, UnicodeError) as exc:
             raise StorageError(
                 f"cannot write {self.path}: the batch holds a value that is not JSON-serialisable ({exc})"
@@ -1027,6 +1031,10 @@ def _older(record: Any, horizon: float) -> bool:
     """Whether a history record's timestamp is a number before ``horizon`` (others are kept)."""
     ts = record.get("timestamp") if isinstance(record, dict) else None
     return isinstance(ts, (int, float)) and not isinstance(ts, bool) and ts < horizon
+
+
+def _lines(data: bytes) -> bytes:
+    return data if not data or data.endswith(b"\n") else data + b"\n"
 
 
 def _crash_point(step: str) -> None:

@@ -133,7 +133,8 @@ enum Line<'a> {
     Delete(String),
     #[serde(borrow)]
     Job(&'a RawValue),
-    State(Map<String, Value>),
+    #[serde(borrow)]
+    State(&'a RawValue),
     #[serde(borrow)]
     History(&'a RawValue),
     ClearDeadLetters(bool),
@@ -154,9 +155,11 @@ struct Stamp {
     timestamp: Option<Value>,
 }
 
-enum Record<'a> {
-    Raw(&'a RawValue),
-    Parsed(Map<String, Value>),
+/// A job in the fold: its last whole record and the last state line since (applied when the
+/// snapshot is written: a job that ran a thousand times is parsed once).
+struct Job<'a> {
+    record: &'a RawValue,
+    state: Option<&'a RawValue>,
 }
 
 struct History<'a> {
@@ -168,7 +171,7 @@ struct History<'a> {
 /// The state being folded: the snapshot, then each committed batch of the segments.
 struct Fold<'a> {
     index: HashMap<String, usize>,
-    jobs: Vec<Option<(String, Record<'a>)>>,
+    jobs: Vec<Option<(String, Job<'a>)>>,
     history: VecDeque<History<'a>>,
     dead: VecDeque<&'a RawValue>,
     stats: Option<&'a RawValue>,
@@ -199,12 +202,16 @@ impl<'a> Fold<'a> {
         }
     }
 
-    fn upsert(&mut self, id: String, record: Record<'a>) {
+    fn upsert(&mut self, id: String, record: &'a RawValue) {
+        let job = Job {
+            record,
+            state: None,
+        };
         match self.index.get(&id) {
-            Some(&i) if self.jobs[i].is_some() => self.jobs[i] = Some((id, record)),
+            Some(&i) if self.jobs[i].is_some() => self.jobs[i] = Some((id, job)),
             _ => {
                 self.index.insert(id.clone(), self.jobs.len());
-                self.jobs.push(Some((id, record)));
+                self.jobs.push(Some((id, job)));
                 self.live += 1;
             }
         }
@@ -218,37 +225,22 @@ impl<'a> Fold<'a> {
         }
     }
 
-    /// Replace the state fields of a stored job (a state for a job not stored is dropped, as the
-    /// loader drops it).
-    fn state(&mut self, mut state: Map<String, Value>, at: &str) -> Result<(), JournalError> {
-        let Some(Value::String(id)) = state.remove("job_id") else {
-            return Err(damaged(at, "a state line without a job_id"));
-        };
-        let Some(&i) = self.index.get(&id) else {
-            return Ok(());
-        };
-        let Some((_, record)) = self.jobs[i].as_mut() else {
-            return Ok(());
-        };
-        let map = match record {
-            Record::Parsed(map) => map,
-            Record::Raw(raw) => {
-                let parsed: Map<String, Value> = serde_json::from_str(raw.get()).map_err(|e| {
-                    damaged(at, format_args!("a job record is not an object ({e})"))
-                })?;
-                *record = Record::Parsed(parsed);
-                let Record::Parsed(map) = record else {
-                    unreachable!("just set");
-                };
-                map
+    /// Keep a state line for a stored job, to replace its state fields when the snapshot is
+    /// written (a state for a job not stored is dropped, as the loader drops it).
+    fn state(&mut self, state: &'a RawValue, at: &str) -> Result<(), JournalError> {
+        let id = match state_id(state.get()) {
+            Some((id, _)) => id,
+            None => {
+                serde_json::from_str::<JobId>(state.get())
+                    .map_err(|e| damaged(at, format_args!("a state line without a job_id ({e})")))?
+                    .job_id
             }
         };
-        for field in STATE_FIELDS {
-            map.shift_remove(field);
+        if let Some(&i) = self.index.get(&id) {
+            if let Some((_, job)) = self.jobs[i].as_mut() {
+                job.state = Some(state);
+            }
         }
-        map.extend(state);
-        // The line leaves out fields at their default: the loader puts them back.
-        map.insert(DEFAULTS_KEY.to_owned(), Value::from(1));
         Ok(())
     }
 
@@ -279,7 +271,7 @@ impl<'a> Fold<'a> {
             _ => return Err(damaged(what, "no format version")),
         }
         for (id, raw) in doc.jobs.map(|o| o.0).unwrap_or_default() {
-            self.upsert(id, Record::Raw(raw));
+            self.upsert(id, raw);
         }
         self.history.extend(
             doc.history
@@ -383,7 +375,7 @@ impl<'a> Fold<'a> {
                             damaged(at, format_args!("a job record without a job_id ({e})"))
                         })?
                         .job_id;
-                    self.upsert(id, Record::Raw(raw));
+                    self.upsert(id, raw);
                 }
                 Line::State(state) => self.state(state, at)?,
                 Line::History(raw) => self.history.push_back(history_entry(raw)),
@@ -415,12 +407,15 @@ impl<'a> Fold<'a> {
         }
         out.write_all(b",\n\"jobs\":{")?;
         let mut first = true;
-        for (id, record) in self.jobs.iter().flatten() {
+        let mut buf = Vec::new();
+        for (id, job) in self.jobs.iter().flatten() {
             out.write_all(if first { b"\n" } else { b",\n" })?;
             first = false;
             serde_json::to_writer(&mut *out, id).map_err(io::Error::from)?;
             out.write_all(b":")?;
-            write_record(out, id, record)?;
+            buf.clear();
+            write_job(&mut buf, id, job)?;
+            out.write_all(&buf)?;
         }
         out.write_all(b"\n},\n\"history\":[")?;
         let mut first = true;
@@ -445,31 +440,68 @@ impl<'a> Fold<'a> {
     }
 }
 
-/// A job record as the snapshot keeps it: without its `job_id` when that is its key.
-fn write_record(out: &mut impl Write, id: &str, record: &Record<'_>) -> Result<(), JournalError> {
-    match record {
-        Record::Parsed(map) => write_map(out, id, map),
-        Record::Raw(raw) => {
-            // A record from a snapshot has no job_id; one from a job line has it first.
-            let text = raw.get();
-            if !text.contains("\"job_id\"") {
-                out.write_all(text.as_bytes())?;
-                return Ok(());
+/// `(job_id, the rest)` of a state line as the binding writes it: `{"job_id":"...",...}`, the
+/// rest starting with `,` or `}`; None for another layout (parsed instead).
+fn state_id(text: &str) -> Option<(String, &str)> {
+    let body = text.strip_prefix("{\"job_id\":\"")?;
+    let bytes = body.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            b'"' => {
+                let id: String = serde_json::from_str(&text[10..10 + i + 2]).ok()?;
+                let rest = &body[i + 1..];
+                return (rest.starts_with(',') || rest.starts_with('}')).then_some((id, rest));
             }
-            let map: Map<String, Value> = serde_json::from_str(text)
-                .map_err(|e| damaged("a job record", format_args!("{e}")))?;
-            write_map(out, id, &map)
+            _ => i += 1,
         }
     }
+    None
 }
 
-fn write_map(out: &mut impl Write, id: &str, map: &Map<String, Value>) -> Result<(), JournalError> {
-    if map.get("job_id").and_then(Value::as_str) == Some(id) {
-        let mut rest = map.clone();
-        rest.shift_remove("job_id");
-        serde_json::to_writer(&mut *out, &rest).map_err(io::Error::from)?;
-    } else {
-        serde_json::to_writer(&mut *out, map).map_err(io::Error::from)?;
+/// A job record as the snapshot keeps it: without its `job_id` when that is its key, and with its
+/// last state line's fields in place of its own state fields (last, after `"defaults":1`: the
+/// line leaves out fields at their default, which the loader puts back).
+fn write_job(out: &mut Vec<u8>, id: &str, job: &Job<'_>) -> Result<(), JournalError> {
+    let text = job.record.get();
+    let Some(state) = job.state else {
+        if !text.contains("\"job_id\"") {
+            out.extend_from_slice(text.as_bytes()); // from a snapshot: written as it was
+            return Ok(());
+        }
+        let mut map: Map<String, Value> =
+            serde_json::from_str(text).map_err(|e| damaged("a job record", format_args!("{e}")))?;
+        if map.get("job_id").and_then(Value::as_str) == Some(id) {
+            map.shift_remove("job_id");
+        }
+        serde_json::to_writer(&mut *out, &map).map_err(io::Error::from)?;
+        return Ok(());
+    };
+    let mut map: Map<String, Value> =
+        serde_json::from_str(text).map_err(|e| damaged("a job record", format_args!("{e}")))?;
+    let own_id = map.get("job_id").and_then(Value::as_str) == Some(id);
+    map.retain(|k, _| {
+        !(STATE_FIELDS.contains(&k.as_str()) || k == DEFAULTS_KEY || (own_id && k == "job_id"))
+    });
+    match state_id(state.get()) {
+        Some((_, rest)) => {
+            serde_json::to_writer(&mut *out, &map).map_err(io::Error::from)?;
+            out.pop(); // the closing brace
+            if !map.is_empty() {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"\"defaults\":1");
+            out.extend_from_slice(rest.as_bytes()); // ",field:value...}" or "}"
+        }
+        None => {
+            let mut fields: Map<String, Value> = serde_json::from_str(state.get())
+                .map_err(|e| damaged("a state line", format_args!("{e}")))?;
+            fields.shift_remove("job_id");
+            map.insert(DEFAULTS_KEY.to_owned(), Value::from(1));
+            map.extend(fields);
+            serde_json::to_writer(&mut *out, &map).map_err(io::Error::from)?;
+        }
     }
     Ok(())
 }
@@ -542,11 +574,34 @@ mod tests {
         assert_eq!(v["covers"], 1);
         assert_eq!(
             v["jobs"]["a"],
-            serde_json::json!({"func_name": "f", "next_run": 5.5, "run_count": 2, "defaults": 1})
+            serde_json::json!({"func_name": "f", "defaults": 1, "next_run": 5.5, "run_count": 2})
         );
         assert_eq!(
             v["history"],
             serde_json::json!([{"job_id": "a", "timestamp": 9}])
+        );
+    }
+
+    #[test]
+    fn the_last_state_wins_and_ids_may_hold_escapes() {
+        assert_eq!(
+            state_id(r#"{"job_id":"a\"b\\","run_count":1}"#),
+            Some(("a\"b\\".to_owned(), r#","run_count":1}"#))
+        );
+        assert_eq!(state_id(r#"{"job_id":"x"}"#), Some(("x".to_owned(), "}")));
+        assert_eq!(state_id(r#"{"run_count":1,"job_id":"x"}"#), None);
+        let seg = concat!(
+            "{\"job\":{\"job_id\":\"q\\\"\",\"kwargs\":{\"defaults\":1},\"paused\":true}}\n",
+            "{\"state\":{\"job_id\":\"q\\\"\",\"run_count\":1,\"paused\":true}}\n",
+            "{\"state\":{\"run_count\":2,\"job_id\":\"q\\\"\"}}\n",
+            "{\"commit\":{\"lines\":3,\"now\":1}}\n",
+            "{\"state\":{\"job_id\":\"q\\\"\"}}\n",
+            "{\"commit\":{\"lines\":1,\"now\":2}}\n",
+        );
+        let v = fold(None, &[seg]);
+        assert_eq!(
+            v["jobs"]["q\""],
+            serde_json::json!({"kwargs": {"defaults": 1}, "defaults": 1})
         );
     }
 

@@ -6,7 +6,7 @@ use crate::registry::PyJob;
 use fastscheduler_core::journal::{self, JournalError, Limits};
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBool, PyBytes, PyFloat, PyInt, PyString};
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 
@@ -79,6 +79,87 @@ fn encode_job_states<'py>(
         let mut buf = Vec::with_capacity(fields.len() * 120);
         for (job, state) in fields.iter().zip(states) {
             line(&mut buf, job, state);
+        }
+        buf
+    });
+    Ok(PyBytes::new(py, &bytes))
+}
+
+/// A field value of a history entry or dead letter.
+enum Scalar {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+}
+
+fn scalar(value: &Bound<'_, PyAny>) -> PyResult<Scalar> {
+    if value.is_none() {
+        return Ok(Scalar::Null);
+    }
+    if let Ok(b) = value.cast::<PyBool>() {
+        return Ok(Scalar::Bool(b.is_true()));
+    }
+    if let Ok(i) = value.cast::<PyInt>() {
+        return Ok(Scalar::Int(i.extract()?));
+    }
+    if let Ok(f) = value.cast::<PyFloat>() {
+        let v = f.value();
+        if v.is_finite() {
+            return Ok(Scalar::Float(v));
+        }
+    } else if let Ok(s) = value.cast::<PyString>() {
+        return Ok(Scalar::Str(s.to_str()?.to_owned()));
+    }
+    Err(PyValueError::new_err(
+        "not a plain JSON value (None, a bool, an int, a finite float or a str)",
+    ))
+}
+
+/// Journal lines `{"<kind>":{"v":<version>,"<field>":<value>,...}}` of `records` (history
+/// entries, dead letters: objects whose `fields` are plain values), read while attached and
+/// formatted detached. `ValueError` for a value that is not None, a bool, an int, a finite float
+/// or a str (the caller writes such records itself).
+#[pyfunction]
+fn encode_records<'py>(
+    py: Python<'py>,
+    kind: &str,
+    records: Vec<Bound<'py, PyAny>>,
+    fields: Vec<Bound<'py, PyString>>,
+    version: u64,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let mut names = Vec::with_capacity(fields.len());
+    for field in &fields {
+        names.push(field.to_str()?.to_owned());
+    }
+    let mut values = Vec::with_capacity(records.len() * fields.len());
+    for record in &records {
+        for field in &fields {
+            values.push(scalar(&record.getattr(field)?)?);
+        }
+    }
+    let kind = kind.to_owned();
+    let bytes = crate::detached(py, move || {
+        let mut buf = Vec::with_capacity(values.len() * 24);
+        let width = names.len().max(1);
+        for row in values.chunks(width) {
+            buf.extend_from_slice(b"{");
+            let _ = serde_json::to_writer(&mut buf, &kind);
+            let _ = write!(buf, ":{{\"v\":{version}");
+            for (name, value) in names.iter().zip(row) {
+                buf.push(b',');
+                let _ = serde_json::to_writer(&mut buf, name);
+                buf.push(b':');
+                let _ = match value {
+                    Scalar::Null => serde_json::to_writer(&mut buf, &()),
+                    Scalar::Bool(b) => serde_json::to_writer(&mut buf, b),
+                    Scalar::Int(i) => serde_json::to_writer(&mut buf, i),
+                    Scalar::Float(f) => serde_json::to_writer(&mut buf, f),
+                    Scalar::Str(s) => serde_json::to_writer(&mut buf, s),
+                };
+            }
+            buf.extend_from_slice(b"}}\n");
         }
         buf
     });
@@ -168,5 +249,6 @@ fn compact_state(
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(encode_job_states, m)?)?;
+    m.add_function(wrap_pyfunction!(encode_records, m)?)?;
     m.add_function(wrap_pyfunction!(compact_state, m)?)
 }

@@ -1,0 +1,330 @@
+"""Persistence at engine scale (issue 14): what a store costs the engine, as ratios to
+``storage="memory"`` measured in the same run.
+
+    python benches/persistence_report.py [--quick | --full] [--stores memory,json,sqlite] [--json FILE]
+
+Rows (each measured in a fresh subprocess, one store after the other):
+
+1. **Sustained**: N jobs ``every(1).seconds`` (no-op; 1 % of them record their start lateness:
+   start - scheduled), run for T seconds after a warm-up; runs/s over the window (from the run
+   counter), CPU seconds per run (process CPU time over the window), cores, and start lateness
+   p50/p99/max. ``--full``: 100,000 jobs for 60 s; ``--quick``: 20,000 jobs for 15 s.
+2. **Idle at scale** (JSON store): 1,000,000 jobs ``every(3600)`` plus one ``every(1)`` job for
+   T seconds: ``start()`` seconds, the every(1) job's lateness (max over the window), CPU once the
+   first snapshot is written (% of a core), ``stop()`` seconds, and bytes per job on disk
+   (snapshot + journal) after ``stop()``. ``--quick``: 100,000 jobs for 20 s.
+3. **kill -9**: a worker with N jobs ``every(1)`` on the JSON store (compacting often) is killed at
+   K random moments (fixed seed under ``CI=true``); after each kill the state must load and hold
+   at least every run counted by a completed flush (the ``state_saved`` events' ``total_runs``).
+
+The library is the editable install of this checkout; every worker prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+
+
+def cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def noop(*args: Any) -> None:
+    pass
+
+
+LATE: list[float] = []
+
+
+def probe(*args: Any) -> None:
+    from fastscheduler import current_run
+
+    run = current_run()
+    if run is not None:
+        LATE.append(time.time() - run.scheduled_time)
+
+
+def scheduler(storage: str, directory: str, **kwargs: Any) -> Any:
+    from fastscheduler import FastScheduler
+
+    if storage == "json":
+        return FastScheduler(state_file=os.path.join(directory, "state.json"), quiet=True, **kwargs)
+    if storage == "sqlite":
+        url = f"sqlite:///{os.path.join(directory, 'state.db')}"
+        return FastScheduler(storage="sqlmodel", database_url=url, quiet=True, **kwargs)
+    return FastScheduler(storage="memory", quiet=True, **kwargs)
+
+
+def disk_bytes(directory: str) -> int:
+    return sum(p.stat().st_size for p in Path(directory).iterdir() if not p.name.endswith(".lock"))
+
+
+def pct(xs: list[float], q: float) -> float | None:
+    if not xs:
+        return None
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
+def work_sustained(a: argparse.Namespace, directory: str) -> dict[str, Any]:
+    s = scheduler(a.storage, directory, max_workers=a.workers)
+    for i in range(a.jobs):
+        s.every(1).seconds.do(probe if i % 100 == 0 else noop, i)
+    t0 = time.perf_counter()
+    s.start()
+    start_s = time.perf_counter() - t0
+    time.sleep(a.warmup)
+    runs0, c0, w0 = s.get_statistics()["total_runs"], cpu(), time.perf_counter()
+    LATE.clear()
+    time.sleep(a.seconds)
+    runs1, c1, w1 = s.get_statistics()["total_runs"], cpu(), time.perf_counter()
+    late = [x * 1000 for x in LATE]
+    writes = s.storage_status().get("writes")
+    t1 = time.perf_counter()
+    s.stop()
+    stop_s = time.perf_counter() - t1
+    runs = runs1 - runs0
+    return {
+        "storage": a.storage,
+        "jobs": a.jobs,
+        "runs_per_s": runs / (w1 - w0),
+        "cpu_us_per_run": (c1 - c0) / runs * 1e6 if runs else None,
+        "cores": (c1 - c0) / (w1 - w0),
+        "late_p50_ms": pct(late, 0.5),
+        "late_p99_ms": pct(late, 0.99),
+        "late_max_ms": max(late, default=None),
+        "start_s": start_s,
+        "stop_s": stop_s,
+        "disk_bytes": disk_bytes(directory),
+        "writes": writes,
+    }
+
+
+def work_idle(a: argparse.Namespace, directory: str) -> dict[str, Any]:
+    s = scheduler("json", directory)
+    for i in range(a.jobs):
+        s.every(3600).seconds.do(noop, i)
+    s.every(1).seconds.do(probe)
+    t0 = time.perf_counter()
+    s.start()
+    start_s = time.perf_counter() - t0
+    store = s.storage
+    end = time.monotonic() + a.seconds
+    snapshot_at = None
+    c_snap = 0.0
+    while time.monotonic() < end:
+        time.sleep(0.2)
+        if (
+            snapshot_at is None
+            and getattr(store, "compactions", 0) >= 1
+            and not s.storage_status()["pending"]
+        ):
+            snapshot_at, c_snap = time.monotonic(), cpu()
+    c_end, t_end = cpu(), time.monotonic()
+    late = [x * 1000 for x in LATE]
+    t1 = time.perf_counter()
+    s.stop()
+    stop_s = time.perf_counter() - t1
+    size = disk_bytes(directory)
+    return {
+        "jobs": a.jobs,
+        "start_s": start_s,
+        "probe_runs": len(late),
+        "late_max_ms": max(late, default=None),
+        "late_p99_ms": pct(late, 0.99),
+        "first_snapshot_s": None if snapshot_at is None else snapshot_at - (end - a.seconds),
+        "idle_cpu_pct": None
+        if snapshot_at is None
+        else 100 * (c_end - c_snap) / max(t_end - snapshot_at, 1e-9),
+        "stop_s": stop_s,
+        "disk_bytes": size,
+        "bytes_per_job": size / (a.jobs + 1),
+    }
+
+
+_CRASH_WORKER = """
+import sys, time
+from fastscheduler import EventType, FastScheduler
+from fastscheduler.stores.json_file import JSONStorageBackend
+store = JSONStorageBackend(sys.argv[1], compact_min_bytes=int(sys.argv[3]))
+s = FastScheduler(storage=store, quiet=True)
+def on(event):
+    if event.type is EventType.STATE_SAVED and event.data["total_runs"] is not None:
+        print(event.data["total_runs"], flush=True)
+for i in range(int(sys.argv[2])):
+    s.every(1).seconds.do(len, [i])
+s.subscribe(on)
+s.start()
+time.sleep(3600)
+"""
+
+
+def crash_run(jobs: int, kills: int, seed: int, min_bytes: int, directory: str) -> dict[str, Any]:
+    """Kill a worker ``kills`` times at random moments; after each kill, load the state: it must
+    load and count at least the runs of the last completed flush."""
+    from fastscheduler.stores import Limits
+    from fastscheduler.stores.json_file import JSONStorageBackend
+
+    path = os.path.join(directory, "state.json")
+    rng = random.Random(seed)
+    results = []
+    for _ in range(kills):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _CRASH_WORKER, path, str(jobs), str(min_bytes)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout is not None
+        lines: list[str] = []
+        reader = threading.Thread(target=lines.extend, args=(proc.stdout,), daemon=True)
+        reader.start()
+        time.sleep(rng.uniform(2.0, 8.0))
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        reader.join(5)
+        acked = max((int(x) for x in lines if x.strip()), default=0)
+        t0 = time.perf_counter()
+        backend = JSONStorageBackend(path)
+        state = backend.open(Limits())
+        load_s = time.perf_counter() - t0
+        backend.close()
+        stored = int(state.stats.get("totals", {}).get("runs", 0))
+        results.append(
+            {"acked_runs": acked, "stored_runs": stored, "jobs": len(state.jobs), "load_s": load_s}
+        )
+        if stored < acked or len(state.jobs) != jobs:
+            results[-1]["lost"] = True
+    return {"kills": results, "ok": all(not r.get("lost") for r in results)}
+
+
+def run_worker(kind: str, args: list[str], limit: float) -> dict[str, Any]:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=limit)
+    lines = [x for x in proc.stdout.splitlines() if x.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    return dict(json.loads(lines[-1]))
+
+
+def fmt(v: Any, digits: int = 1) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        return f"{v:,.{digits}f}"
+    return f"{v:,}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true")
+    size.add_argument("--full", action="store_true")
+    p.add_argument("--stores", default="memory,json,sqlite")
+    p.add_argument("--rows", default="sustained,idle,crash")
+    p.add_argument("--json", metavar="FILE")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    p.add_argument("--storage", default="memory", help=argparse.SUPPRESS)
+    p.add_argument("--jobs", type=int, default=20000, help=argparse.SUPPRESS)
+    p.add_argument("--seconds", type=float, default=15, help=argparse.SUPPRESS)
+    p.add_argument("--warmup", type=float, default=5, help=argparse.SUPPRESS)
+    p.add_argument("--workers", type=int, default=8, help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    if a.worker:
+        with tempfile.TemporaryDirectory(prefix="fs-persist-") as directory:
+            result = {"sustained": work_sustained, "idle": work_idle}[a.worker](a, directory)
+        print(json.dumps(result), flush=True)
+        return 0
+    full = a.full
+    rows = a.rows.split(",")
+    report: dict[str, Any] = {}
+    out: list[str] = []
+    if "sustained" in rows:
+        n, secs = (100_000, 60) if full else (20_000, 15)
+        res = {}
+        for store in a.stores.split(","):
+            print(f"sustained: {n:,} jobs every(1) s, {store} ...", file=sys.stderr, flush=True)
+            opts = [
+                "--storage",
+                store,
+                "--jobs",
+                str(n),
+                "--seconds",
+                str(secs),
+                "--warmup",
+                "10" if full else "5",
+            ]
+            res[store] = run_worker("sustained", opts, limit=secs * 4 + 600)
+        report["sustained"] = res
+        mem = res.get("memory", {})
+        out.append(f"### {n:,} jobs every(1) s for {secs} s (ratios to memory in this run)\n")
+        out.append(
+            "| store | runs/s | ratio | CPU µs/run | ratio | cores | lateness p50 / p99 / max ms "
+            "| start s | stop s | disk |"
+        )
+        out.append("|---|---|---|---|---|---|---|---|---|---|")
+        for store, r in res.items():
+            rr = r["runs_per_s"] / mem["runs_per_s"] if mem else None
+            cr = (r["cpu_us_per_run"] / mem["cpu_us_per_run"]) if mem and r["cpu_us_per_run"] else None
+            out.append(
+                f"| {store} | {fmt(r['runs_per_s'], 0)} | {fmt(rr, 2)} | {fmt(r['cpu_us_per_run'])} "
+                f"| {fmt(cr, 2)} | {fmt(r['cores'], 2)} "
+                f"| {fmt(r['late_p50_ms'])} / {fmt(r['late_p99_ms'])} / {fmt(r['late_max_ms'])} "
+                f"| {fmt(r['start_s'], 2)} | {fmt(r['stop_s'], 2)} | {fmt(r['disk_bytes'] / 1e6, 1)} MB |"
+            )
+    if "idle" in rows:
+        n, secs = (1_000_000, 60) if full else (100_000, 20)
+        print(f"idle: {n:,} jobs + one every(1) job, {secs} s, json ...", file=sys.stderr, flush=True)
+        r = run_worker("idle", ["--jobs", str(n), "--seconds", str(secs)], limit=secs * 4 + 900)
+        report["idle"] = r
+        out.append(f"\n### {n:,} idle jobs + one every(1) job for {secs} s, JSON store\n")
+        out.append(
+            "| start() s | every(1) runs | max / p99 lateness ms | first snapshot at s "
+            "| idle CPU after it | stop() s | bytes/job |"
+        )
+        out.append("|---|---|---|---|---|---|---|")
+        out.append(
+            f"| {fmt(r['start_s'], 2)} | {r['probe_runs']} "
+            f"| {fmt(r['late_max_ms'])} / {fmt(r['late_p99_ms'])} "
+            f"| {fmt(r['first_snapshot_s'])} | {fmt(r['idle_cpu_pct'], 2)} % | {fmt(r['stop_s'], 2)} "
+            f"| {fmt(r['bytes_per_job'], 0)} |"
+        )
+    if "crash" in rows:
+        n, kills = (100_000, 20) if full else (10_000, 5)
+        seed = 14 if os.environ.get("CI") == "true" else random.randrange(1 << 30)
+        print(f"crash: {n:,} jobs, {kills} kills (seed {seed}) ...", file=sys.stderr, flush=True)
+        with tempfile.TemporaryDirectory(prefix="fs-crash-") as directory:
+            r = crash_run(n, kills, seed, 1 << 20, directory)
+        report["crash"] = {**r, "seed": seed}
+        loads = [k["load_s"] for k in r["kills"]]
+        out.append(
+            f"\n### kill -9 at {kills} random moments, {n:,} jobs every(1) s, JSON store (seed {seed})\n"
+        )
+        out.append(
+            f"{'every kill loaded and held every acknowledged run' if r['ok'] else 'LOST DATA'}; "
+            f"load time median {statistics.median(loads):.2f} s, max {max(loads):.2f} s"
+        )
+    text = "\n".join(out)
+    print(text)
+    if a.json:
+        Path(a.json).write_text(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
