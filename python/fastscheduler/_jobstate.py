@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal
@@ -340,6 +341,7 @@ class JobState:
                 if live:
                     parts.append(encode_job_states(self.engine, live))
                     count += len(live)
+            time.sleep(0)  # let a thread waiting for the lock (a due fire) have it
         return b"".join(parts), count, records, deleted
 
     def store_records(self, ids: set[str]) -> tuple[dict[str, dict[str, Any]], set[str]]:
@@ -356,6 +358,7 @@ class JobState:
                         records[job_id] = self.store_record(job)
                     elif job_id not in self.stored:  # an orphan keeps its record
                         deleted.add(job_id)
+            time.sleep(0)  # let a thread waiting for the lock (a due fire) have it
         return records, deleted
 
     # ------------------------------------------------------------------ views

@@ -146,6 +146,7 @@ CRASH_ENV: Final = "FASTSCHEDULER_TEST_CRASH_COMPACTION"
 #: gets it too: the line leaves out what is at its default.
 DEFAULTS_KEY: Final = "defaults"
 _DEFAULTS: Final[dict[str, Any]] = {
+    "v": 1,
     "next_run": None,
     "last_run": None,
     "run_count": 0,
@@ -164,6 +165,8 @@ _SPEC_DEFAULTS: Final[dict[str, Any]] = {
     "tz": None,
     "timeout": None,
     "timeout_kill": False,
+    "retries": 3,
+    "catch_up": True,
 }
 _ORDER: Final = {
     "delete": 0,
