@@ -22,8 +22,14 @@ from typing import Any
 import pytest
 
 from fastscheduler import FastScheduler, ManualClock
-from fastscheduler.stores import Changes, Limits, MemoryStorageBackend, StorageFormatError, StoredState
-from fastscheduler.stores import json_file
+from fastscheduler.stores import (
+    Changes,
+    Limits,
+    MemoryStorageBackend,
+    StorageFormatError,
+    StoredState,
+    json_file,
+)
 from fastscheduler.stores.json_file import CRASH_ENV, JSONStorageBackend
 
 NOW = 1_800_000_000.0
@@ -231,7 +237,7 @@ def test_any_batch_size_gives_the_same_final_state(tmp_path: Path, size: int) ->
     # (one ``now`` per merged batch: retention is measured from the last one)
     backend = JSONStorageBackend(tmp_path / "b.json")
     backend.open(LIMITS)
-    for start, group in zip(range(0, len(batches), size), merged):
+    for start, group in zip(range(0, len(batches), size), merged, strict=True):
         backend.write(group, NOW + min(start + size, len(batches)) - 1)
     backend.close()
     assert as_tuple(JSONStorageBackend(tmp_path / "b.json").read(LIMITS)) == as_tuple(one_by_one)
