@@ -325,3 +325,37 @@ def test_without_instrument_nothing_is_observed(sched: FastScheduler) -> None:
     instrument(sched, registry=None)
     assert rt.finisher.observe is not None and rt.persistence.on_write is not None
     assert not sched.events.has_subscribers()
+
+
+@pytest.mark.parametrize("kind", ["postgresql", "mariadb"])
+def test_cluster_series_in_a_cluster(kind: str) -> None:
+    """A cluster instance exports its claims, takeovers, lease renewals and the live instances."""
+    from stores_support import server_database
+
+    from fastscheduler.cluster import ClusterConfig
+
+    release = threading.Event()
+    with server_database(kind) as url:
+        clock = ManualClock(T0, wait_for_runs=False)
+        cluster = ClusterConfig(instance_id="solo", lease=2, grace=1, poll_interval=0.1)
+        s = FastScheduler(storage="sqlmodel", database_url=url, quiet=True, clock=clock, cluster=cluster)
+        s.every(10).seconds.id("slow").do(release.wait, 10)
+        registry = CollectorRegistry()
+        instrument(s, registry=registry)
+        assert not any(name.startswith("fastscheduler_cluster_") for name, _ in scrape(registry))
+        s.start()
+        try:
+            clock.advance(10)
+            deadline = time.monotonic() + 15
+            # The running run's lease is renewed with each heartbeat (lease / 3 apart).
+            while value(scrape(registry), "fastscheduler_cluster_lease_renewals_total") < 1:
+                assert time.monotonic() < deadline, "no lease renewal was counted"
+                time.sleep(0.05)
+            m = scrape(registry)
+        finally:
+            release.set()
+            s.stop()
+    assert value(m, "fastscheduler_cluster_claims_total") == 1
+    assert value(m, "fastscheduler_cluster_takeovers_total") == 0
+    assert value(m, "fastscheduler_cluster_instances") == 1
+    assert value(m, "fastscheduler_attempts_in_progress") == 1

@@ -111,6 +111,7 @@ class Finisher:
         now = outcome.finished_at
         jobs, runlog, engine = self._jobs, self._runlog, self._jobs.engine
         then = ""  # a failed attempt: what happens next, for its log line
+        publish = self._has_subscribers()
         with self._lock:
             run = job.run_state()
             run.running -= 1
@@ -183,14 +184,14 @@ class Finisher:
             if job.spec.kind == "date" and event[0] is not EventType.JOB_RETRYING:
                 run.finished = True
             jobs.mark(job)
-            if not then:
+            if not then and not publish:
                 self._inflight.done()
-        if then:  # logged without the lock (a handler may write to a slow stream), before the
-            # run stops counting as in flight: whoever waits for it then sees its line too
+        # Logged and published without the lock (a handler or subscriber may be slow), before the
+        # run stops counting as in flight: whoever waits for it (stop()) then sees its line and
+        # its event too (the span of a run that ended before stop() returned is made).
+        if then:
             _log_failure(job, attempt, outcome.error, then)
-            with self._lock:
-                self._inflight.done()
-        if self._has_subscribers():  # the attempt's times: spans (fastscheduler.otel), logs
+        if publish:  # with the attempt's times: spans (fastscheduler.otel), logs
             self._publish(
                 event[0],
                 job,
@@ -199,6 +200,9 @@ class Finisher:
                 finished_at=now,
                 **event[1],
             )
+        if then or publish:
+            with self._lock:
+                self._inflight.done()
 
 
 def _log_failure(job: Any, attempt: int, error: BaseException | None, then: str) -> None:
