@@ -341,7 +341,7 @@ class JobState:
                 if live:
                     parts.append(encode_job_states(self.engine, live))
                     count += len(live)
-            time.sleep(0)  # let a thread waiting for the lock (a due fire) have it
+            time.sleep(0.001)  # a thread waiting for the lock (a due fire) gets it: locks are not fair
         return b"".join(parts), count, records, deleted
 
     def store_records(self, ids: set[str]) -> tuple[dict[str, dict[str, Any]], set[str]]:
@@ -358,7 +358,7 @@ class JobState:
                         records[job_id] = self.store_record(job)
                     elif job_id not in self.stored:  # an orphan keeps its record
                         deleted.add(job_id)
-            time.sleep(0)  # let a thread waiting for the lock (a due fire) have it
+            time.sleep(0.001)  # a thread waiting for the lock (a due fire) gets it: locks are not fair
         return records, deleted
 
     # ------------------------------------------------------------------ views

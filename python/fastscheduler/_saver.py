@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("fastscheduler")
 
+#: Most whole job records in one write (the rest follow at once, in further writes).
+FULL_SLICE = 20_000
+
 JobRecords = Callable[[set[str]], tuple[dict[str, dict[str, Any]], set[str]]]
 """``records(ids) -> (records by id, ids to delete)``: the current record of each dirty job id
 (ids of jobs that no longer exist come back in the delete set)."""
@@ -95,6 +98,7 @@ class Saver:
         self._generation = 0  # bumped by every mark; flush waits for the one it saw to be written
         # (saver thread and cond)
         self._failed: Changes | None = None  # a batch whose write failed, to retry first
+        self._backlog: list[str] = []  # ids whose whole record is still to write (saver thread)
         self._written = 0
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -265,6 +269,8 @@ class Saver:
                 if wait <= 0 or self._stopping:
                     return True
                 self._cond.wait(wait)
+            elif self._backlog:
+                return True
             elif self._poked:
                 wait = self._next_write_at - time.monotonic()
                 if wait <= 0 or self._stopping or self._flushing:
@@ -284,6 +290,13 @@ class Saver:
                     return
             with self._lock:
                 target, log_entries, full, states, stats = self._take()
+            # Whole records wait in a backlog and go FULL_SLICE per write: the first save of a
+            # million jobs never holds a million record dicts (the collector would scan them all).
+            backlog = self._backlog
+            if full:
+                backlog.extend(full)
+            now_ids = set(backlog[-FULL_SLICE:])
+            del backlog[-FULL_SLICE:]
             with self._cond:
                 batch, self._failed = self._failed or Changes(), None
             try:
@@ -291,14 +304,16 @@ class Saver:
                 if marked.history and batch.history_lines:  # records cannot follow lines
                     batch = _history_as_records(batch)
                 batch.merge(marked)
-                batch = self._complete(batch, full, states, stats)
+                batch = self._complete(batch, now_ids, states, stats)
                 if batch:
                     self._backend.write(batch, self._clock())
             except Exception as exc:
+                # Job records and states are read afresh on the next try: their ids go back; the
+                # batch keeps what cannot be read again (history, dead letters).
+                backlog.extend({*now_ids, *batch.jobs, *batch.deleted_jobs})
+                batch.jobs, batch.deleted_jobs = {}, set()
+                batch.states, batch.state_count = b"", 0
                 with self._lock:
-                    # Job records and states are read afresh on the next try: the dirty marks go
-                    # back; the batch keeps what cannot be read again (history, dead letters).
-                    self._full |= full
                     self._states |= states
                     self._stats_dirty |= stats
                 with self._cond:
@@ -306,7 +321,6 @@ class Saver:
                         self._error_since = self._clock()
                         log.warning("fastscheduler: saving state failed, will retry: %s", exc)
                     self._last_error = f"{type(exc).__name__}: {exc}"
-                    batch.states, batch.state_count = b"", 0
                     self._failed = batch
                     if self._stopping:
                         return  # stop() reports the unwritten changes (flush returned False)
@@ -320,11 +334,13 @@ class Saver:
                 self._last_error = None
                 self._error_since = None
                 self._writes += 1
-                self._written = target
-                self._next_write_at = time.monotonic() + self._min_interval
+                if not backlog:  # (with a backlog, the next slice goes at once)
+                    self._written = target
+                    self._next_write_at = time.monotonic() + self._min_interval
                 self._cond.notify_all()
             if self._on_saved is not None and batch:
                 self._on_saved(batch)
+            del batch  # (freed here, a slice at a time)
 
 
 def _history_as_records(batch: Changes) -> Changes:

@@ -333,18 +333,19 @@ class JSONStorageBackend(StorageBackend):
         left behind it), so none of it is ever loaded.
         """
         data = self._encode(changes, now)
+        size = sum(len(chunk) for chunk in data)
         with self._lock:
             if not self._open:
                 raise StorageError(f"the JSON store {self.path} is not open: call open() first")
             header = self._header(0)
-            if len(data) + len(header) + 16 > self.max_file_size:
+            if size + len(header) + 16 > self.max_file_size:
                 raise StorageError(
-                    f"cannot write {self.path}: the state would take {len(data):,} bytes, more than "
+                    f"cannot write {self.path}: the state would take {size:,} bytes, more than "
                     f"this store's max_file_size ({self.max_file_size:,} bytes), and a larger file would "
                     "not be read back. Use a database (SQLModelStorageBackend), keep fewer jobs or "
                     "less history, or raise max_file_size"
                 )
-            if self._fd is not None and self._sizes.get(self._segment, 0) + len(data) > self.max_file_size:
+            if self._fd is not None and self._sizes.get(self._segment, 0) + size > self.max_file_size:
                 self._close_segment()
             if self._fd is None:
                 self._new_segment()
@@ -396,11 +397,20 @@ class JSONStorageBackend(StorageBackend):
 
     # -- writing ----------------------------------------------------------------------------
 
-    def _encode(self, changes: Changes, now: float) -> bytes:
-        """The batch as journal lines, ending with its ``commit`` line (``docs/persistence.md``)."""
+    def _encode(self, changes: Changes, now: float) -> list[bytes]:
+        """The batch as journal lines, ending with its ``commit`` line (``docs/persistence.md``),
+        in chunks of at most 2,000 records: no single step holds the GIL for long (a million job
+        records at the first save are hundreds of megabytes)."""
         encode = _ENCODER.encode
+        chunks: list[bytes] = []
         parts: list[str] = []
         add = parts.append
+
+        def cut() -> None:
+            if parts:
+                chunks.append("".join(parts).encode("utf-8"))
+                parts.clear()
+
         try:
             for job_id in changes.deleted_jobs:
                 add(f'{{"delete":{encode(job_id)}}}\n')
@@ -408,12 +418,15 @@ class JSONStorageBackend(StorageBackend):
                 if not isinstance(record, dict) or record.get("job_id") != job_id:
                     record = {**record, "job_id": job_id} if isinstance(record, dict) else record
                 add(f'{{"job":{encode(_without_defaults(record))}}}\n')
-            head = "".join(parts).encode("utf-8")
-            parts.clear()
+                if len(parts) >= 2000:
+                    cut()
+            cut()
+            # The lines made in Rust (job states, history) go in as they are, not through str.
+            chunks.append(_lines(changes.states))
             for record in changes.history:
                 add(f'{{"history":{encode(record)}}}\n')
-            history = "".join(parts).encode("utf-8")
-            parts.clear()
+            cut()
+            chunks.append(_lines(changes.history_lines))
             if changes.clear_dead_letters:
                 add('{"clear_dead_letters":true}\n')
             for record in changes.dead_letters:
@@ -423,9 +436,8 @@ class JSONStorageBackend(StorageBackend):
             lines = len(changes.deleted_jobs) + len(changes.jobs) + changes.state_count
             lines += len(changes.history) + changes.history_count + len(parts)
             add(f'{{"commit":{{"lines":{lines},"now":{encode(float(now))}}}}}\n')
-            # The lines made in Rust (job states, history) go in as they are, not through str.
-            tail = "".join(parts).encode("utf-8")
-            return b"".join((head, _lines(changes.states), history, _lines(changes.history_lines), tail))
+            cut()
+            return [chunk for chunk in chunks if chunk]
         except (TypeError, ValueError, RecursionError, UnicodeError) as exc:
             raise StorageError(
                 f"cannot write {self.path}: the batch holds a value that is not JSON-serialisable ({exc})"
@@ -484,12 +496,15 @@ class JSONStorageBackend(StorageBackend):
         self._fd, self._segment = fd, number
         self._sizes[number] = len(header)
 
-    def _append(self, data: bytes) -> None:
+    def _append(self, chunks: list[bytes]) -> None:
+        """Append one batch (its chunks, each written with the GIL released) and fdatasync it."""
         fd = self._fd
         assert fd is not None
         before = self._sizes[self._segment]
+        name = self._segment_path(self._segment).name
         try:
-            _write_all(fd, data)
+            for chunk in chunks:
+                _write_all(fd, chunk)
             _datasync(fd)
         except OSError as exc:
             try:
@@ -498,11 +513,10 @@ class JSONStorageBackend(StorageBackend):
                 # The cut-short batch has no commit line; a new segment keeps it from ever
                 # getting one (the next batch's).
                 self._close_segment()
-            name = self._segment_path(self._segment).name
             raise StorageError(
                 f"cannot write the JSON state file {self.path} (journal {name}): {exc}"
             ) from exc
-        self._sizes[self._segment] = before + len(data)
+        self._sizes[self._segment] = before + sum(len(chunk) for chunk in chunks)
 
     def _close_segment(self) -> None:
         fd, self._fd, self._segment = self._fd, None, 0
