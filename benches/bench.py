@@ -1,6 +1,8 @@
 """The whole benchmark report in one run: ``benches/report.py`` (the cron core against croniter,
 cronsim and APScheduler 3) then ``benches/scheduler_report.py`` (the scheduler against APScheduler 3
-and the original fastscheduler 0.2.1), printed as one Markdown report; optionally written as
+and the original fastscheduler 0.2.1), then ``benches/persistence_report.py`` (each store against
+``storage="memory"``: sustained runs/s, a million idle jobs, kill -9), printed as one Markdown
+report; optionally written as
 Markdown, JSON and a PNG chart of the ratios (matplotlib). ``fastscheduler bench`` runs this.
 
     python benches/bench.py [--quick | --full] [--markdown FILE] [--json [FILE]] [--png FILE] [--no-peer]
@@ -76,6 +78,10 @@ def measure(full: bool, peer: bool) -> dict[str, Any]:
         cron = run_part(HERE / "report.py", [], Path(tmp) / "cron.json")
         sched_args = ["--full" if full else "--quick"] + ([] if peer else ["--no-peer"])
         scheduler = run_part(HERE / "scheduler_report.py", sched_args, Path(tmp) / "scheduler.json")
+        persistence = None
+        if (HERE / "persistence_report.py").exists():  # each store against storage="memory"
+            size = ["--full" if full else "--quick"]
+            persistence = run_part(HERE / "persistence_report.py", size, Path(tmp) / "persistence.json")
     report = {
         "meta": {
             "measured": f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
@@ -85,6 +91,8 @@ def measure(full: bool, peer: bool) -> dict[str, Any]:
         "cron": cron,
         "scheduler": scheduler,
     }
+    if persistence is not None:
+        report["persistence"] = persistence
     report["ratios"] = ratios(report)
     return report
 
@@ -127,6 +135,13 @@ def render_markdown(report: dict[str, Any]) -> str:
         + "\n\n"
         + report["scheduler"]["markdown"].rstrip()
         + "\n"
+        + (
+            '\n## Persistence: each store against storage="memory" (benches/persistence_report.py)\n\n'
+            + report["persistence"]["markdown"].rstrip()
+            + "\n"
+            if report.get("persistence")
+            else ""
+        )
     )
 
 
