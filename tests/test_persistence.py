@@ -398,16 +398,18 @@ def test_sigkill_at_random_moments_never_damages_the_state_or_loses_acknowledged
     for _ in range(8):
         proc = subprocess.Popen([sys.executable, "-c", _WORKER, str(path)], stdout=subprocess.PIPE, text=True)
         assert proc.stdout is not None
-        acked = int(proc.stdout.readline() or 0)  # the first write: the worker is up
-        deadline = time.monotonic() + rng.uniform(0.0, 0.8)  # then a random moment
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            acked = int(line)
+        lines: list[str] = []  # read by a thread: a worker that stops saving fails the test, never hangs it
+        reader = threading.Thread(target=lines.extend, args=(proc.stdout,), daemon=True)
+        reader.start()
+        up = time.monotonic() + 30
+        while not lines and time.monotonic() < up:  # the first write: the worker is up
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 0.8))  # then a random moment
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
+        reader.join(5)
         proc.stdout.close()
+        acked = max((int(x) for x in lines if x.endswith("\n")), default=0)
         assert acked > 0, "the worker acknowledged no write"
         backend = JSONStorageBackend(path)
         state = backend.open(Limits(max_history=10**6))  # loads: never damaged

@@ -230,7 +230,7 @@ class JSONStorageBackend(StorageBackend):
         *,
         max_file_size: int = 1 << 30,
         flush_interval: float = 1.0,
-        compact_min_bytes: int = 4 << 20,
+        compact_min_bytes: int = 1 << 20,
     ) -> None:
         if isinstance(max_file_size, bool) or not isinstance(max_file_size, int) or max_file_size < 1:
             raise ValueError(f"max_file_size must be a positive int (bytes), got {max_file_size!r}")
