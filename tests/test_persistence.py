@@ -402,8 +402,8 @@ def test_sigkill_at_random_moments_never_damages_the_state_or_loses_acknowledged
         reader = threading.Thread(target=lines.extend, args=(proc.stdout,), daemon=True)
         reader.start()
         up = time.monotonic() + 30
-        while not lines and time.monotonic() < up:  # the first write: the worker is up
-            time.sleep(0.01)
+        while time.monotonic() < up and not any(x.endswith("\n") and int(x) > 0 for x in lines):
+            time.sleep(0.01)  # until a write with runs in it: the worker is up
         time.sleep(rng.uniform(0.0, 0.8))  # then a random moment
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
