@@ -101,7 +101,8 @@ class LegacyStorageAdapter(NativeStorageBackend):
         jobs = {
             r["job_id"]: r
             for r in _dicts(loaded.get("jobs"))
-            if "v" in r and isinstance(r.get("job_id"), str)  # ours (0.2.x's had counter ids)
+            # ours; 0.2.x's (with its func_module, schedule_type) had counter ids: left out
+            if isinstance(r.get("job_id"), str) and "func_module" not in r and "schedule_type" not in r
         }
         history = [
             {k: v for k, v in h.items() if k != "timestamp_readable"}
