@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("fastscheduler")
 
 #: Most whole job records in one write (the rest follow at once, in further writes).
-FULL_SLICE = 20_000
+FULL_SLICE = 50_000
 
 JobRecords = Callable[[set[str]], tuple[dict[str, dict[str, Any]], set[str]]]
 """``records(ids) -> (records by id, ids to delete)``: the current record of each dirty job id
