@@ -243,7 +243,7 @@ def test_any_batch_size_gives_the_same_final_state(tmp_path: Path, size: int) ->
     assert as_tuple(JSONStorageBackend(tmp_path / "b.json").read(LIMITS)) == as_tuple(one_by_one)
 
 
-def tick(*args: Any) -> None:
+def tick(*args: Any, **kwargs: Any) -> None:
     pass
 
 
@@ -528,3 +528,43 @@ def test_kill_9_at_random_moments_with_compactions_loses_no_acknowledged_run(tmp
         assert state.stats["totals"]["runs"] >= acked
         assert len(state.history) <= 200
     assert compactions >= 3  # the kills did land among compactions
+
+
+# -- records serialised in Rust are the records Python makes --------------------------------------
+
+
+class Tag(int):
+    """An int subclass (arguments of it take Rust's path as ints)."""
+
+
+def test_job_records_and_states_from_rust_equal_the_python_records(tmp_path: Path) -> None:
+    """Every kind of job, option and argument: what the store holds after the Rust-made journal
+    lines (whole records at the first save, states after runs) equals ``JobState.store_record``."""
+    path = tmp_path / "state.json"
+    clock = ManualClock(NOW)
+    s = FastScheduler(state_file=str(path), quiet=True, clock=clock)
+    s.every(10).seconds.do(tick)
+    s.every(10).seconds.name("named").do(tick, 1, "two", 3.5, None, True, Tag(7))
+    s.every(11).seconds.do(tick, float("nan"))  # (Python's path: not strict JSON)
+    s.every(12).seconds.do(tick, 2**70)  # (Python's path: beyond 64 bits)
+    s.every(13).seconds.do(tick, [1, 2], x="y")  # (Python's path: a list, keyword arguments)
+    s.every(14).seconds.do(tick, object())  # (arguments that are not JSON: null)
+    s.cron("*/5 * * * *", tz="Europe/Paris").timeout(30).no_catch_up().retries(0).do(tick, "jöb ✓")
+    s.every(15).seconds.timeout(5, kill=True).id('odd "id" \\ \u2028').do(tick)
+    s.once(5).do(tick)
+    s.every(30).seconds.id("fails").retries(1).do(boom)
+    paused = s.daily.at("09:00").do(tick)
+    s.start()
+    s.pause_job(paused)
+    clock.advance(65)
+    s.stop()
+    state = s._rt.state
+    stored = JSONStorageBackend(path).read(Limits()).jobs
+    for job in state.registry:
+        expected = json.loads(json.dumps(state.store_record(job)))  # (tuples become lists)
+        got = stored[job.job_id]
+        if job.args and isinstance(job.args[0], float):  # NaN != NaN
+            assert json.dumps(got, sort_keys=True) == json.dumps(expected, sort_keys=True)
+        else:
+            assert got == expected, job.job_id
+    assert len(stored) == len(state.registry)

@@ -24,6 +24,7 @@ __all__ = [
     "_cron_expr",
     "_tzif_agrees_from",
     "compact_state",
+    "encode_job_records",
     "encode_job_states",
     "encode_records",
     "run_context_var",
@@ -277,3 +278,8 @@ def compact_state(
 def encode_records(kind: str, records: list[Any], fields: list[str], version: int) -> bytes:
     """Journal lines ``{kind: {"v": version, field: value, ...}}`` of ``records``' plain fields;
     ValueError for a value that is not None, a bool, an int, a finite float or a str."""
+
+def encode_job_records(engine: Engine, jobs: list[Job]) -> tuple[bytes, list[int]]:
+    """The journal's ``job`` lines of ``jobs`` (whole records, defaults left out) and the
+    positions of the jobs left to the caller (keyword arguments, arguments that are not plain
+    values, not in the engine)."""

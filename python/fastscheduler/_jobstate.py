@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from fastscheduler._core import CronExpr, Engine, Job, Trigger, encode_job_states
+from fastscheduler._core import CronExpr, Engine, Job, Trigger, encode_job_records, encode_job_states
 from fastscheduler._registry import new_registry
 from fastscheduler.models import JobStatus, readable
 from fastscheduler.stores import FORMAT_VERSION
@@ -313,6 +313,35 @@ class JobState:
             "args": jsonable(job.args),
             "kwargs": jsonable(job.kwargs),
         }
+
+    def store_record_lines(self, ids: set[str]) -> tuple[bytes, int, dict[str, dict[str, Any]], set[str]]:
+        """The saver's view of jobs whose whole record is to be written, for a store that takes
+        journal lines: the records of registered jobs as journal ``job`` lines serialised in Rust
+        (no dict made per job), how many, the records of the jobs Rust leaves to Python (keyword
+        arguments, arguments that are not plain values, not in the engine) as dicts, and the ids
+        to delete. In chunks (taking the lock itself), so the lock is never held for long."""
+        parts: list[bytes] = []
+        count = 0
+        records: dict[str, dict[str, Any]] = {}
+        deleted: set[str] = set()
+        pending = list(ids)
+        for start in range(0, len(pending), 1000):
+            with self.lock:
+                jobs = []
+                for job_id in pending[start : start + 1000]:
+                    job = self.registry.get(job_id)
+                    if job is not None:
+                        jobs.append(job)
+                    elif job_id not in self.stored:  # an orphan keeps its record
+                        deleted.add(job_id)
+                if jobs:
+                    lines, others = encode_job_records(self.engine, jobs)
+                    parts.append(lines)
+                    count += len(jobs) - len(others)
+                    for i in others:
+                        records[jobs[i].job_id] = self.store_record(jobs[i])
+            time.sleep(0.001)  # a thread waiting for the lock (a due fire) gets it: locks are not fair
+        return b"".join(parts), count, records, deleted
 
     def store_states(self, jobs: list[Job]) -> tuple[bytes, int, dict[str, dict[str, Any]], set[str]]:
         """The saver's view of jobs whose state changed, for a store that takes job states: the

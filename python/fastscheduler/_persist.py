@@ -77,6 +77,7 @@ class Persistence:
                     lock=self._jobs.lock,
                     job_records=self._jobs.store_records,
                     job_states=self._jobs.store_states if self.storage.accepts_states else None,
+                    job_lines=self._jobs.store_record_lines if self.storage.accepts_states else None,
                     unsaved=self._runlog.unsaved,
                     stats_record=self._runlog.store_record,
                     clock=self._clock,

@@ -52,6 +52,10 @@ JobStates = Callable[[list["Job"]], tuple[bytes, int, dict[str, dict[str, Any]],
 lines of the jobs still registered (full records of those whose state is not in the engine), and
 the ids of those that are not."""
 
+JobLines = Callable[[set[str]], tuple[bytes, int, dict[str, dict[str, Any]], set[str]]]
+"""``lines(ids) -> (job lines, how many, full records, ids to delete)``: the whole records of the
+dirty job ids as journal lines (those it cannot serialise as dicts), and the ids to delete."""
+
 Unsaved = Callable[[], tuple[list["HistoryEntry"], list["DeadLetter"], bool]]
 """``unsaved() -> (history entries, dead letters, cleared)``: what the run log added (and whether
 it cleared its dead letters) since the last call; called with the scheduler's lock held."""
@@ -68,6 +72,7 @@ class Saver:
         lock: threading.RLock,
         job_records: JobRecords,
         job_states: JobStates | None,
+        job_lines: JobLines | None = None,
         unsaved: Unsaved,
         stats_record: Callable[[], dict[str, Any] | None],
         clock: Callable[[], float],
@@ -80,6 +85,7 @@ class Saver:
         self._lock = lock
         self._job_records = job_records
         self._job_states = job_states
+        self._job_lines = job_lines
         self._unsaved = unsaved
         self._stats_record = stats_record
         self._clock = clock
@@ -246,7 +252,10 @@ class Saver:
         if states and self._job_states is None:
             full |= {job.job_id for job in states}
             states = set()
-        if full:
+        if full and self._job_lines is not None:
+            lines, count, records, deleted = self._job_lines(full)
+            batch.merge(Changes(jobs=records, deleted_jobs=deleted, job_lines=lines, job_line_count=count))
+        elif full:
             records, deleted = self._job_records(full)
             batch.merge(Changes(jobs=records, deleted_jobs=deleted))
         if states:
@@ -313,6 +322,7 @@ class Saver:
                 backlog.extend({*now_ids, *batch.jobs, *batch.deleted_jobs})
                 batch.jobs, batch.deleted_jobs = {}, set()
                 batch.states, batch.state_count = b"", 0
+                batch.job_lines, batch.job_line_count = b"", 0
                 with self._lock:
                     self._states |= states
                     self._stats_dirty |= stats

@@ -81,6 +81,11 @@ class Changes:
     states: bytes = b""
     #: How many jobs ``states`` holds.
     state_count: int = 0
+    #: Only for a backend whose ``accepts_states`` is True: more whole job records, as journal
+    #: ``job`` lines (bytes, serialised in Rust), applied after ``jobs``.
+    job_lines: bytes = b""
+    #: How many records ``job_lines`` holds.
+    job_line_count: int = 0
     #: Only for a backend whose ``accepts_states`` is True: more history records, as journal
     #: ``history`` lines (bytes), after those in ``history``.
     history_lines: bytes = b""
@@ -90,6 +95,7 @@ class Changes:
     def __bool__(self) -> bool:
         return bool(
             self.states
+            or self.job_lines
             or self.history_lines
             or self.jobs
             or self.deleted_jobs
@@ -116,6 +122,9 @@ class Changes:
         self.dead_letters.extend(later.dead_letters)
         if later.stats is not None:
             self.stats = later.stats
+        if later.job_lines:
+            self.job_lines += later.job_lines
+            self.job_line_count += later.job_line_count
         if later.states:  # state lines apply after the records, the later ones last
             self.states += later.states
             self.state_count += later.state_count

@@ -421,7 +421,8 @@ class JSONStorageBackend(StorageBackend):
                 if len(parts) >= 2000:
                     cut()
             cut()
-            # The lines made in Rust (job states, history) go in as they are, not through str.
+            # The lines made in Rust (job records and states, history) go in as they are.
+            chunks.append(_lines(changes.job_lines))
             chunks.append(_lines(changes.states))
             for record in changes.history:
                 add(f'{{"history":{encode(record)}}}\n')
@@ -433,7 +434,9 @@ class JSONStorageBackend(StorageBackend):
                 add(f'{{"dead_letter":{encode(record)}}}\n')
             if changes.stats is not None:
                 add(f'{{"stats":{encode(changes.stats)}}}\n')
-            lines = len(changes.deleted_jobs) + len(changes.jobs) + changes.state_count
+            lines = (
+                len(changes.deleted_jobs) + len(changes.jobs) + changes.job_line_count + changes.state_count
+            )
             lines += len(changes.history) + changes.history_count + len(parts)
             add(f'{{"commit":{{"lines":{lines},"now":{encode(float(now))}}}}}\n')
             cut()

@@ -5,8 +5,10 @@ use crate::engine::PyEngine;
 use crate::registry::PyJob;
 use fastscheduler_core::journal::{self, JournalError, Limits};
 use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyFloat, PyInt, PyString};
+use pyo3::types::{PyBool, PyBytes, PyFloat, PyInt, PyString, PyTuple};
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 
@@ -166,6 +168,188 @@ fn encode_records<'py>(
     Ok(PyBytes::new(py, &bytes))
 }
 
+/// The part of a job record that comes from its function and its `JobSpec` (shared by every job
+/// made from one builder: serialised once per pair), from `"name"` to the end of `"spec"`.
+fn spec_part(func: &Bound<'_, PyAny>, spec: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+    let py = func.py();
+    let func_name = match func.getattr(intern!(py, "__name__")) {
+        Ok(name) if name.is_truthy()? => name.str()?.to_str()?.to_owned(),
+        _ => func.repr()?.to_str()?.to_owned(),
+    };
+    let text = |name: &Bound<'_, PyString>| -> PyResult<String> {
+        Ok(match func.getattr(name) {
+            Ok(v) => v.str()?.to_str()?.to_owned(),
+            Err(_) => "?".to_owned(),
+        })
+    };
+    let qualified = format!(
+        "{}.{}",
+        text(intern!(py, "__module__"))?,
+        text(intern!(py, "__qualname__"))?
+    );
+    let name_attr = spec.getattr(intern!(py, "name"))?;
+    let mut buf = Vec::with_capacity(256);
+    if name_attr.is_truthy()? {
+        let name = name_attr.str()?.to_str()?.to_owned();
+        if name != func_name {
+            buf.extend_from_slice(b",\"name\":");
+            let _ = serde_json::to_writer(&mut buf, &name);
+        }
+    }
+    buf.extend_from_slice(b",\"func_name\":");
+    let _ = serde_json::to_writer(&mut buf, &func_name);
+    buf.extend_from_slice(b",\"func\":");
+    let _ = serde_json::to_writer(&mut buf, &qualified);
+    for key in ["kind", "schedule"] {
+        let value = spec.getattr(key)?;
+        let value = value
+            .cast::<PyString>()
+            .map_err(|_| PyValueError::new_err("a JobSpec field that is not a string"))?;
+        let _ = write!(buf, ",\"{key}\":");
+        let _ = serde_json::to_writer(&mut buf, value.to_str()?);
+    }
+    buf.extend_from_slice(b",\"spec\":{");
+    let mut first = true;
+    for key in [
+        "interval",
+        "cron",
+        "at",
+        "tz",
+        "timeout",
+        "timeout_kill",
+        "retries",
+        "catch_up",
+    ] {
+        let value = scalar(&spec.getattr(key)?)?;
+        let default = matches!(
+            (&value, key),
+            (Scalar::Null, _)
+                | (Scalar::Bool(false), "timeout_kill")
+                | (Scalar::Int(3), "retries")
+                | (Scalar::Bool(true), "catch_up")
+        );
+        if default {
+            continue;
+        }
+        if !first {
+            buf.push(b',');
+        }
+        first = false;
+        let _ = write!(buf, "\"{key}\":");
+        write_scalar(&mut buf, &value);
+    }
+    buf.push(b'}');
+    Ok(buf)
+}
+
+fn write_scalar(buf: &mut Vec<u8>, value: &Scalar) {
+    let _ = match value {
+        Scalar::Null => serde_json::to_writer(&mut *buf, &()),
+        Scalar::Bool(b) => serde_json::to_writer(&mut *buf, b),
+        Scalar::Int(i) => serde_json::to_writer(&mut *buf, i),
+        Scalar::Float(f) => serde_json::to_writer(&mut *buf, f),
+        Scalar::Str(s) => serde_json::to_writer(&mut *buf, s),
+    };
+}
+
+/// A job's whole record as it is written to the journal.
+struct JobRecord {
+    fields: JobFields,
+    spec: usize,
+    args: Vec<Scalar>,
+}
+
+/// The journal's `job` lines of `jobs` (each job's whole record, as
+/// `JobState.store_record` makes it with the fields at their default left out and
+/// `"defaults":1`), and the positions of the jobs it leaves to the caller: those whose
+/// arguments are not a tuple of plain values (None, a bool, an int, a finite float, a str), with
+/// keyword arguments, or not in the engine. The function and spec part is serialised once per
+/// (function, spec) pair; no Python container is made per job. Formatted detached.
+#[pyfunction]
+fn encode_job_records<'py>(
+    py: Python<'py>,
+    engine: &Bound<'py, PyEngine>,
+    jobs: Vec<Bound<'py, PyJob>>,
+) -> PyResult<(Bound<'py, PyBytes>, Vec<usize>)> {
+    let mut parts: Vec<Vec<u8>> = Vec::new();
+    let mut part_of: HashMap<(usize, usize), usize> = HashMap::new();
+    let mut records = Vec::with_capacity(jobs.len());
+    let mut others = Vec::new();
+    'jobs: for (i, job) in jobs.iter().enumerate() {
+        let this = job.borrow();
+        let (func, args, kwargs, spec) = this.record_parts();
+        if kwargs.is_some() {
+            others.push(i);
+            continue;
+        }
+        let fields = this.journal_fields(py)?;
+        if fields.key.is_none() {
+            others.push(i);
+            continue;
+        }
+        let Ok(args) = args.bind(py).cast::<PyTuple>() else {
+            others.push(i);
+            continue;
+        };
+        let mut values = Vec::with_capacity(args.len());
+        for arg in args.iter() {
+            match scalar(&arg) {
+                Ok(v) => values.push(v),
+                Err(_) => {
+                    others.push(i);
+                    continue 'jobs;
+                }
+            }
+        }
+        let pair = (func.as_ptr() as usize, spec.as_ptr() as usize);
+        let spec_index = match part_of.get(&pair) {
+            Some(&k) => k,
+            None => {
+                parts.push(spec_part(func.bind(py), spec.bind(py))?);
+                part_of.insert(pair, parts.len() - 1);
+                parts.len() - 1
+            }
+        };
+        records.push(JobRecord {
+            fields,
+            spec: spec_index,
+            args: values,
+        });
+    }
+    let keys: Vec<Option<u64>> = records.iter().map(|r| r.fields.key).collect();
+    let states = engine.get().states_of(py, &keys);
+    let bytes = crate::detached(py, move || {
+        let mut buf = Vec::with_capacity(records.len() * 240);
+        let mut state_line = Vec::with_capacity(256);
+        for (record, state) in records.iter().zip(states) {
+            buf.extend_from_slice(b"{\"job\":{\"job_id\":");
+            let _ = serde_json::to_writer(&mut buf, &record.fields.id);
+            buf.extend_from_slice(&parts[record.spec]);
+            if !record.args.is_empty() {
+                buf.extend_from_slice(b",\"args\":[");
+                for (k, arg) in record.args.iter().enumerate() {
+                    if k > 0 {
+                        buf.push(b',');
+                    }
+                    write_scalar(&mut buf, arg);
+                }
+                buf.push(b']');
+            }
+            buf.extend_from_slice(b",\"defaults\":1");
+            // The state fields, as a state line has them: `{"state":{"job_id":..., <fields>}}`.
+            state_line.clear();
+            line(&mut state_line, &record.fields, state);
+            let text = &state_line[..state_line.len() - 3]; // without "}}\n"
+            let head = b"{\"state\":{\"job_id\":".len();
+            let id_len = serde_json::to_vec(&record.fields.id).map_or(0, |v| v.len());
+            buf.extend_from_slice(&text[head + id_len..]);
+            buf.extend_from_slice(b"}}\n");
+        }
+        buf
+    });
+    Ok((PyBytes::new(py, &bytes), others))
+}
+
 enum Failure {
     Journal(JournalError),
     Io(std::io::Error),
@@ -250,5 +434,6 @@ fn compact_state(
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(encode_job_states, m)?)?;
     m.add_function(wrap_pyfunction!(encode_records, m)?)?;
+    m.add_function(wrap_pyfunction!(encode_job_records, m)?)?;
     m.add_function(wrap_pyfunction!(compact_state, m)?)
 }

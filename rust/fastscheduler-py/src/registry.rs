@@ -135,6 +135,12 @@ impl PyJob {
         Ok(PyString::new(py, &text).unbind())
     }
 
+    /// `(func, args, kwargs, spec)` of this job, for the JSON journal's job lines.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn record_parts(&self) -> (&Py<PyAny>, &Py<PyAny>, Option<&Py<PyAny>>, &Py<PyAny>) {
+        (&self.func, &self.args, self.kwargs.as_ref(), &self.spec)
+    }
+
     /// What the JSON journal's state line needs of this job (`journal::encode_job_states`).
     pub(crate) fn journal_fields(&self, py: Python<'_>) -> PyResult<crate::journal::JobFields> {
         let id = match (&self.id, &self.base) {
