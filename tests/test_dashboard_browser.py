@@ -558,8 +558,14 @@ def test_chart_has_a_time_axis_a_window_and_values_on_hover(product: UvicornProc
 
     assert len(page.locator("#xaxis span").all()) >= 4 and set(axis()) == {1}
     # Values on hover: the newest bar with runs.
-    bar = page.locator("#chart rect.b").last
-    box = bar.bounding_box()
+    # (a live update may redraw the bars between finding the newest and measuring it: look again)
+    box = None
+    for _ in range(50):
+        box = page.locator("#chart rect.b").last.bounding_box()
+        if box is not None:
+            break
+        page.wait_for_timeout(100)
+    assert box is not None, "no bar to hover"
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     tip = page.locator("#chart-tip")
     expect(tip).to_be_visible()
