@@ -119,13 +119,10 @@ def work_sustained(a: argparse.Namespace, directory: str) -> dict[str, Any]:
 
 
 def folded(store: Any) -> bool:
-    """The JSON store's snapshot holds (almost) everything: compacted, no compaction running, the
-    journal under the size that starts one (reads private attributes: a bench's liberty)."""
-    return bool(
-        store.compactions >= 1
-        and store._compactor is None
-        and store._journal_bytes() < store.compact_min_bytes
-    )
+    """The first snapshot is written: a compaction done and none running (reads a private
+    attribute: a bench's liberty). Jobs written after it stay in the journal until the journal
+    outgrows the snapshot; together they take what the bytes/job column says."""
+    return bool(store.compactions >= 1 and store._compactor is None)
 
 
 def work_idle(a: argparse.Namespace, directory: str) -> dict[str, Any]:

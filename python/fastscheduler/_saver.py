@@ -23,11 +23,12 @@ for everything marked so far to be written.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from fastscheduler._core import encode_records
@@ -104,7 +105,9 @@ class Saver:
         self._generation = 0  # bumped by every mark; flush waits for the one it saw to be written
         # (saver thread and cond)
         self._failed: Changes | None = None  # a batch whose write failed, to retry first
-        self._backlog: list[str] = []  # ids whose whole record is still to write (saver thread)
+        # Ids whose whole record is still to write (saver thread): iterators over id sets, each
+        # with how many ids it has left.
+        self._backlog: list[tuple[Iterator[str], list[int]]] = []
         self._written = 0
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -230,6 +233,19 @@ class Saver:
         stats, self._stats_dirty = self._stats_dirty, False
         return target, self._unsaved(), full, states, stats
 
+    def _next_slice(self) -> set[str]:
+        """The next FULL_SLICE ids of the backlog (saver thread)."""
+        ids: set[str] = set()
+        backlog = self._backlog
+        while backlog and len(ids) < FULL_SLICE:
+            it, left = backlog[0]
+            n = min(left[0], FULL_SLICE - len(ids))
+            ids.update(itertools.islice(it, n))
+            left[0] -= n
+            if left[0] <= 0:
+                backlog.pop(0)
+        return ids
+
     def _log_changes(self, history: list[HistoryEntry], dead: list[DeadLetter], cleared: bool) -> Changes:
         """History and dead letters as a batch: for a store that takes journal lines, history as
         lines serialised in Rust (a dict per record otherwise, or for values only Python writes)."""
@@ -302,10 +318,9 @@ class Saver:
             # Whole records wait in a backlog and go FULL_SLICE per write: the first save of a
             # million jobs never holds a million record dicts (the collector would scan them all).
             backlog = self._backlog
-            if full:
-                backlog.extend(full)
-            now_ids = set(backlog[-FULL_SLICE:])
-            del backlog[-FULL_SLICE:]
+            if full:  # (an iterator over the set: a million ids are not copied)
+                backlog.append((iter(full), [len(full)]))
+            now_ids = self._next_slice()
             with self._cond:
                 batch, self._failed = self._failed or Changes(), None
             try:
@@ -319,7 +334,8 @@ class Saver:
             except Exception as exc:
                 # Job records and states are read afresh on the next try: their ids go back; the
                 # batch keeps what cannot be read again (history, dead letters).
-                backlog.extend({*now_ids, *batch.jobs, *batch.deleted_jobs})
+                retry = {*now_ids, *batch.jobs, *batch.deleted_jobs}
+                backlog.append((iter(retry), [len(retry)]))
                 batch.jobs, batch.deleted_jobs = {}, set()
                 batch.states, batch.state_count = b"", 0
                 batch.job_lines, batch.job_line_count = b"", 0
