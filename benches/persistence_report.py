@@ -1,7 +1,8 @@
 """Persistence at engine scale (issue 14): what a store costs the engine, as ratios to
 ``storage="memory"`` measured in the same run.
 
-    python benches/persistence_report.py [--quick | --full] [--stores memory,json,sqlite] [--json FILE]
+    python benches/persistence_report.py [--quick | --full] [--stores memory,json,sqlite]
+        [--servers postgresql,mariadb] [--json FILE]
 
 Rows (each measured in a fresh subprocess, one store after the other):
 
@@ -9,6 +10,12 @@ Rows (each measured in a fresh subprocess, one store after the other):
    start - scheduled), run for T seconds after a warm-up; runs/s over the window (from the run
    counter), CPU seconds per run (process CPU time over the window), cores, and start lateness
    p50/p99/max. ``--full``: 100,000 jobs for 60 s; ``--quick``: 20,000 jobs for 15 s.
+   **On database servers** (``--servers``; ``make services`` starts them): the same with
+   ``--full`` 50,000 jobs (``--quick`` 10,000) on PostgreSQL and MariaDB, single instance
+   (``cluster=False``), each in a fresh database on the test server, against ``storage="memory"``
+   at the same size in the same run. The URLs are the test suite's (``FASTSCHEDULER_TEST_POSTGRES_URL``,
+   ``FASTSCHEDULER_TEST_MYSQL_URL`` or ``scripts/services.sh``'s ``urls.env``); a server that does not
+   answer is left out of the report, saying so.
 2. **Idle at scale** (JSON store): 1,000,000 jobs ``every(3600)`` plus one ``every(1)`` job for
    T seconds: ``start()`` seconds, the every(1) job's lateness (max over the window), CPU once the
    first snapshot is written (% of a core), ``stop()`` seconds, and bytes per job on disk
@@ -25,10 +32,12 @@ The library is the editable install of this checkout; every worker prints one JS
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
 import resource
+import secrets
 import signal
 import statistics
 import subprocess
@@ -36,6 +45,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +80,70 @@ def scheduler(storage: str, directory: str, **kwargs: Any) -> Any:
     if storage == "sqlite":
         url = f"sqlite:///{os.path.join(directory, 'state.db')}"
         return FastScheduler(storage="sqlmodel", database_url=url, quiet=True, **kwargs)
+    if storage in ("postgresql", "mariadb"):
+        return FastScheduler(storage="sqlmodel", database_url=directory, cluster=False, quiet=True, **kwargs)
     return FastScheduler(storage="memory", quiet=True, **kwargs)
+
+
+def admin_url(kind: str) -> str:
+    """The admin URL of the ``kind`` test server (as the test suite finds it)."""
+    env = {"postgresql": "FASTSCHEDULER_TEST_POSTGRES_URL", "mariadb": "FASTSCHEDULER_TEST_MYSQL_URL"}[kind]
+    default = {
+        "postgresql": "postgresql://fastscheduler:fastscheduler@127.0.0.1:55432/postgres",
+        "mariadb": "mysql://fastscheduler:fastscheduler@127.0.0.1:53306/mysql",
+    }[kind]
+    if os.environ.get(env):
+        return os.environ[env]
+    services = Path(os.environ.get("FASTSCHEDULER_SERVICES_DIR") or "/tmp/fastscheduler-services")
+    try:
+        written = dict(x.partition("=")[::2] for x in (services / "urls.env").read_text().splitlines())
+    except OSError:
+        return default
+    return written.get(env) or default
+
+
+@contextlib.contextmanager
+def server_database(kind: str) -> Iterator[str]:
+    """A fresh database ``fs_bench_<random>`` on the ``kind`` test server (its URL), dropped after."""
+    import sqlalchemy as sa
+
+    from fastscheduler.stores.sql import normalize_database_url
+
+    admin = sa.make_url(normalize_database_url(admin_url(kind)))
+    engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
+    name = f"fs_bench_{secrets.token_hex(6)}"
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f"CREATE DATABASE {name}")
+        yield admin.set(database=name).render_as_string(hide_password=False)
+    finally:
+        force = " WITH (FORCE)" if kind == "postgresql" else ""
+        for attempt in range(40):  # (PostgreSQL's autovacuum may hold it for a moment)
+            try:
+                with engine.connect() as conn:
+                    conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}{force}")
+                break
+            except sa.exc.DBAPIError:
+                if attempt == 39:
+                    raise
+                time.sleep(0.25)
+        engine.dispose()
+
+
+def server_answers(kind: str) -> str | None:
+    """None if the ``kind`` test server answers, else why not."""
+    import sqlalchemy as sa
+
+    from fastscheduler.stores.sql import normalize_database_url
+
+    try:
+        engine = sa.create_engine(normalize_database_url(admin_url(kind)))
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        engine.dispose()
+    except Exception as exc:
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+    return None
 
 
 def disk_bytes(directory: str) -> int:
@@ -85,6 +158,16 @@ def pct(xs: list[float], q: float) -> float | None:
 
 
 def work_sustained(a: argparse.Namespace, directory: str) -> dict[str, Any]:
+    if a.storage in ("postgresql", "mariadb"):
+        with server_database(a.storage) as url:
+            result = sustained(a, url)
+        result["disk_bytes"] = None
+        return result
+    return sustained(a, directory)
+
+
+def sustained(a: argparse.Namespace, directory: str) -> dict[str, Any]:
+    """Row 1 on the store ``a.storage`` at ``directory`` (a database URL for a server)."""
     s = scheduler(a.storage, directory, max_workers=a.workers)
     for i in range(a.jobs):
         s.every(1).seconds.do(probe if i % 100 == 0 else noop, i)
@@ -113,7 +196,7 @@ def work_sustained(a: argparse.Namespace, directory: str) -> dict[str, Any]:
         "late_max_ms": max(late, default=None),
         "start_s": start_s,
         "stop_s": stop_s,
-        "disk_bytes": disk_bytes(directory),
+        "disk_bytes": disk_bytes(directory) if os.path.isdir(directory) else None,
         "writes": writes,
     }
 
@@ -238,6 +321,46 @@ def run_worker(kind: str, args: list[str], limit: float) -> dict[str, Any]:
     return dict(json.loads(lines[-1]))
 
 
+def sustained_rows(stores: list[str], n: int, secs: int, full: bool) -> dict[str, Any]:
+    """Row 1 for each of ``stores`` in turn, in fresh subprocesses."""
+    res = {}
+    for store in stores:
+        print(f"sustained: {n:,} jobs every(1) s, {store} ...", file=sys.stderr, flush=True)
+        opts = [
+            "--storage",
+            store,
+            "--jobs",
+            str(n),
+            "--seconds",
+            str(secs),
+            "--warmup",
+            "10" if full else "5",
+        ]
+        res[store] = run_worker("sustained", opts, limit=secs * 4 + 600)
+    return res
+
+
+def sustained_table(res: dict[str, Any]) -> list[str]:
+    """Row 1 as a Markdown table, ratios to the ``memory`` row."""
+    mem = res.get("memory", {})
+    out = [
+        "| store | runs/s | ratio | CPU µs/run | ratio | cores | lateness p50 / p99 / max ms "
+        "| start s | stop s | disk |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for store, r in res.items():
+        rr = r["runs_per_s"] / mem["runs_per_s"] if mem else None
+        cr = (r["cpu_us_per_run"] / mem["cpu_us_per_run"]) if mem and r["cpu_us_per_run"] else None
+        disk = "—" if r["disk_bytes"] is None else f"{fmt(r['disk_bytes'] / 1e6, 1)} MB"
+        out.append(
+            f"| {store} | {fmt(r['runs_per_s'], 0)} | {fmt(rr, 2)} | {fmt(r['cpu_us_per_run'])} "
+            f"| {fmt(cr, 2)} | {fmt(r['cores'], 2)} "
+            f"| {fmt(r['late_p50_ms'])} / {fmt(r['late_p99_ms'])} / {fmt(r['late_max_ms'])} "
+            f"| {fmt(r['start_s'], 2)} | {fmt(r['stop_s'], 2)} | {disk} |"
+        )
+    return out
+
+
 def fmt(v: Any, digits: int = 1) -> str:
     if v is None:
         return "—"
@@ -252,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     size.add_argument("--quick", action="store_true")
     size.add_argument("--full", action="store_true")
     p.add_argument("--stores", default="memory,json,sqlite")
+    p.add_argument("--servers", default="postgresql,mariadb", help="'' for none")
     p.add_argument("--rows", default="sustained,idle,crash")
     p.add_argument("--json", metavar="FILE")
     p.add_argument("--worker", help=argparse.SUPPRESS)
@@ -272,37 +396,20 @@ def main(argv: list[str] | None = None) -> int:
     out: list[str] = []
     if "sustained" in rows:
         n, secs = (100_000, 60) if full else (20_000, 15)
-        res = {}
-        for store in a.stores.split(","):
-            print(f"sustained: {n:,} jobs every(1) s, {store} ...", file=sys.stderr, flush=True)
-            opts = [
-                "--storage",
-                store,
-                "--jobs",
-                str(n),
-                "--seconds",
-                str(secs),
-                "--warmup",
-                "10" if full else "5",
-            ]
-            res[store] = run_worker("sustained", opts, limit=secs * 4 + 600)
+        res = sustained_rows(a.stores.split(","), n, secs, full)
         report["sustained"] = res
-        mem = res.get("memory", {})
         out.append(f"### {n:,} jobs every(1) s for {secs} s (ratios to memory in this run)\n")
-        out.append(
-            "| store | runs/s | ratio | CPU µs/run | ratio | cores | lateness p50 / p99 / max ms "
-            "| start s | stop s | disk |"
-        )
-        out.append("|---|---|---|---|---|---|---|---|---|---|")
-        for store, r in res.items():
-            rr = r["runs_per_s"] / mem["runs_per_s"] if mem else None
-            cr = (r["cpu_us_per_run"] / mem["cpu_us_per_run"]) if mem and r["cpu_us_per_run"] else None
-            out.append(
-                f"| {store} | {fmt(r['runs_per_s'], 0)} | {fmt(rr, 2)} | {fmt(r['cpu_us_per_run'])} "
-                f"| {fmt(cr, 2)} | {fmt(r['cores'], 2)} "
-                f"| {fmt(r['late_p50_ms'])} / {fmt(r['late_p99_ms'])} / {fmt(r['late_max_ms'])} "
-                f"| {fmt(r['start_s'], 2)} | {fmt(r['stop_s'], 2)} | {fmt(r['disk_bytes'] / 1e6, 1)} MB |"
-            )
+        out.extend(sustained_table(res))
+        servers = [k for k in a.servers.split(",") if k]
+        if servers:
+            n = 50_000 if full else 10_000
+            down = {k: why for k in servers if (why := server_answers(k)) is not None}
+            up = [k for k in servers if k not in down]
+            res = sustained_rows(["memory", *up], n, secs, full) if up else {}
+            report["sustained_servers"] = {**res, "down": down}
+            out.append(f"\n### {n:,} jobs every(1) s for {secs} s on database servers, single instance\n")
+            out.extend(sustained_table(res) if up else [])
+            out.extend(f"\n{k}: not measured, the server did not answer ({why})" for k, why in down.items())
     if "idle" in rows:
         n, secs = (1_000_000, 60) if full else (100_000, 20)
         print(f"idle: {n:,} jobs + one every(1) job, {secs} s, json ...", file=sys.stderr, flush=True)

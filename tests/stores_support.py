@@ -23,6 +23,7 @@ import secrets
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -163,12 +164,19 @@ def server_database(kind: str) -> Iterator[str]:
     try:
         yield sa.make_url(ADMIN_URLS[kind]).set(database=name).render_as_string(hide_password=False)
     finally:
-        # Asked again: a test may have disposed of the admin engines meanwhile (a server restart).
-        with admin_engine(kind).connect() as conn:
-            if kind == "postgresql":
-                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-            else:
-                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+        drop = f"DROP DATABASE IF EXISTS {name}" + (" WITH (FORCE)" if kind == "postgresql" else "")
+        for attempt in range(20):
+            try:
+                # Asked again: a test may have disposed of the admin engines meanwhile (a restart).
+                with admin_engine(kind).connect() as conn:
+                    conn.exec_driver_sql(drop)
+                break
+            except sa.exc.DBAPIError as exc:
+                # PostgreSQL's autovacuum may be working on the new database (a superuser's
+                # process, which FORCE may not end): it is done within moments.
+                if "pg_signal_backend" not in str(exc) or attempt == 19:
+                    raise
+                time.sleep(0.25)
 
 
 def kill_connections(kind: str, database_url: str) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import json
 import os
 import re
 import stat
@@ -574,11 +575,14 @@ def test_json_write_before_open_is_an_error(tmp_path: Path) -> None:
 
 
 def _flatten(parameters: Any) -> Iterator[Any]:
+    """Every value in ``parameters``, and in the JSON arrays of rows the store sends as one."""
     if isinstance(parameters, dict):
         yield from parameters.values()
     elif isinstance(parameters, list | tuple):
         for p in parameters:
             yield from _flatten(p)
+    elif isinstance(parameters, str) and parameters.startswith("[["):
+        yield from _flatten(json.loads(parameters))
     else:
         yield parameters
 

@@ -25,7 +25,9 @@ __all__ = [
     "_tzif_agrees_from",
     "compact_state",
     "encode_job_records",
+    "encode_job_rows",
     "encode_job_states",
+    "encode_record_rows",
     "encode_records",
     "run_context_var",
 ]
@@ -283,3 +285,14 @@ def encode_job_records(engine: Engine, jobs: list[Job]) -> tuple[bytes, list[int
     """The journal's ``job`` lines of ``jobs`` (whole records, defaults left out) and the
     positions of the jobs left to the caller (keyword arguments, arguments that are not plain
     values, not in the engine)."""
+
+def encode_job_rows(engine: Engine, jobs: list[Job]) -> tuple[bytes, list[int]]:
+    """A SQL store's rows of ``jobs`` as the comma-separated elements of a JSON array:
+    ``["<job_id>", "<record JSON text>", <next_run or null>]`` (the records as
+    ``encode_job_records`` writes them, with ``"defaults": 1``), and the positions of the jobs
+    left to the caller."""
+
+def encode_record_rows(records: list[Any], fields: list[str], version: int, columns: list[str]) -> bytes:
+    """A SQL store's rows of ``records`` as the comma-separated elements of a JSON array: the
+    ``columns`` fields' values, then the JSON text ``{"v": version, field: value, ...}``;
+    ValueError as for ``encode_records``."""

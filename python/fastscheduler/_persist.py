@@ -15,7 +15,7 @@ from typing import Any, cast
 
 from fastscheduler._jobstate import JobState
 from fastscheduler._runlog import RunLog
-from fastscheduler._saver import Saver
+from fastscheduler._saver import JobRows, Saver
 from fastscheduler.stores import Changes, Limits, StorageBackend
 from fastscheduler.stores._records import check_state
 
@@ -78,6 +78,7 @@ class Persistence:
                     job_records=self._jobs.store_records,
                     job_states=self._jobs.store_states if self.storage.accepts_states else None,
                     job_lines=self._jobs.store_record_lines if self.storage.accepts_states else None,
+                    job_rows=self._job_rows() if not self.storage.accepts_states else None,
                     unsaved=self._runlog.unsaved,
                     stats_record=self._runlog.store_record,
                     clock=self._clock,
@@ -90,6 +91,15 @@ class Persistence:
             raise
         self._open = True
         self.saver = self._jobs.saver = self._runlog.saver = saver
+
+    def _job_rows(self) -> JobRows | None:
+        """The saver's row builder, for a store that takes rows (sorted by job id for a shared
+        database, whose writers then lock rows in one order)."""
+        if not self.storage.accepts_rows:
+            return None
+        ordered, longest = self.storage.multi_instance, self.storage.max_job_id_length
+        store_rows = self._jobs.store_rows
+        return lambda ids: store_rows(ids, ordered=ordered, max_id_length=longest)
 
     def jobs_changed(self, job_ids: list[str]) -> None:
         if self.saver is not None:

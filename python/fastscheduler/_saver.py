@@ -12,8 +12,10 @@ as it is then, and history is read from the run log's bounded buffer (at most ``
 entries per write, however many runs there were).
 
 For a backend that takes job states (``StorageBackend.accepts_states``: the JSON journal), a job
-whose full record is stored is written as a state line serialised in Rust (``docs/persistence.md``);
-other backends get full records. A flush or a stop never waits for the pace.
+whose full record is stored is written as a state line serialised in Rust (``docs/persistence.md``).
+A backend that takes rows (``StorageBackend.accepts_rows``: SQL) gets every changed job's whole
+record as a row serialised in Rust, and history as rows, for one ``executemany`` each. Other
+backends get records as dicts. A flush or a stop never waits for the pace.
 
 A write that fails (a database that went away) is kept, merged with newer changes, and retried with
 exponential backoff (0.5 s doubling to 30 s) until it succeeds; jobs keep running from memory
@@ -29,9 +31,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
-from fastscheduler._core import encode_records
+from fastscheduler._core import encode_record_rows, encode_records
 from fastscheduler._runlog import HISTORY_NAMES, record
 from fastscheduler.stores.base import FORMAT_VERSION, Changes, StorageBackend
 
@@ -40,6 +42,9 @@ if TYPE_CHECKING:
     from fastscheduler.models import DeadLetter, HistoryEntry
 
 log = logging.getLogger("fastscheduler")
+
+#: The history fields a SQL store's rows lead with (its indexed columns), before the record.
+_HISTORY_COLUMNS: Final = ("job_id", "status", "timestamp")
 
 #: Most whole job records in one write (the rest follow at once, in further writes).
 FULL_SLICE = 50_000
@@ -56,6 +61,11 @@ the ids of those that are not."""
 JobLines = Callable[[set[str]], tuple[bytes, int, dict[str, dict[str, Any]], set[str]]]
 """``lines(ids) -> (job lines, how many, full records, ids to delete)``: the whole records of the
 dirty job ids as journal lines (those it cannot serialise as dicts), and the ids to delete."""
+
+JobRows = Callable[[set[str]], tuple[list[bytes], int, dict[str, dict[str, Any]], set[str]]]
+"""``rows(ids) -> (row arrays, how many rows, full records, ids to delete)``: the whole records of
+the dirty job ids as SQL rows made in Rust (those it leaves to Python as dicts), and the ids to
+delete."""
 
 Unsaved = Callable[[], tuple[list["HistoryEntry"], list["DeadLetter"], bool]]
 """``unsaved() -> (history entries, dead letters, cleared)``: what the run log added (and whether
@@ -74,6 +84,7 @@ class Saver:
         job_records: JobRecords,
         job_states: JobStates | None,
         job_lines: JobLines | None = None,
+        job_rows: JobRows | None = None,
         unsaved: Unsaved,
         stats_record: Callable[[], dict[str, Any] | None],
         clock: Callable[[], float],
@@ -87,6 +98,7 @@ class Saver:
         self._job_records = job_records
         self._job_states = job_states
         self._job_lines = job_lines
+        self._job_rows = job_rows
         self._unsaved = unsaved
         self._stats_record = stats_record
         self._clock = clock
@@ -247,9 +259,19 @@ class Saver:
         return ids
 
     def _log_changes(self, history: list[HistoryEntry], dead: list[DeadLetter], cleared: bool) -> Changes:
-        """History and dead letters as a batch: for a store that takes journal lines, history as
-        lines serialised in Rust (a dict per record otherwise, or for values only Python writes)."""
+        """History and dead letters as a batch: for a store that takes journal lines or rows,
+        history as lines or rows serialised in Rust (a dict per record otherwise, or for values
+        only Python writes)."""
         changes = Changes(dead_letters=[record(d) for d in dead], clear_dead_letters=cleared)
+        if history and self._job_rows is not None:
+            try:
+                rows = encode_record_rows(
+                    history, list(HISTORY_NAMES), FORMAT_VERSION, list(_HISTORY_COLUMNS)
+                )
+                changes.history_rows, changes.history_row_count = [b"[" + rows + b"]"], len(history)
+                return changes
+            except (ValueError, TypeError, OverflowError):
+                pass  # NaN, a lone surrogate, a huge int: as dicts, which json writes
         if history and self._job_states is not None:
             try:
                 changes.history_lines = encode_records(
@@ -268,7 +290,10 @@ class Saver:
         if states and self._job_states is None:
             full |= {job.job_id for job in states}
             states = set()
-        if full and self._job_lines is not None:
+        if full and self._job_rows is not None:
+            rows, count, records, deleted = self._job_rows(full)
+            batch.merge(Changes(jobs=records, deleted_jobs=deleted, job_rows=rows, job_row_count=count))
+        elif full and self._job_lines is not None:
             lines, count, records, deleted = self._job_lines(full)
             batch.merge(Changes(jobs=records, deleted_jobs=deleted, job_lines=lines, job_line_count=count))
         elif full:
@@ -325,7 +350,7 @@ class Saver:
                 batch, self._failed = self._failed or Changes(), None
             try:
                 marked = self._log_changes(*log_entries)
-                if marked.history and batch.history_lines:  # records cannot follow lines
+                if marked.history and (batch.history_lines or batch.history_rows):  # records follow
                     batch = _history_as_records(batch)
                 batch.merge(marked)
                 batch = self._complete(batch, now_ids, states, stats)
@@ -334,9 +359,10 @@ class Saver:
             except Exception as exc:
                 # Job records and states are read afresh on the next try: their ids go back; the
                 # batch keeps what cannot be read again (history, dead letters).
-                retry = {*now_ids, *batch.jobs, *batch.deleted_jobs}
+                retry = {*now_ids, *batch.jobs, *batch.deleted_jobs}  # (rows: of now_ids)
                 backlog.append((iter(retry), [len(retry)]))
                 batch.jobs, batch.deleted_jobs = {}, set()
+                batch.job_rows, batch.job_row_count = [], 0
                 batch.states, batch.state_count = b"", 0
                 batch.job_lines, batch.job_line_count = b"", 0
                 with self._lock:
@@ -370,8 +396,14 @@ class Saver:
 
 
 def _history_as_records(batch: Changes) -> Changes:
-    """``batch`` with its history lines turned back into records (records must follow them)."""
+    """``batch`` with its history lines or rows turned back into records (records must follow
+    them)."""
     lines = batch.history_lines.decode("utf-8").splitlines()
-    batch.history = [json.loads(line)["history"] for line in lines] + batch.history
+    batch.history = (
+        [json.loads(line)["history"] for line in lines]
+        + [json.loads(row[3]) for rows in batch.history_rows for row in json.loads(rows)]
+        + batch.history
+    )
     batch.history_lines, batch.history_count = b"", 0
+    batch.history_rows, batch.history_row_count = [], 0
     return batch

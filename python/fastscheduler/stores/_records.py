@@ -15,17 +15,65 @@ reported and left alone).
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import Callable, Iterator
 from typing import Any, Final
 
 from fastscheduler.models import JobStatus
 from fastscheduler.stores.base import FORMAT_VERSION, StorageFormatError, StoredState
 
+#: A job record that leaves out fields at their default says so with this key (the writer drops
+#: them from a complete record; the loader puts them back: :func:`with_defaults`). A record that a
+#: JSON journal ``state`` line changed gets it too: the line leaves out what is at its default.
+DEFAULTS_KEY: Final = "defaults"
+JOB_DEFAULTS: Final[dict[str, Any]] = {
+    "v": 1,
+    "next_run": None,
+    "last_run": None,
+    "run_count": 0,
+    "failure_count": 0,
+    "retry_count": 0,
+    "paused": False,
+    "finished": False,
+    "recent": [],
+    "args": [],
+    "kwargs": {},
+}
+SPEC_DEFAULTS: Final[dict[str, Any]] = {
+    "interval": None,
+    "cron": None,
+    "at": None,
+    "tz": None,
+    "timeout": None,
+    "timeout_kill": False,
+    "retries": 3,
+    "catch_up": True,
+}
+
+
+def with_defaults(record: dict[str, Any]) -> None:
+    """Put back, in place, what a compact job record (one with :data:`DEFAULTS_KEY`: the JSON
+    store's journal and snapshot, the SQL store's rows) left out, and drop the key."""
+    del record[DEFAULTS_KEY]
+    for key, default in JOB_DEFAULTS.items():
+        if key not in record:
+            record[key] = copy.copy(default)
+    if "name" not in record:
+        record["name"] = record.get("func_name")
+    spec = record.get("spec")
+    if type(spec) is dict:
+        for key, default in SPEC_DEFAULTS.items():
+            spec.setdefault(key, default)
+
+
 __all__ = [
+    "DEFAULTS_KEY",
+    "JOB_DEFAULTS",
     "MAX_COUNT",
     "MAX_DEPTH",
     "MAX_TIME",
     "MIN_TIME",
+    "SPEC_DEFAULTS",
     "check_state",
     "cluster_row_problem",
     "dead_letter_problem",
@@ -38,6 +86,7 @@ __all__ = [
     "state_problem",
     "stats_problem",
     "too_deep",
+    "with_defaults",
 ]
 
 MIN_TIME: Final = -62135510400.0

@@ -91,10 +91,25 @@ class Changes:
     history_lines: bytes = b""
     #: How many records ``history_lines`` holds.
     history_count: int = 0
+    #: Only for a backend whose ``accepts_rows`` is True: more whole job records, serialised in
+    #: Rust, as JSON arrays of ``[job_id, record JSON text, next_run]`` rows (the record with
+    #: ``"defaults": 1``, see :func:`~fastscheduler.stores._records.with_defaults`; ``next_run``
+    #: null when there is none), applied after ``jobs``, in order. One array names a job at most
+    #: once; each is at most a few MiB.
+    job_rows: list[bytes] = field(default_factory=list)
+    #: How many rows ``job_rows`` holds.
+    job_row_count: int = 0
+    #: Only for a backend whose ``accepts_rows`` is True: more history records, as JSON arrays
+    #: of ``[job_id, status, timestamp, record JSON text]`` rows, after those in ``history``.
+    history_rows: list[bytes] = field(default_factory=list)
+    #: How many rows ``history_rows`` holds.
+    history_row_count: int = 0
 
     def __bool__(self) -> bool:
         return bool(
             self.states
+            or self.job_rows
+            or self.history_rows
             or self.job_lines
             or self.history_lines
             or self.jobs
@@ -107,14 +122,17 @@ class Changes:
 
     def merge(self, later: Changes) -> None:
         """Fold ``later`` (made after this batch) into this one, as if both were written in turn."""
+        if self.job_rows and (later.deleted_jobs or later.jobs):
+            # (rows apply after records and deletions: an older row would undo a newer one)
+            raise ValueError("Changes.merge: job rows cannot be followed by job records or deletions")
         for job_id in later.deleted_jobs:
             self.jobs.pop(job_id, None)
         self.deleted_jobs |= later.deleted_jobs
         for job_id, record in later.jobs.items():
             self.deleted_jobs.discard(job_id)
             self.jobs[job_id] = record
-        if later.history and self.history_lines:
-            raise ValueError("Changes.merge: history records cannot follow history lines")
+        if later.history and (self.history_lines or self.history_rows):
+            raise ValueError("Changes.merge: history records cannot follow history lines or rows")
         self.history.extend(later.history)
         if later.clear_dead_letters:
             self.clear_dead_letters = True
@@ -131,6 +149,18 @@ class Changes:
         if later.history_lines:
             self.history_lines += later.history_lines
             self.history_count += later.history_count
+        self.job_rows.extend(later.job_rows)
+        self.job_row_count += later.job_row_count
+        self.history_rows.extend(later.history_rows)
+        self.history_row_count += later.history_row_count
+
+
+def flush_interval_seconds(value: object) -> float:
+    """``value`` as a store's flush interval (:attr:`StorageBackend.min_write_interval`), or
+    ValueError saying what is accepted: a number of seconds from 0 to 3600."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 <= value <= 3600):
+        raise ValueError(f"flush_interval must be a number of seconds from 0 to 3600, got {value!r}")
+    return float(value)
 
 
 class StorageBackend(ABC):
@@ -160,6 +190,14 @@ class StorageBackend(ABC):
     #: :meth:`write` takes :attr:`Changes.states` (job states as JSON journal lines) for jobs
     #: whose full record it holds. False: every changed job comes as a full record.
     accepts_states: bool = False
+
+    #: :meth:`write` takes whole job records and history records as rows serialised in Rust
+    #: (:attr:`Changes.job_rows`, :attr:`Changes.history_rows`: the SQL store). False: as dicts.
+    accepts_rows: bool = False
+
+    #: The longest job id the backend stores (None: any). Jobs with longer ids come as records
+    #: in :attr:`Changes.jobs`, never in rows, so that the backend can refuse them by name.
+    max_job_id_length: int | None = None
 
     @abstractmethod
     def open(self, limits: Limits) -> StoredState:

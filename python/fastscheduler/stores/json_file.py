@@ -10,7 +10,6 @@ MySQL/MariaDB through :class:`~fastscheduler.stores.sql.SQLModelStorageBackend`)
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 import logging
 import os
@@ -24,7 +23,15 @@ from pathlib import Path
 from typing import Any, Final, NoReturn, cast
 
 from fastscheduler._core import compact_state
-from fastscheduler.stores._records import newer_format_message, state_newer_version, state_problem
+from fastscheduler.stores._records import (
+    DEFAULTS_KEY,
+    JOB_DEFAULTS,
+    SPEC_DEFAULTS,
+    newer_format_message,
+    state_newer_version,
+    state_problem,
+    with_defaults,
+)
 from fastscheduler.stores.base import (
     Changes,
     Limits,
@@ -33,6 +40,7 @@ from fastscheduler.stores.base import (
     StorageFormatError,
     StorageLockedError,
     StoredState,
+    flush_interval_seconds,
 )
 
 __all__ = ["FILE_FORMAT", "JSONStorageBackend"]
@@ -141,33 +149,6 @@ STATE_FIELDS: Final = (
 #: (``os._exit``) there, as a kill -9 would (``docs/persistence.md``, Compaction).
 CRASH_ENV: Final = "FASTSCHEDULER_TEST_CRASH_COMPACTION"
 
-#: A job record that leaves out fields at their default says so with this key (the writer drops
-#: them from a complete record; the loader puts them back). A record that a ``state`` line changed
-#: gets it too: the line leaves out what is at its default.
-DEFAULTS_KEY: Final = "defaults"
-_DEFAULTS: Final[dict[str, Any]] = {
-    "v": 1,
-    "next_run": None,
-    "last_run": None,
-    "run_count": 0,
-    "failure_count": 0,
-    "retry_count": 0,
-    "paused": False,
-    "finished": False,
-    "recent": [],
-    "args": [],
-    "kwargs": {},
-}
-_SPEC_DEFAULTS: Final[dict[str, Any]] = {
-    "interval": None,
-    "cron": None,
-    "at": None,
-    "tz": None,
-    "timeout": None,
-    "timeout_kill": False,
-    "retries": 3,
-    "catch_up": True,
-}
 _ORDER: Final = {
     "delete": 0,
     "job": 1,
@@ -234,14 +215,7 @@ class JSONStorageBackend(StorageBackend):
     ) -> None:
         if isinstance(max_file_size, bool) or not isinstance(max_file_size, int) or max_file_size < 1:
             raise ValueError(f"max_file_size must be a positive int (bytes), got {max_file_size!r}")
-        if (
-            isinstance(flush_interval, bool)
-            or not isinstance(flush_interval, (int, float))
-            or not (0 <= flush_interval <= 3600)
-        ):
-            raise ValueError(
-                f"flush_interval must be a number of seconds from 0 to 3600, got {flush_interval!r}"
-            )
+        interval = flush_interval_seconds(flush_interval)
         if (
             isinstance(compact_min_bytes, bool)
             or not isinstance(compact_min_bytes, int)
@@ -250,7 +224,7 @@ class JSONStorageBackend(StorageBackend):
             raise ValueError(f"compact_min_bytes must be an int >= 0 (bytes), got {compact_min_bytes!r}")
         self.path = Path(path)
         self.max_file_size = max_file_size
-        self.min_write_interval = float(flush_interval)
+        self.min_write_interval = interval
         self.compact_min_bytes = compact_min_bytes
         self._lock = threading.Lock()
         self._file_lock = FileLock(Path(f"{self.path}.lock"), f"The JSON state file {self.path}")
@@ -704,7 +678,7 @@ class JSONStorageBackend(StorageBackend):
             segments[number] = len(data)
         for record in state.jobs.values():
             if type(record) is dict and DEFAULTS_KEY in record:
-                _with_defaults(record)
+                with_defaults(record)
         # A record newer than this code is not damaged, only new: left alone, whatever else it holds.
         newer = state_newer_version(state)
         if newer is not None:
@@ -998,40 +972,26 @@ def _without_defaults(record: dict[str, Any]) -> dict[str, Any]:
     spec = record.get("spec")
     if (
         DEFAULTS_KEY in record
-        or not all(key in record for key in _DEFAULTS)
+        or not all(key in record for key in JOB_DEFAULTS)
         or not isinstance(record.get("func_name"), str)
         or "name" not in record
         or type(spec) is not dict
-        or not all(key in spec for key in _SPEC_DEFAULTS)
+        or not all(key in spec for key in SPEC_DEFAULTS)
     ):
         return record
     kept: dict[str, Any] = {}
     for key, value in record.items():
-        if key in _DEFAULTS and _same(value, _DEFAULTS[key]):
+        if key in JOB_DEFAULTS and _same(value, JOB_DEFAULTS[key]):
             continue
         if key == "name" and value == record["func_name"]:
             continue
         if key == "spec":
             value = {
-                k: v for k, v in value.items() if not (k in _SPEC_DEFAULTS and _same(v, _SPEC_DEFAULTS[k]))
+                k: v for k, v in value.items() if not (k in SPEC_DEFAULTS and _same(v, SPEC_DEFAULTS[k]))
             }
         kept[key] = value
     kept[DEFAULTS_KEY] = 1
     return kept
-
-
-def _with_defaults(record: dict[str, Any]) -> None:
-    """Put back what :func:`_without_defaults` (or a ``state`` line) left out."""
-    del record[DEFAULTS_KEY]
-    for key, default in _DEFAULTS.items():
-        if key not in record:
-            record[key] = copy.copy(default)
-    if "name" not in record:
-        record["name"] = record.get("func_name")
-    spec = record.get("spec")
-    if type(spec) is dict:
-        for key, default in _SPEC_DEFAULTS.items():
-            spec.setdefault(key, default)
 
 
 def _prune(state: StoredState, limits: Limits, now: float) -> None:

@@ -18,16 +18,12 @@ import json
 import os
 import stat
 import threading
-from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 try:
     import sqlalchemy as sa
     from sqlalchemy import exc as sa_exc
-    from sqlalchemy.dialects import mysql as sa_mysql
-    from sqlalchemy.dialects import postgresql as sa_postgresql
-    from sqlalchemy.dialects import sqlite as sa_sqlite
     from sqlalchemy.engine import Connection, Engine, make_url
     from sqlalchemy.pool import StaticPool
 except ImportError as _exc:  # pragma: no cover - exercised only without the extra
@@ -36,7 +32,9 @@ except ImportError as _exc:  # pragma: no cover - exercised only without the ext
         "pip install 'fastscheduler[database]'"
     ) from _exc
 
+from fastscheduler.stores._bulk import CHUNK, BulkRows, chunks, upsert
 from fastscheduler.stores._records import (
+    DEFAULTS_KEY,
     dead_letter_problem,
     history_problem,
     in_words,
@@ -44,6 +42,7 @@ from fastscheduler.stores._records import (
     newer_format_message,
     newer_version,
     stats_problem,
+    with_defaults,
 )
 from fastscheduler.stores.base import (
     Changes,
@@ -52,6 +51,7 @@ from fastscheduler.stores.base import (
     StorageError,
     StorageFormatError,
     StoredState,
+    flush_interval_seconds,
 )
 from fastscheduler.stores.json_file import FileLock
 from fastscheduler.stores.schema import (
@@ -74,7 +74,6 @@ __all__ = [
     "normalize_database_url",
 ]
 
-_CHUNK = 500  # ids per DELETE ... IN (...) statement
 _JOBS, _HISTORY, _DEAD, _META = JOBS, HISTORY, DEAD_LETTERS, META
 
 _DRIVERS = {
@@ -115,13 +114,25 @@ class SQLModelStorageBackend(StorageBackend):
     it, so a restarted database server is reconnected on the next write. An in-memory SQLite
     database (``sqlite://``) lives in one connection shared by all threads, until :meth:`close`.
 
+    ``flush_interval`` is the least time between two writes, in seconds (default 1): changes
+    gather meanwhile and go in one transaction, each table's rows in one ``executemany``. A kill
+    -9 loses at most the changes of that long; ``stop()`` writes everything first. ValueError if
+    it is not a number from 0 to 3600.
+
     Raises :class:`StorageError` at construction if the URL is not a database URL or its driver is
     not installed.
     """
 
     validates_records = True
+    accepts_rows = True
+    max_job_id_length = MAX_JOB_ID_LENGTH
+    #: Changes gather for a second between writes (``flush_interval``).
+    min_write_interval = 1.0
 
-    def __init__(self, database_url: str = "sqlite:///fastscheduler.db") -> None:
+    def __init__(
+        self, database_url: str = "sqlite:///fastscheduler.db", *, flush_interval: float = 1.0
+    ) -> None:
+        self.min_write_interval = flush_interval_seconds(flush_interval)
         url = make_url(normalize_database_url(database_url))
         backend = url.get_backend_name()
         self._lock = threading.Lock()
@@ -188,6 +199,7 @@ class SQLModelStorageBackend(StorageBackend):
                 self._check_sqlite_file()
                 self._create_schema()
                 state = self._load(limits)
+                self._bulk = self._bulk_writer()
             except BaseException:
                 if self._file_lock is not None:
                     self._file_lock.release()
@@ -259,6 +271,13 @@ class SQLModelStorageBackend(StorageBackend):
                 "regular file; nothing was read or changed"
             )
 
+    def _bulk_writer(self) -> BulkRows:
+        try:
+            with self.engine.connect() as conn:
+                return BulkRows.for_connection(conn)
+        except sa_exc.SQLAlchemyError as exc:
+            raise StorageError(f"cannot open the database {self.display_url}: {_describe(exc)}") from exc
+
     def _create_schema(self) -> None:
         try:
             create_schema(self.engine, f"The database {self.display_url}")
@@ -279,6 +298,8 @@ class SQLModelStorageBackend(StorageBackend):
                 for job_id, text in conn.execute(sa.select(_JOBS.c.job_id, _JOBS.c.record)):
                     what = f"{_JOBS.name} row {job_id!r}"
                     record = state.jobs[job_id] = _decode(text, where, what)
+                    if DEFAULTS_KEY in record:  # a row written from Rust: defaults left out
+                        with_defaults(record)
                     check(job_problem(job_id, record), what)
                 if limits.max_history > 0:
                     rows = conn.execute(
@@ -320,39 +341,37 @@ class SQLModelStorageBackend(StorageBackend):
 
     def _write(self, conn: Connection, changes: Changes, now: float) -> None:
         # Sorted, so that concurrent instances lock rows in the same order (no deadlock between them).
-        for chunk in _chunks(sorted(changes.deleted_jobs), _CHUNK):
+        for chunk in chunks(sorted(changes.deleted_jobs), CHUNK):
             conn.execute(sa.delete(_JOBS).where(_JOBS.c.job_id.in_(chunk)))
         if changes.jobs:
-            rows = []
-            for job_id in sorted(changes.jobs):
+            for job_id in changes.jobs:
                 if len(job_id) > MAX_JOB_ID_LENGTH:
                     raise StorageError(
                         f"cannot write to {self.display_url}: job id {job_id[:40]!r}... is longer than "
                         f"{MAX_JOB_ID_LENGTH} characters; nothing of the batch was stored"
                     )
-                record = changes.jobs[job_id]
-                rows.append(
-                    {
-                        "job_id": job_id,
-                        "record": _encode(record),
-                        "next_run": _number(record.get("next_run")),
-                        "updated_at": now,
-                    }
-                )
-            _upsert(conn, _JOBS, "job_id", rows)
+            rows = [
+                [job_id, _encode(record), _number(record.get("next_run"))]
+                for job_id, record in sorted(changes.jobs.items())
+            ]
+            for chunk in chunks(rows, 5000):
+                self._bulk.jobs(conn, _encode(chunk), now)
+        for doc in changes.job_rows:
+            self._bulk.jobs(conn, doc, now)
         if changes.history:
-            conn.execute(
-                sa.insert(_HISTORY),
+            rows = [
                 [
-                    {
-                        "job_id": _text(h.get("job_id"), MAX_JOB_ID_LENGTH) or "",
-                        "status": _text(h.get("status"), STATUS_LENGTH),
-                        "timestamp": _number(h.get("timestamp")),
-                        "record": _encode(h),
-                    }
-                    for h in changes.history
-                ],
-            )
+                    _text(h.get("job_id"), MAX_JOB_ID_LENGTH) or "",
+                    _text(h.get("status"), STATUS_LENGTH),
+                    _number(h.get("timestamp")),
+                    _encode(h),
+                ]
+                for h in changes.history
+            ]
+            for chunk in chunks(rows, 5000):
+                self._bulk.history(conn, _encode(chunk))
+        for doc in changes.history_rows:
+            self._bulk.history(conn, doc)
         if changes.clear_dead_letters:
             conn.execute(sa.delete(_DEAD))
         if changes.dead_letters:
@@ -368,7 +387,7 @@ class SQLModelStorageBackend(StorageBackend):
                 ],
             )
         if changes.stats is not None:
-            _upsert(conn, _META, "key", [{"key": self.stats_key, "value": _encode(changes.stats)}])
+            upsert(conn, _META, "key", [{"key": self.stats_key, "value": _encode(changes.stats)}])
         self._prune(conn, changes, now)
 
     def _prune(self, conn: Connection, changes: Changes, now: float) -> None:
@@ -410,53 +429,6 @@ def _keep_newest(conn: Connection, table: sa.Table, keep: int) -> None:
     ).scalar_one_or_none()
     if cutoff is not None:
         conn.execute(sa.delete(table).where(table.c.id < cutoff))
-
-
-def _upsert(conn: Connection, table: sa.Table, key: str, rows: list[dict[str, Any]]) -> None:
-    """Insert ``rows`` into ``table``, replacing the rows whose ``key`` column already exists: one
-    ``INSERT ... ON CONFLICT`` / ``ON DUPLICATE KEY UPDATE`` for all rows on PostgreSQL, MySQL and
-    SQLite; elsewhere a SELECT of the existing keys, then UPDATE those and INSERT the rest."""
-    columns = [c for c in rows[0] if c != key]
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        pg = sa_postgresql.insert(table)
-        conn.execute(
-            pg.on_conflict_do_update(
-                index_elements=[table.c[key]], set_={c: pg.excluded[c] for c in columns}
-            ),
-            rows,
-        )
-    elif dialect in ("mysql", "mariadb"):
-        my = sa_mysql.insert(table)
-        conn.execute(my.on_duplicate_key_update({c: my.inserted[c] for c in columns}), rows)
-    elif dialect == "sqlite":
-        lite = sa_sqlite.insert(table)
-        conn.execute(
-            lite.on_conflict_do_update(
-                index_elements=[table.c[key]], set_={c: lite.excluded[c] for c in columns}
-            ),
-            rows,
-        )
-    else:  # pragma: no cover - dialects fastscheduler does not test
-        existing: set[Any] = set()
-        for chunk in _chunks([r[key] for r in rows], _CHUNK):
-            existing.update(conn.execute(sa.select(table.c[key]).where(table.c[key].in_(chunk))).scalars())
-        updates = [{**r, "_key": r[key]} for r in rows if r[key] in existing]
-        inserts = [r for r in rows if r[key] not in existing]
-        if updates:
-            conn.execute(
-                sa.update(table)
-                .where(table.c[key] == sa.bindparam("_key"))
-                .values({c: sa.bindparam(c) for c in columns}),
-                updates,
-            )
-        if inserts:
-            conn.execute(sa.insert(table), inserts)
-
-
-def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def _encode(record: Any) -> str:

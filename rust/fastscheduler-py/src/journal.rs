@@ -119,6 +119,36 @@ fn scalar(value: &Bound<'_, PyAny>) -> PyResult<Scalar> {
     ))
 }
 
+/// The field names and the values of `records` (read while attached).
+fn record_values(
+    records: &[Bound<'_, PyAny>],
+    fields: &[Bound<'_, PyString>],
+) -> PyResult<(Vec<String>, Vec<Scalar>)> {
+    let mut names = Vec::with_capacity(fields.len());
+    for field in fields {
+        names.push(field.to_str()?.to_owned());
+    }
+    let mut values = Vec::with_capacity(records.len() * fields.len());
+    for record in records {
+        for field in fields {
+            values.push(scalar(&record.getattr(field)?)?);
+        }
+    }
+    Ok((names, values))
+}
+
+/// `{"v":<version>,"<name>":<value>,...}` appended to `buf`.
+fn write_object(buf: &mut Vec<u8>, version: u64, names: &[String], row: &[Scalar]) {
+    let _ = write!(buf, "{{\"v\":{version}");
+    for (name, value) in names.iter().zip(row) {
+        buf.push(b',');
+        let _ = serde_json::to_writer(&mut *buf, name);
+        buf.push(b':');
+        write_scalar(buf, value);
+    }
+    buf.push(b'}');
+}
+
 /// Journal lines `{"<kind>":{"v":<version>,"<field>":<value>,...}}` of `records` (history
 /// entries, dead letters: objects whose `fields` are plain values), read while attached and
 /// formatted detached. `ValueError` for a value that is not None, a bool, an int, a finite float
@@ -131,16 +161,7 @@ fn encode_records<'py>(
     fields: Vec<Bound<'py, PyString>>,
     version: u64,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let mut names = Vec::with_capacity(fields.len());
-    for field in &fields {
-        names.push(field.to_str()?.to_owned());
-    }
-    let mut values = Vec::with_capacity(records.len() * fields.len());
-    for record in &records {
-        for field in &fields {
-            values.push(scalar(&record.getattr(field)?)?);
-        }
-    }
+    let (names, values) = record_values(&records, &fields)?;
     let kind = kind.to_owned();
     let bytes = crate::detached(py, move || {
         let mut buf = Vec::with_capacity(values.len() * 24);
@@ -148,20 +169,9 @@ fn encode_records<'py>(
         for row in values.chunks(width) {
             buf.extend_from_slice(b"{");
             let _ = serde_json::to_writer(&mut buf, &kind);
-            let _ = write!(buf, ":{{\"v\":{version}");
-            for (name, value) in names.iter().zip(row) {
-                buf.push(b',');
-                let _ = serde_json::to_writer(&mut buf, name);
-                buf.push(b':');
-                let _ = match value {
-                    Scalar::Null => serde_json::to_writer(&mut buf, &()),
-                    Scalar::Bool(b) => serde_json::to_writer(&mut buf, b),
-                    Scalar::Int(i) => serde_json::to_writer(&mut buf, i),
-                    Scalar::Float(f) => serde_json::to_writer(&mut buf, f),
-                    Scalar::Str(s) => serde_json::to_writer(&mut buf, s),
-                };
-            }
-            buf.extend_from_slice(b"}}\n");
+            buf.push(b':');
+            write_object(&mut buf, version, &names, row);
+            buf.extend_from_slice(b"}\n");
         }
         buf
     });
@@ -259,18 +269,23 @@ struct JobRecord {
     args: Vec<Scalar>,
 }
 
-/// The journal's `job` lines of `jobs` (each job's whole record, as
-/// `JobState.store_record` makes it with the fields at their default left out and
-/// `"defaults":1`), and the positions of the jobs it leaves to the caller: those whose
-/// arguments are not a tuple of plain values (None, a bool, an int, a finite float, a str), with
-/// keyword arguments, or not in the engine. The function and spec part is serialised once per
-/// (function, spec) pair; no Python container is made per job. Formatted detached.
-#[pyfunction]
-fn encode_job_records<'py>(
+/// Whole job records as Rust copied them out of Python objects (see [`collect_records`]).
+struct Collected {
+    /// The function-and-spec parts, serialised once per (function, spec) pair.
+    parts: Vec<Vec<u8>>,
+    records: Vec<JobRecord>,
+    states: Vec<Option<EngineState>>,
+    /// Positions of the jobs left to the caller.
+    others: Vec<usize>,
+}
+
+/// Copy what the whole records of `jobs` need out of Python objects (attached): see
+/// [`encode_job_records`] for which jobs are left to the caller.
+fn collect_records<'py>(
     py: Python<'py>,
     engine: &Bound<'py, PyEngine>,
-    jobs: Vec<Bound<'py, PyJob>>,
-) -> PyResult<(Bound<'py, PyBytes>, Vec<usize>)> {
+    jobs: &[Bound<'py, PyJob>],
+) -> PyResult<Collected> {
     let mut parts: Vec<Vec<u8>> = Vec::new();
     let mut part_of: HashMap<(usize, usize), usize> = HashMap::new();
     let mut records = Vec::with_capacity(jobs.len());
@@ -318,36 +333,160 @@ fn encode_job_records<'py>(
     }
     let keys: Vec<Option<u64>> = records.iter().map(|r| r.fields.key).collect();
     let states = engine.get().states_of(py, &keys);
+    Ok(Collected {
+        parts,
+        records,
+        states,
+        others,
+    })
+}
+
+/// One whole record as a JSON object, `{"job_id":...,"defaults":1,...}`, appended to `buf`
+/// (`state_line`: scratch space).
+fn write_record(
+    buf: &mut Vec<u8>,
+    state_line: &mut Vec<u8>,
+    parts: &[Vec<u8>],
+    record: &JobRecord,
+    state: Option<EngineState>,
+) {
+    buf.extend_from_slice(b"{\"job_id\":");
+    let _ = serde_json::to_writer(&mut *buf, &record.fields.id);
+    buf.extend_from_slice(&parts[record.spec]);
+    if !record.args.is_empty() {
+        buf.extend_from_slice(b",\"args\":[");
+        for (k, arg) in record.args.iter().enumerate() {
+            if k > 0 {
+                buf.push(b',');
+            }
+            write_scalar(buf, arg);
+        }
+        buf.push(b']');
+    }
+    buf.extend_from_slice(b",\"defaults\":1");
+    // The state fields, as a state line has them: `{"state":{"job_id":..., <fields>}}`.
+    state_line.clear();
+    line(state_line, &record.fields, state);
+    let text = &state_line[..state_line.len() - 3]; // without "}}\n"
+    let head = b"{\"state\":{\"job_id\":".len();
+    let id_len = serde_json::to_vec(&record.fields.id).map_or(0, |v| v.len());
+    buf.extend_from_slice(&text[head + id_len..]);
+    buf.push(b'}');
+}
+
+/// The journal's `job` lines of `jobs` (each job's whole record, as
+/// `JobState.store_record` makes it with the fields at their default left out and
+/// `"defaults":1`), and the positions of the jobs it leaves to the caller: those whose
+/// arguments are not a tuple of plain values (None, a bool, an int, a finite float, a str), with
+/// keyword arguments, or not in the engine. The function and spec part is serialised once per
+/// (function, spec) pair; no Python container is made per job. Formatted detached.
+#[pyfunction]
+fn encode_job_records<'py>(
+    py: Python<'py>,
+    engine: &Bound<'py, PyEngine>,
+    jobs: Vec<Bound<'py, PyJob>>,
+) -> PyResult<(Bound<'py, PyBytes>, Vec<usize>)> {
+    let Collected {
+        parts,
+        records,
+        states,
+        others,
+    } = collect_records(py, engine, &jobs)?;
     let bytes = crate::detached(py, move || {
         let mut buf = Vec::with_capacity(records.len() * 240);
-        let mut state_line = Vec::with_capacity(256);
+        let mut scratch = Vec::with_capacity(256);
         for (record, state) in records.iter().zip(states) {
-            buf.extend_from_slice(b"{\"job\":{\"job_id\":");
-            let _ = serde_json::to_writer(&mut buf, &record.fields.id);
-            buf.extend_from_slice(&parts[record.spec]);
-            if !record.args.is_empty() {
-                buf.extend_from_slice(b",\"args\":[");
-                for (k, arg) in record.args.iter().enumerate() {
-                    if k > 0 {
-                        buf.push(b',');
-                    }
-                    write_scalar(&mut buf, arg);
-                }
-                buf.push(b']');
-            }
-            buf.extend_from_slice(b",\"defaults\":1");
-            // The state fields, as a state line has them: `{"state":{"job_id":..., <fields>}}`.
-            state_line.clear();
-            line(&mut state_line, &record.fields, state);
-            let text = &state_line[..state_line.len() - 3]; // without "}}\n"
-            let head = b"{\"state\":{\"job_id\":".len();
-            let id_len = serde_json::to_vec(&record.fields.id).map_or(0, |v| v.len());
-            buf.extend_from_slice(&text[head + id_len..]);
-            buf.extend_from_slice(b"}}\n");
+            buf.extend_from_slice(b"{\"job\":");
+            write_record(&mut buf, &mut scratch, &parts, record, state);
+            buf.extend_from_slice(b"}\n");
         }
         buf
     });
     Ok((PyBytes::new(py, &bytes), others))
+}
+
+/// A SQL store's rows of `jobs`, as the comma-separated elements of a JSON array (no brackets):
+/// `["<job_id>","<record>",<next_run>]` per job, `<record>` being the JSON text of the whole
+/// record as [`encode_job_records`] writes it (with `"defaults":1`) and `<next_run>` epoch
+/// seconds or `null`; and the positions of the jobs left to the caller (as for
+/// `encode_job_records`). Formatted detached.
+#[pyfunction]
+fn encode_job_rows<'py>(
+    py: Python<'py>,
+    engine: &Bound<'py, PyEngine>,
+    jobs: Vec<Bound<'py, PyJob>>,
+) -> PyResult<(Bound<'py, PyBytes>, Vec<usize>)> {
+    let Collected {
+        parts,
+        records,
+        states,
+        others,
+    } = collect_records(py, engine, &jobs)?;
+    let bytes = crate::detached(py, move || {
+        let mut out = Vec::with_capacity(records.len() * 300);
+        let mut scratch = Vec::with_capacity(256);
+        let mut text = Vec::with_capacity(256);
+        for (k, (record, state)) in records.iter().zip(states).enumerate() {
+            text.clear();
+            write_record(&mut text, &mut scratch, &parts, record, state);
+            if k > 0 {
+                out.push(b',');
+            }
+            out.push(b'[');
+            let _ = serde_json::to_writer(&mut out, &record.fields.id);
+            out.push(b',');
+            // Only JSON text went into `text`: valid UTF-8.
+            let _ = serde_json::to_writer(&mut out, std::str::from_utf8(&text).unwrap_or_default());
+            match (state, record.fields.finished) {
+                (Some((Some(us), ..)), false) => {
+                    out.push(b',');
+                    let _ = serde_json::to_writer(&mut out, &to_secs(us));
+                }
+                _ => out.extend_from_slice(b",null"),
+            }
+            out.push(b']');
+        }
+        out
+    });
+    Ok((PyBytes::new(py, &bytes), others))
+}
+
+/// A SQL store's rows of `records` (history entries, dead letters), as the comma-separated
+/// elements of a JSON array (no brackets): `[<column>,...,"<record>"]` per record, the values
+/// of the `columns` fields first, then the JSON text `{"v":<version>,"<field>":<value>,...}` of
+/// its `fields` (as [`encode_records`] writes them; the same errors).
+#[pyfunction]
+fn encode_record_rows<'py>(
+    py: Python<'py>,
+    records: Vec<Bound<'py, PyAny>>,
+    fields: Vec<Bound<'py, PyString>>,
+    version: u64,
+    columns: Vec<Bound<'py, PyString>>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let (names, values) = record_values(&records, &fields)?;
+    let (_, leading) = record_values(&records, &columns)?;
+    let lead = columns.len();
+    let bytes = crate::detached(py, move || {
+        let width = names.len().max(1);
+        let mut out = Vec::with_capacity(values.len() * 32);
+        let mut text = Vec::with_capacity(256);
+        for (k, row) in values.chunks(width).enumerate() {
+            if k > 0 {
+                out.push(b',');
+            }
+            out.push(b'[');
+            for value in &leading[k * lead..(k + 1) * lead] {
+                write_scalar(&mut out, value);
+                out.push(b',');
+            }
+            text.clear();
+            write_object(&mut text, version, &names, row);
+            let _ = serde_json::to_writer(&mut out, std::str::from_utf8(&text).unwrap_or_default());
+            out.push(b']');
+        }
+        out
+    });
+    Ok(PyBytes::new(py, &bytes))
 }
 
 enum Failure {
@@ -435,5 +574,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(encode_job_states, m)?)?;
     m.add_function(wrap_pyfunction!(encode_records, m)?)?;
     m.add_function(wrap_pyfunction!(encode_job_records, m)?)?;
+    m.add_function(wrap_pyfunction!(encode_job_rows, m)?)?;
+    m.add_function(wrap_pyfunction!(encode_record_rows, m)?)?;
     m.add_function(wrap_pyfunction!(compact_state, m)?)
 }
