@@ -14,7 +14,7 @@ entries per write, however many runs there were).
 For a backend that takes job states (``StorageBackend.accepts_states``: the JSON journal), a job
 whose full record is stored is written as a state line serialised in Rust (``docs/persistence.md``).
 A backend that takes rows (``StorageBackend.accepts_rows``: SQL) gets every changed job's whole
-record as a row serialised in Rust, and history as rows, for one ``executemany`` each. Other
+record as a row serialised in Rust, and history as rows (JSON arrays: one statement each). Other
 backends get records as dicts. A flush or a stop never waits for the pace.
 
 A write that fails (a database that went away) is kept, merged with newer changes, and retried with
