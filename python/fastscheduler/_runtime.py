@@ -9,10 +9,12 @@ builds them and starts and stops them in order; ``FastScheduler`` is the public 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from fastscheduler._clock import ManualClock, SystemClock
@@ -36,6 +38,22 @@ __all__ = ["Runtime"]
 log = logging.getLogger("fastscheduler")
 
 Clock = SystemClock | ManualClock
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused (if it runs) while ``start()`` loads and arms: a million
+    stored jobs make millions of objects that all stay alive until armed, and the collector would
+    walk the growing heap again and again (the JSON records of 1,000,000 jobs decode in 4.7 s
+    without it and 15 s with it). ``start()`` ends with one full pass (``collect_once``)."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 class Runtime:
@@ -161,7 +179,8 @@ class Runtime:
         """See ``FastScheduler.start``. All or nothing: if it raises, what it took is released
         (outside the lock, which the saver needs to finish writing) and it can be called again."""
         try:
-            started = self._start_locked()
+            with _collector_paused():
+                started = self._start_locked()
         except BaseException:
             self._undo_start()
             raise
@@ -193,7 +212,6 @@ class Runtime:
             state.rows = rows
             row_ids = set(rows)  # arming takes the rows out of state.rows
             self.dispatcher.start_executors(app_loop)
-            collect_once()
             self.running = True
             self.update_quiet()  # from here on, registrations take the lock and arm their job
             STARTED.add(self)
@@ -201,6 +219,8 @@ class Runtime:
             now = self.start_time = self.clock.now()
             triggers: dict[int, Trigger] = {}
             paused: list[str] = []
+            # Armed jobs the coordinator has no row of (alone: none to collect, it keeps no rows).
+            unrowed: list[Job] | None = None if isinstance(coordinator, LocalCoordinator) else []
             for job in self.jobs:
                 armed = state.arm(job, now, triggers)
                 if armed == "missed":
@@ -208,10 +228,12 @@ class Runtime:
                     self.dispatcher.record_missed(job, job.spec.at, 1, LATE_ONE_SHOT)
                 elif armed == "paused":
                     paused.append(job.job_id)
-            coordinator.register(
-                (j for j in self.jobs if j.key is not None and j.job_id not in row_ids), wait=True
-            )
+                if unrowed is not None and job.key is not None and job.job_id not in row_ids:
+                    unrowed.append(job)
+            coordinator.register(unrowed or (), wait=True)
             self.control.paused_at_start(paused)
+            # After arming, which freed the loaded records and rows: the pass walks what stays.
+            collect_once()
             coordinator.start()
             self._adopt_orphans()
             if not isinstance(self.clock, ManualClock):

@@ -24,9 +24,10 @@ _COLLECTED = False
 
 
 def collect_once() -> None:
-    """One full garbage collection, at the first ``start()`` of the process, before its jobs are
-    armed (so it delays no fire): the collector's first full pass over what the program made while
-    starting up otherwise tends to fall into the first burst of runs. Once per process, since it
+    """One full garbage collection, at the first ``start()`` of the process, once its jobs are
+    armed and before the engine starts (so it delays no fire, and the records loaded to arm them
+    are gone): the collector's first full pass over what the program made while starting up
+    otherwise tends to fall into the first burst of runs. Once per process, since it
     costs most in a process that imported much (benches/README_scheduler.md has the numbers)."""
     global _COLLECTED
     if not _COLLECTED:

@@ -44,6 +44,8 @@ import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import starmap
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -65,7 +67,7 @@ from fastscheduler.coordination.base import (
     ScheduleRow,
     skip_reason,
 )
-from fastscheduler.stores._records import cluster_row_problem
+from fastscheduler.stores._records import MAX_COUNT, MAX_TIME, MIN_TIME, cluster_row_problem
 from fastscheduler.stores.base import StorageError, StorageFormatError
 from fastscheduler.stores.schema import COMMANDS, COUNTS, INSTANCES, RUNS, SCHEDULE
 
@@ -210,6 +212,7 @@ class SQLCoordinator:
         self._commands: list[Command] = []
         self._ensure: dict[str, float | None] = {}
         self._poke_commands = False
+        self._json_table: bool | None = None  # MySQL/MariaDB: JSON_TABLE works (None: not asked yet)
         self._seen: dict[int, float] = {}
         self._live: tuple[str, ...] = (self._me,)
         self._threads: list[threading.Thread] = []
@@ -236,11 +239,11 @@ class SQLCoordinator:
                 ):
                     self._seen[cid] = now
                 self._live = self._read_live(conn, now)
-                raw = {r.job_id: _row(r) for r in conn.execute(_ROWS)}
+                rows = _fetch_all(conn, _ROWS_ZEROED)
         except Exception as exc:
             raise StorageError(f"cannot join the cluster on {self._where()}: {exc}") from exc
         try:
-            return self._checked(raw)
+            return self._checked_rows(rows)
         except StorageFormatError:
             self.leave(5.0)  # joined, but cannot run with these rows: out again
             raise
@@ -254,6 +257,23 @@ class SQLCoordinator:
         if bad is not None:
             raise StorageFormatError(f"The database {self._where()} {bad}")
         return {job_id: ScheduleRow(**row) for job_id, row in raw.items()}
+
+    def _checked_rows(self, rows: Sequence[_RowTuple]) -> dict[str, ScheduleRow]:
+        """:meth:`_checked` of rows as read by ``_ROWS_ZEROED`` (tuples), a million in about a second:
+        when every value is within what the validator accepts (checked a column at a time, in
+        C), the rows are made directly; otherwise the validator looks at each row and names the
+        first bad one."""
+        if not _plausible(rows):
+            return self._checked({r[0]: _row_dict(r) for r in rows})
+        if self.dialect == "postgresql":  # a BOOLEAN column: bool already
+            return dict(
+                zip(
+                    map(itemgetter(0), rows),
+                    starmap(ScheduleRow, map(itemgetter(1, 2, 3, 4, 5, 6), rows)),
+                    strict=True,
+                )
+            )
+        return {r[0]: ScheduleRow(r[1], bool(r[2]), r[3], r[4], r[5], r[6]) for r in rows}
 
     def register(self, jobs: Iterable[Job], *, wait: bool) -> None:
         """Create the rows of jobs that have none, with their first fire; a job whose row a peer
@@ -380,27 +400,157 @@ class SQLCoordinator:
             self._cond.notify_all()
 
     def ensure(self, first_fires: dict[str, float | None]) -> dict[str, ScheduleRow]:
-        """Create the rows of jobs that have none (with these first fire times), then return the
-        rows of all of them as stored (a peer's row wins over ours)."""
+        """Create the rows of jobs that have none (with these first fire times), in one
+        transaction; return the rows of those that had one already, as stored (a peer's row wins
+        over ours). The rows this call created hold what was asked; they may be left out.
+
+        On PostgreSQL with psycopg a batch of many jobs (the first start of a large deployment) is
+        sent with ``COPY`` (a million rows in seconds); if a row exists already (a peer was first,
+        or won a race), that is undone and the batch goes through ``INSERT ... ON CONFLICT DO
+        NOTHING RETURNING`` of arrays instead, and only the rows it did not create are read. On
+        MySQL 8 and MariaDB 10.6+ the ids go as JSON arrays that ``JSON_TABLE`` unpacks into an
+        ``INSERT IGNORE``; elsewhere through ``executemany``."""
+        _check_first_fires(first_fires, self._checked)
+        if not first_fires:
+            return {}
         now = self._clock()
-        out: dict[str, dict[str, Any]] = {}
-        ids = sorted(first_fires)
+        ids = sorted(first_fires)  # every writer inserts in id order: no lock cycle between two
         with self.engine.begin() as conn:
-            for chunk in _chunks(ids):
-                conn.execute(
-                    self._insert_ignore(SCHEDULE),
-                    [
-                        {"job_id": j, "next_run": first_fires[j], "paused": False, "updated_at": now}
-                        for j in chunk
-                    ],
+            found: list[_RowTuple] | None = None
+            if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+                found = self._ensure_psycopg(conn, ids, first_fires, now)
+            elif conn.dialect.name in ("mysql", "mariadb"):
+                found = self._ensure_json_table(conn, ids, first_fires, now)
+            if found is None:
+                found = self._ensure_portable(conn, ids, first_fires, now)
+        return self._checked_rows(found)
+
+    def _ensure_psycopg(
+        self, conn: Connection, ids: list[str], first: dict[str, float | None], now: float
+    ) -> list[_RowTuple]:
+        """PostgreSQL through psycopg 3, on ``conn``'s transaction: ``COPY`` (many jobs), else (or
+        when COPY meets a row that is there) arrays unpacked into ``INSERT ... ON CONFLICT DO
+        NOTHING RETURNING``. The driver's errors are raised as SQLAlchemy's, like every other
+        statement's (the maintenance loop retries those)."""
+        import psycopg
+
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        statement = "COPY"
+        try:
+            if len(ids) >= _COPY_MIN:
+                try:
+                    with conn.begin_nested(), raw.cursor() as cur:  # a savepoint: a failed COPY undone alone
+                        _copy(
+                            cur,
+                            SCHEDULE.name,
+                            ("job_id", "next_run", "paused", "updated_at"),
+                            _copy_lines(ids, first, f"\tf\t{now!r}\n"),
+                        )
+                        _copy(
+                            cur,
+                            COUNTS.name,
+                            ("job_id", "run_count", "failure_count", "retry_count"),
+                            _copy_lines(ids, None, "\t0\t0\t0\n"),
+                        )
+                    return []
+                except psycopg.errors.UniqueViolation:
+                    pass  # some rows are there: the batch again, the server skipping those
+            made_schedule: set[str] = set()
+            made_counts: set[str] = set()
+            with raw.cursor() as cur:
+                for chunk in _chunks(ids, _ARRAY_CHUNK):
+                    statement = _PG_ENSURE_SCHEDULE
+                    cur.execute(statement, (now, chunk, [first[j] for j in chunk]))
+                    made_schedule.update(r[0] for r in cur.fetchall())
+                    statement = _PG_ENSURE_COUNTS
+                    cur.execute(statement, (chunk,))
+                    made_counts.update(r[0] for r in cur.fetchall())
+                rest = [j for j in ids if j not in made_schedule or j not in made_counts]
+                schedule: dict[str, tuple[Any, ...]] = {}
+                counts: dict[str, tuple[Any, ...]] = {}
+                for chunk in _chunks(rest, _ARRAY_CHUNK):
+                    statement = _PG_READ_SCHEDULE
+                    cur.execute(statement, (chunk,))
+                    schedule.update((r[0], r[1:]) for r in cur.fetchall())
+                    statement = _PG_READ_COUNTS
+                    cur.execute(statement, (chunk,))
+                    counts.update((r[0], r[1:]) for r in cur.fetchall())
+        except psycopg.Error as exc:
+            raise sa_exc.DBAPIError.instance(statement, None, exc, psycopg.Error) from exc
+        return _joined(rest, schedule, counts)
+
+    def _ensure_json_table(
+        self, conn: Connection, ids: list[str], first: dict[str, float | None], now: float
+    ) -> list[_RowTuple] | None:
+        """MySQL 8 / MariaDB 10.6+: ``_ARRAY_CHUNK`` ids a statement, as one JSON parameter that
+        the server unpacks (pure-Python PyMySQL escapes every value of an ``executemany``: 30 s a
+        million rows). None if the server has no ``JSON_TABLE``."""
+        if self._json_table is None:
+            try:
+                with conn.begin_nested():
+                    conn.exec_driver_sql(_MY_PROBE).all()
+                self._json_table = True
+            except sa_exc.DBAPIError:
+                self._json_table = False
+        if not self._json_table:
+            return None
+        unsure: list[str] = []
+        for chunk in _chunks(ids, _ARRAY_CHUNK):
+            rows = json.dumps([[j, first[j]] for j in chunk])
+            made = conn.exec_driver_sql(_MY_ENSURE_SCHEDULE, (now, rows)).rowcount
+            made_counts = conn.exec_driver_sql(_MY_ENSURE_COUNTS, (json.dumps(chunk),)).rowcount
+            if made != len(chunk) or made_counts != len(chunk):
+                unsure.extend(chunk)
+        return self._read_back(conn, unsure)
+
+    def _ensure_portable(
+        self, conn: Connection, ids: list[str], first: dict[str, float | None], now: float
+    ) -> list[_RowTuple]:
+        """Any driver: ``INSERT IGNORE`` / ``ON CONFLICT DO NOTHING`` (``executemany``, which
+        SQLAlchemy sends as multi-row statements) of ``_INSERT_CHUNK`` rows at a time."""
+        unsure: list[str] = []
+        for chunk in _chunks(ids, _INSERT_CHUNK):
+            made = conn.execute(
+                self._insert_ignore(SCHEDULE),
+                [{"job_id": j, "next_run": first[j], "paused": False, "updated_at": now} for j in chunk],
+            ).rowcount
+            made_counts = conn.execute(
+                self._insert_ignore(COUNTS),
+                [{"job_id": j, "run_count": 0, "failure_count": 0, "retry_count": 0} for j in chunk],
+            ).rowcount
+            if made != len(chunk) or made_counts != len(chunk):
+                unsure.extend(chunk)
+        return self._read_back(conn, unsure)
+
+    def _read_back(self, conn: Connection, ids: list[str]) -> list[_RowTuple]:
+        """The rows of ``ids``, whose inserts created fewer rows than they sent (some were there: a
+        peer's) or could not say (psycopg2 and others report -1), read a table at a time (a join
+        filtered by a list of ids is planned badly on tables filled in the same transaction)."""
+        schedule: dict[str, tuple[Any, ...]] = {}
+        counts: dict[str, tuple[Any, ...]] = {}
+        for chunk in _chunks(ids):
+            schedule.update(
+                (r[0], tuple(r[1:]))
+                for r in conn.execute(
+                    sa.select(SCHEDULE.c.job_id, SCHEDULE.c.next_run, SCHEDULE.c.paused).where(
+                        SCHEDULE.c.job_id.in_(chunk)
+                    )
                 )
-                conn.execute(
-                    self._insert_ignore(COUNTS),
-                    [{"job_id": j, "run_count": 0, "failure_count": 0, "retry_count": 0} for j in chunk],
+            )
+            counts.update(
+                (r[0], tuple(r[1:]))
+                for r in conn.execute(
+                    sa.select(
+                        COUNTS.c.job_id,
+                        COUNTS.c.run_count,
+                        COUNTS.c.failure_count,
+                        COUNTS.c.retry_count,
+                        COUNTS.c.last_run,
+                    ).where(COUNTS.c.job_id.in_(chunk))
                 )
-                for r in conn.execute(_ROWS.where(SCHEDULE.c.job_id.in_(chunk))):
-                    out[r.job_id] = _row(r)
-        return self._checked(out)
+            )
+        return _joined(ids, schedule, counts)
 
     def _adopt_differing(self, first: dict[str, float | None], rows: dict[str, ScheduleRow]) -> None:
         sink = self._sink
@@ -994,6 +1144,155 @@ _ROWS = sa.select(
     COUNTS.c.retry_count,
     COUNTS.c.last_run,
 ).select_from(SCHEDULE.outerjoin(COUNTS, COUNTS.c.job_id == SCHEDULE.c.job_id))
+
+
+# The same rows, the counters of a job without a counters row as 0: what join() reads, as tuples
+# (job_id, next_run, paused, run_count, failure_count, retry_count, last_run) straight from the
+# driver's cursor (a million in about a second; SQLAlchemy's Row objects take three times that).
+_ROWS_ZEROED = sa.select(
+    SCHEDULE.c.job_id,
+    SCHEDULE.c.next_run,
+    SCHEDULE.c.paused,
+    sa.func.coalesce(COUNTS.c.run_count, 0),
+    sa.func.coalesce(COUNTS.c.failure_count, 0),
+    sa.func.coalesce(COUNTS.c.retry_count, 0),
+    COUNTS.c.last_run,
+).select_from(SCHEDULE.outerjoin(COUNTS, COUNTS.c.job_id == SCHEDULE.c.job_id))
+_RowTuple = tuple[str, Any, Any, Any, Any, Any, Any]
+_COMPILED: dict[tuple[str, int], str] = {}
+
+
+def _fetch_all(conn: Connection, statement: sa.Select[Any]) -> list[_RowTuple]:
+    """Every row of ``statement`` (no parameters) as the driver's tuples."""
+    key = (conn.dialect.name, id(statement))
+    sql = _COMPILED.get(key)
+    if sql is None:
+        sql = _COMPILED[key] = str(
+            statement.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
+        )
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+_NUMBERS = frozenset({int, float})
+
+
+def _times_ok(times: list[Any]) -> bool:
+    """Whether every one of ``times`` (no None) is a time the validator accepts (a number from
+    year 1 to 9999), looked at in C."""
+    if not times:
+        return True
+    if not set(map(type, times)) <= _NUMBERS:
+        return False
+    total = sum(times)  # NaN if one is NaN (which min() and max() would not notice)
+    return bool(total == total and min(times) >= MIN_TIME and max(times) <= MAX_TIME)
+
+
+def _plausible(rows: Sequence[_RowTuple]) -> bool:
+    """Whether every value of ``rows`` is what the validator accepts (times within years 1 to
+    9999, counters from 0 to 2**63-1), looked at a column at a time; False means "ask the
+    validator", which also says which row is bad."""
+    if not rows:
+        return True
+    _ids, nexts, _paused, runs, failures, retries, lasts = zip(*rows, strict=True)
+    if not _times_ok([t for t in nexts + lasts if t is not None]):
+        return False
+    counts = runs + failures + retries
+    return bool(set(map(type, counts)) <= {int} and min(counts) >= 0 and max(counts) <= MAX_COUNT)
+
+
+def _row_dict(r: _RowTuple) -> dict[str, Any]:
+    return {
+        "next_run": r[1],
+        "paused": bool(r[2]),
+        "run_count": int(r[3] or 0),
+        "failure_count": int(r[4] or 0),
+        "retry_count": int(r[5] or 0),
+        "last_run": r[6],
+    }
+
+
+def _check_first_fires(
+    first: dict[str, float | None], checked: Callable[[dict[str, dict[str, Any]]], object]
+) -> None:
+    """Raise (through ``checked``, the validator) if a first fire time is not one a row may hold."""
+    if _times_ok([t for t in first.values() if t is not None]):
+        return
+    checked({j: _row_dict((j, t, False, 0, 0, 0, None)) for j, t in first.items()})
+
+
+def _joined(
+    ids: Iterable[str], schedule: dict[str, tuple[Any, ...]], counts: dict[str, tuple[Any, ...]]
+) -> list[_RowTuple]:
+    """The rows of ``ids`` that have a schedule row, with their counters (zero without a
+    counters row), as ``_ROWS_ZEROED`` reads them."""
+    out: list[_RowTuple] = []
+    zero = (0, 0, 0, None)
+    for job_id in ids:
+        row = schedule.get(job_id)
+        if row is not None:
+            c = counts.get(job_id, zero)
+            out.append((job_id, row[0], row[1], c[0], c[1], c[2], c[3]))
+    return out
+
+
+# ensure(): PostgreSQL through psycopg 3 (COPY and arrays), MySQL/MariaDB (JSON_TABLE), any driver.
+_COPY_MIN = 1000  # jobs from which ensure() tries COPY first
+_COPY_CHUNK = 50_000  # rows per write to a COPY
+_ARRAY_CHUNK = 50_000  # ids per array parameter
+_INSERT_CHUNK = 5_000  # rows per executemany of the portable path
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_PG_ENSURE_SCHEDULE = (
+    f"INSERT INTO {SCHEDULE.name} (job_id, next_run, paused, updated_at) "
+    "SELECT j, n, false, %s FROM unnest(%s::text[], %s::float8[]) AS t(j, n) "
+    "ON CONFLICT (job_id) DO NOTHING RETURNING job_id"
+)
+_PG_ENSURE_COUNTS = (
+    f"INSERT INTO {COUNTS.name} (job_id, run_count, failure_count, retry_count) "
+    "SELECT j, 0, 0, 0 FROM unnest(%s::text[]) AS t(j) ON CONFLICT (job_id) DO NOTHING RETURNING job_id"
+)
+_MY_TEXT = "LONGTEXT CHARACTER SET utf8mb4"
+_MY_PROBE = "SELECT t.x FROM JSON_TABLE('[[1]]', '$[*]' COLUMNS (x INT PATH '$[0]')) AS t"
+_MY_ENSURE_SCHEDULE = (
+    f"INSERT IGNORE INTO {SCHEDULE.name} (job_id, next_run, paused, updated_at) "
+    "SELECT t.job_id, t.next_run, 0, %s FROM JSON_TABLE(%s, '$[*]' COLUMNS ("
+    f"job_id {_MY_TEXT} PATH '$[0]', next_run DOUBLE PATH '$[1]')) AS t"
+)
+_MY_ENSURE_COUNTS = (
+    f"INSERT IGNORE INTO {COUNTS.name} (job_id, run_count, failure_count, retry_count) "
+    f"SELECT t.job_id, 0, 0, 0 FROM JSON_TABLE(%s, '$[*]' COLUMNS (job_id {_MY_TEXT} PATH '$')) AS t"
+)
+_PG_READ_SCHEDULE = f"SELECT job_id, next_run, paused FROM {SCHEDULE.name} WHERE job_id = ANY(%s::text[])"
+_PG_READ_COUNTS = (
+    f"SELECT job_id, run_count, failure_count, retry_count, last_run FROM {COUNTS.name} "
+    "WHERE job_id = ANY(%s::text[])"
+)
+
+
+def _copy(cursor: Any, table: str, columns: tuple[str, ...], data: Iterable[str]) -> None:
+    """``COPY table (columns) FROM STDIN`` of ``data`` (text format, pieces of whole lines)."""
+    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for piece in data:
+            copy.write(piece)
+
+
+def _copy_lines(ids: Sequence[str], first: dict[str, float | None] | None, tail: str) -> Iterator[str]:
+    """COPY text lines: each id (escaped), then its first fire (``first``; ``\\N`` for none),
+    then ``tail`` (the other columns and the newline); joined ``_COPY_CHUNK`` lines at a time."""
+    for chunk in _chunks(ids, _COPY_CHUNK):
+        texts: Sequence[str] = chunk
+        joined = "".join(chunk)
+        if "\\" in joined or "\t" in joined or "\n" in joined or "\r" in joined:
+            texts = [j.translate(_COPY_ESCAPES) for j in chunk]
+        if first is None:
+            yield tail.join(texts) + tail
+        else:
+            values = ["\\N" if (t := first[j]) is None else repr(float(t)) for j in chunk]
+            yield "".join([f"{j}\t{v}{tail}" for j, v in zip(texts, values, strict=True)])
 
 
 def _payload(text: str | None) -> dict[str, Any] | None:
