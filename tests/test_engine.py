@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from fastscheduler._core import CronExpr, Engine, Trigger
+from fastscheduler._core import CronExpr, DueBatch, Engine, Trigger
 
 Batch = list[tuple[int, float, int]]
 
@@ -23,9 +23,9 @@ class Recorder:
         self.arrivals: list[float] = []
         self.fired = threading.Event()
 
-    def __call__(self, batch: Batch) -> None:
+    def __call__(self, batch: DueBatch) -> None:
         self.arrivals.append(time.time())
-        self.batches.append(batch)
+        self.batches.append(list(batch))
         self.fired.set()
 
     @property
@@ -264,7 +264,7 @@ def test_counters() -> None:
 def test_reentrant_dispatch_calls_the_engine() -> None:
     seen: list[Any] = []
 
-    def dispatch(batch: Batch) -> None:
+    def dispatch(batch: DueBatch) -> None:
         for key, scheduled, _ in batch:
             e.record_run(key, True)
             e.pause(key)
@@ -283,8 +283,32 @@ def test_reentrant_dispatch_calls_the_engine() -> None:
     assert len(e) == 1
 
 
+def test_due_batch_is_a_read_only_sequence() -> None:
+    got: list[DueBatch] = []
+    e = Engine(got.append)
+    a = e.add(Trigger.interval(1.0, 1000.0), 999.0)
+    b = e.add(Trigger.date(1000.5), 999.0)
+    assert e.run_due(1002.0) == 2
+    (batch,) = got
+    assert len(batch) == 2
+    assert list(batch) == [(a, 1000.0, 2), (b, 1000.5, 0)]
+    assert list(batch) == list(batch)  # each iteration starts over
+    assert batch[0] == (a, 1000.0, 2) and batch[-1] == (b, 1000.5, 0) and batch[-2] == batch[0]
+    for i in (2, -3):
+        with pytest.raises(IndexError):
+            batch[i]
+    it = iter(batch)
+    assert iter(it) is it
+    assert [next(it), next(it)] == list(batch)
+    with pytest.raises(StopIteration):
+        next(it)
+    with pytest.raises(StopIteration):
+        next(it)
+    assert repr(batch) == "<DueBatch of 2 fires>"
+
+
 def test_dispatch_error_propagates_from_run_due() -> None:
-    def boom(batch: Batch) -> None:
+    def boom(batch: DueBatch) -> None:
         raise RuntimeError("boom")
 
     e = Engine(boom)

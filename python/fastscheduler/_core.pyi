@@ -12,6 +12,7 @@ __all__ = [
     "Backoff",
     "CronError",
     "CronExpr",
+    "DueBatch",
     "Engine",
     "Job",
     "Registry",
@@ -129,13 +130,22 @@ class Trigger:
     def kind(self) -> Literal["interval", "cron", "date"]: ...
 
 @final
+class DueBatch:
+    """One batch of due jobs, as ``Engine`` hands it to ``dispatch``: a read-only sequence of
+    ``(key, scheduled_time, missed)`` tuples, each made when it is read."""
+
+    def __len__(self) -> int: ...
+    def __getitem__(self, index: int, /) -> tuple[int, float, int]: ...
+    def __iter__(self) -> Iterator[tuple[int, float, int]]: ...
+
+@final
 class Engine:
     """A table of jobs and one background thread calling ``dispatch`` with each batch of due jobs.
 
-    A batch is a list of ``(key, scheduled_time, missed)``; times are epoch seconds.
+    A batch is a :class:`DueBatch` of ``(key, scheduled_time, missed)``; times are epoch seconds.
     """
 
-    def __new__(cls, dispatch: Callable[[list[tuple[int, float, int]]], object]) -> Engine: ...
+    def __new__(cls, dispatch: Callable[[DueBatch], object]) -> Engine: ...
     def add(self, trigger: Trigger, after: float, *, inclusive: bool = False) -> int: ...
     def remove(self, key: int) -> bool: ...
     def pause(self, key: int) -> bool: ...

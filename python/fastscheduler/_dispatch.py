@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from fastscheduler._core import Job, Run
@@ -98,7 +98,7 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ from the engine
 
-    def dispatch(self, batch: list[tuple[int, float, int]]) -> None:
+    def dispatch(self, batch: Iterable[tuple[int, float, int]]) -> None:
         """Called by the engine, once per batch of due keys, with the GIL held: hand the fires to
         the coordinator and return quickly. The lock is taken once for the batch: runs that end
         meanwhile wait, rather than trading the lock with the dispatch 10,000 times."""
@@ -106,7 +106,7 @@ class Dispatcher:
             self._inflight.count += 1  # until the claim was tried: stop() and a manual clock wait
             self.coordinator.fired(self._due(batch), self._served)
 
-    def _due(self, batch: list[tuple[int, float, int]]) -> Iterator[tuple[Job, float, int]]:
+    def _due(self, batch: Iterable[tuple[int, float, int]]) -> Iterator[tuple[Job, float, int]]:
         """The batch's fires, as the coordinator takes them (lazily: alone, the first one starts
         before the last one is looked up); a retry's next attempt starts here and now."""
         jobs = self._jobs

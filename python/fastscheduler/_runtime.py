@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastscheduler._clock import ManualClock, SystemClock
 from fastscheduler._control import Controller
-from fastscheduler._core import Engine, Job, Trigger
+from fastscheduler._core import DueBatch, Engine, Job, Trigger
 from fastscheduler._dispatch import LATE_ONE_SHOT, Dispatcher
 from fastscheduler._finish import Finisher
 from fastscheduler._jobstate import InFlight, JobState
@@ -153,7 +153,7 @@ class Runtime:
         self.coordinator = self.dispatcher.coordinator = self.control.coordinator = coordinator
         self.finisher.coordinator = coordinator
 
-    def _on_due(self, batch: list[tuple[int, float, int]]) -> None:
+    def _on_due(self, batch: DueBatch) -> None:
         self.dispatcher.dispatch(batch)
 
     def _is_running(self) -> bool:
