@@ -528,6 +528,44 @@ def test_a_run_calls_executes_and_reports_untracked_and_resets_the_context_after
         async_run.execute(time.time)
 
 
+def test_what_a_run_leaves_for_the_finisher_is_not_tracked_by_the_cycle_collector() -> None:
+    # A burst of 100,000 runs leaves 100,000 outcomes, history entries and recent-outcome tuples
+    # behind it; tracked, they made the collector's passes land in the next burst.
+    import gc
+
+    from fastscheduler._core import untracked_record
+    from fastscheduler.models import HistoryEntry
+
+    def ok() -> None:
+        pass
+
+    def boom() -> None:
+        raise ValueError("boom")
+
+    s = FastScheduler(storage="memory", quiet=True, clock=ManualClock(T0))
+    items: list[tuple[object, object]] = []
+    for func in (ok, boom):
+        job = s._jobs.get(s.every(10).seconds.do(func))
+        assert job is not None
+        job.start_run(items.append, T0, 1, None, T0, None).execute(time.time)
+    (ok_item, boom_item) = items
+    assert ok_item[1].ok and not gc.is_tracked(ok_item[1]) and not gc.is_tracked(ok_item)  # type: ignore[attr-defined]
+    # An outcome holding an exception stays tracked, and so does what holds it.
+    assert gc.is_tracked(boom_item[1]) and gc.is_tracked(boom_item)
+
+    state = job.run_state()
+    for status in "abcdefg":
+        state.add_recent(status)
+    assert state.recent == ("c", "d", "e", "f", "g") and not gc.is_tracked(state.recent)
+    state.recent = ([],)  # type: ignore[assignment]  # anything but strings: left tracked
+    state.add_recent("h")
+    assert state.recent == ([], "h") and gc.is_tracked(state.recent)
+
+    entry = HistoryEntry(job_id="j", func_name="f", status="completed", timestamp=T0)
+    assert gc.is_tracked(entry)
+    assert untracked_record(entry) is entry and not gc.is_tracked(entry)
+
+
 @pytest.mark.parametrize(
     "t0", [T0, T0 + 3.337860107421875e-06], ids=["whole-microsecond", "between-microseconds"]
 )

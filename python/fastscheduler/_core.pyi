@@ -3,9 +3,11 @@
 import contextvars
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any, ClassVar, Literal, final
+from typing import Any, ClassVar, Literal, TypeVar, final
 
 from typing_extensions import Self
+
+_T = TypeVar("_T")
 
 __all__ = [
     "TZDB_VERSION",
@@ -31,6 +33,7 @@ __all__ = [
     "encode_record_rows",
     "encode_records",
     "run_context_var",
+    "untracked_record",
 ]
 
 __version__: str
@@ -179,6 +182,8 @@ class RunState:
     paused: bool
     recent: tuple[str, ...]
     def __new__(cls) -> Self: ...
+    def add_recent(self, status: str) -> None:
+        """Add an outcome (a status value) to ``recent``, which keeps the last five."""
 
 @final
 class Job:
@@ -265,6 +270,9 @@ class Run:
     def report(self, outcome: Any) -> None: ...
 
 def run_context_var() -> contextvars.ContextVar[Run | None]: ...
+def untracked_record(obj: _T) -> _T:
+    """``obj``, taken out of the cycle collector: for records of plain values kept by the
+    thousand (history entries)."""
 
 # -- the JSON store's journal (docs/persistence.md) -----------------------------------------------
 

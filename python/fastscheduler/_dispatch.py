@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from fastscheduler._core import Job, Run
+from fastscheduler._core import Job, Run, untracked_record
 from fastscheduler._jobstate import InFlight, JobState, Retry
 from fastscheduler._runlog import RunLog
 from fastscheduler.coordination.base import Claim, ClaimState, Command, Coordinator, Finish, ScheduleRow
@@ -257,9 +257,8 @@ class Dispatcher:
             attempt=attempt,
             name=job.name,
         )
-        self._runlog.add(entry)
-        run = job.run_state()
-        run.recent = (*run.recent[-4:], status.value)
+        self._runlog.add(untracked_record(entry))
+        job.run_state().add_recent(status.value)
 
     def shutdown(self, wait: bool, left: Callable[[], float | None]) -> None:
         """Stop the executors; with ``wait``, let their runs finish for what is ``left`` of the

@@ -58,7 +58,28 @@ impl PyRunState {
             recent: PyTuple::empty(py).unbind(),
         }
     }
+
+    /// Add an outcome (a status value) to `recent`, which keeps the last five. The new tuple is
+    /// not tracked by the cycle collector when it holds strings only: one per run, each living
+    /// until the job's next run, they were the young generation's bulk when the next burst of
+    /// runs began (100,000 with 100,000 jobs every second), and the collector's first pass of
+    /// the burst walked them all.
+    fn add_recent(&mut self, py: Python<'_>, status: Bound<'_, PyAny>) -> PyResult<()> {
+        let old = self.recent.bind(py);
+        let keep = old.len().saturating_sub(RECENT - 1);
+        let items: Vec<Bound<'_, PyAny>> = old.iter().skip(keep).chain([status]).collect();
+        let plain = items.iter().all(|i| i.is_exact_instance_of::<PyString>());
+        let recent = PyTuple::new(py, items)?;
+        if plain {
+            crate::run::untrack(recent.as_any());
+        }
+        self.recent = recent.unbind();
+        Ok(())
+    }
 }
+
+/// How many outcomes `RunState.recent` keeps.
+const RECENT: usize = 5;
 
 /// `base#n`, the id of job `n` (>= 2) of a series (without `format!`: a million ids are
 /// spelled out while registering).

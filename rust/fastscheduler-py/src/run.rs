@@ -71,6 +71,7 @@ fn new_outcome<'py>(
             .getattr("RunOutcome")?;
         Ok((tuple_new.unbind(), cls.unbind()))
     })?;
+    let ok = error.is_none();
     let error = error.unwrap_or_else(|| py.None().into_bound(py));
     let fields = PyTuple::new(
         py,
@@ -81,7 +82,30 @@ fn new_outcome<'py>(
             PyBool::new(py, false).to_owned().into_any(),
         ],
     )?;
-    tuple_new.bind(py).call1((cls.bind(py), fields))
+    let outcome = tuple_new.bind(py).call1((cls.bind(py), fields))?;
+    if ok {
+        untrack(&outcome);
+    }
+    Ok(outcome)
+}
+
+/// Take a tuple that only refers to values which cannot hold it (floats, None, a bool; a `Run`,
+/// itself untracked, and such an outcome) out of the cycle collector. The collector would do so
+/// at its first pass over it; but 100,000 outcomes waiting for the finisher, still tracked, made
+/// the collector's passes during a burst of runs long and frequent (three full passes a second
+/// with 100,000 jobs every second, 10-60 ms each, while runs were being started).
+pub(crate) fn untrack(obj: &Bound<'_, PyAny>) {
+    if tracked(obj) {
+        // SAFETY: `obj` is a live object tracked by the collector (so a GC object); untracking
+        // one is always allowed.
+        unsafe { pyo3::ffi::PyObject_GC_UnTrack(obj.as_ptr().cast()) };
+    }
+}
+
+/// Whether the cycle collector tracks `obj` (false for objects of non-GC types).
+pub(crate) fn tracked(obj: &Bound<'_, PyAny>) -> bool {
+    // SAFETY: `obj` is a live object; the function accepts any object.
+    unsafe { pyo3::ffi::PyObject_GC_IsTracked(obj.as_ptr()) == 1 }
 }
 
 /// `fastscheduler._context._call_async`: the coroutine an async run awaits (it sets the context
@@ -231,6 +255,9 @@ impl PyRun {
     fn report(slf: &Bound<'_, Self>, outcome: &Bound<'_, PyAny>) -> PyResult<()> {
         let py = slf.py();
         let item = PyTuple::new(py, [slf.as_any(), outcome])?;
+        if !tracked(outcome) {
+            untrack(item.as_any()); // an untracked run and an outcome of plain values
+        }
         slf.get().put.bind(py).call1((item,))?;
         Ok(())
     }
@@ -244,6 +271,16 @@ impl PyRun {
     }
 }
 
+/// `obj`, taken out of the cycle collector: for a record of plain values (a history entry:
+/// strings, numbers, None) kept by the thousand. A record the collector tracks survives its
+/// young passes and is walked again by every full pass; 100,000 of them a second (one per run)
+/// made a full pass land in the next burst of runs.
+#[pyfunction]
+fn untracked_record(obj: Bound<'_, PyAny>) -> Bound<'_, PyAny> {
+    untrack(&obj);
+    obj
+}
+
 /// The context variable `current_run()` reads: the `Run` being executed, or None.
 #[pyfunction]
 fn run_context_var(py: Python<'_>) -> PyResult<Py<PyAny>> {
@@ -252,5 +289,6 @@ fn run_context_var(py: Python<'_>) -> PyResult<Py<PyAny>> {
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyRun>()?;
+    m.add_function(wrap_pyfunction!(untracked_record, m)?)?;
     m.add_function(wrap_pyfunction!(run_context_var, m)?)
 }
