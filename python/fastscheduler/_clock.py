@@ -12,8 +12,9 @@ class SystemClock:
 
     manual = False
 
-    def now(self) -> float:
-        return time.time()
+    #: ``time.time`` itself, not a method around it: read twice per run by the executors, and a
+    #: Python frame per read cost 0.08 us a run.
+    now = staticmethod(time.time)
 
 
 class ManualClock:

@@ -151,6 +151,11 @@ class FireSink(Protocol):
         ``records`` False), from within ``fired``: start it, or record it as missed when
         ``skip`` says why not; ``missed`` fires before it were passed over."""
 
+    def starter(self, now: float) -> Callable[[Job, float], None]:
+        """From within ``fired``, for a coordinator without records: ``start(job, scheduled)``
+        runs a fire that passed over none and may run, as ``run_fire(job, scheduled, 0, None,
+        now)`` would, but cheaper per fire (what is the same for the batch is looked up once)."""
+
     def now(self) -> float:
         """The scheduler's clock."""
 

@@ -40,10 +40,12 @@ class LocalCoordinator:
         assert sink is not None, "join() first"
         run, now = sink.run_fire, sink.now()
         try:
+            start = sink.starter(now)
             for job, scheduled, missed in fires:
-                # (the common case, on time and not running, without the call)
-                skip = skip_reason(job.spec, missed, job.running > 0) if missed or job.running else None
-                run(job, scheduled, missed, skip, now)
+                if missed or job.running:
+                    run(job, scheduled, missed, skip_reason(job.spec, missed, job.running > 0), now)
+                else:  # the common case: on time and not running
+                    start(job, scheduled)
         finally:
             on_served()
 
