@@ -16,9 +16,10 @@ import pytest
 import sqlalchemy as sa
 from stores_support import SQL_KINDS, dispose_admin_engines, server_database
 
-from fastscheduler import FastScheduler, ManualClock
+from fastscheduler import EventType, FastScheduler, ManualClock
 from fastscheduler.stores import Changes, Limits, StoredState
 from fastscheduler.stores._bulk import BulkRows
+from fastscheduler.stores.json_file import JSONStorageBackend
 from fastscheduler.stores.sql import SQLModelStorageBackend
 
 NOW = 1_780_000_000.0
@@ -34,7 +35,7 @@ def _admin_engines() -> Iterator[None]:
 @contextlib.contextmanager
 def database(kind: str, tmp_path: Path, name: str) -> Iterator[str]:
     """A fresh database of ``kind``: its URL."""
-    if kind == "sqlite":
+    if kind in ("sqlite", "json"):
         yield f"sqlite:///{tmp_path / name}.db"
         return
     with server_database(kind) as url:
@@ -247,3 +248,105 @@ def test_job_rows_cannot_be_followed_by_older_records_in_a_merge() -> None:
 def test_a_bad_flush_interval_is_refused(bad: Any) -> None:
     with pytest.raises(ValueError, match="flush_interval must be a number of seconds from 0 to 3600, got"):
         SQLModelStorageBackend("sqlite://", flush_interval=bad)
+
+
+def _named(name: str) -> Any:
+    def job() -> None:
+        pass
+
+    job.__qualname__ = job.__name__ = name
+    return job
+
+
+@pytest.mark.parametrize("kind", ["json", *SQL_KINDS])
+def test_a_name_rust_cannot_encode_is_written_by_python_and_the_others_still_are(
+    kind: str, tmp_path: Path
+) -> None:
+    """A lone surrogate in a job's name (Rust's strings are valid Unicode) leaves that job's
+    record to Python; it does not stop the saver writing every other job."""
+    with database(kind, tmp_path, "sur") as url:
+        store: Any = (
+            JSONStorageBackend(tmp_path / "state.json", flush_interval=0)
+            if kind == "json"
+            else SQLModelStorageBackend(url, flush_interval=0)
+        )
+        s = FastScheduler(storage=store, quiet=True, clock=ManualClock(NOW), timezone="UTC")
+        s.every(10).seconds.id("named").name("n\ud800").do(tick)
+        s.every(10).seconds.id("plain").do(tick)
+        s.start()
+        s.run_job_now("plain")
+        assert s.stop(wait=True, timeout=10) is not False
+        reader: Any = (
+            JSONStorageBackend(tmp_path / "state.json") if kind == "json" else SQLModelStorageBackend(url)
+        )
+        state = reader.read(LIMITS)
+        reader.close()
+    assert set(state.jobs) == {"named", "plain"}
+    assert state.jobs["named"]["name"] == "n\ud800"
+
+
+def test_a_control_character_in_a_function_name_becomes_a_question_mark_in_its_id() -> None:
+    s = FastScheduler(storage="memory", quiet=True)
+    job_id = s.every(10).seconds.do(_named("nul\x00a\tb"))
+    assert job_id == f"{__name__}.nul?a?b:every:10s"
+
+
+@pytest.mark.parametrize("kind", SQL_KINDS)
+def test_state_saved_counts_the_rows_it_wrote(kind: str, tmp_path: Path) -> None:
+    seen: list[dict[str, Any]] = []
+    with database(kind, tmp_path, "ev") as url:
+        clock = ManualClock(NOW)
+        s = FastScheduler(
+            storage=SQLModelStorageBackend(url, flush_interval=0), quiet=True, clock=clock, timezone="UTC"
+        )
+        s.subscribe(lambda e: seen.append(e.data) if e.type is EventType.STATE_SAVED else None)
+        for i in range(6):
+            s.every(5).seconds.do(tick, i)
+        s.start()
+        for _ in range(5):
+            clock.advance(5)
+            s._rt.persistence.saver.flush()  # type: ignore[union-attr]
+        s.stop()
+    assert sum(d["jobs"] for d in seen) >= 6 * 6  # every job's record at start, then each run's state
+    assert sum(d["history"] for d in seen) == 30
+
+
+@pytest.mark.parametrize("kind", SQL_KINDS)
+def test_arrays_are_cut_at_the_store_size_and_everything_arrives(kind: str, tmp_path: Path) -> None:
+    """Rows made in Rust and in Python go in arrays of at most ``rows_array_bytes`` (MySQL's
+    packet limit): many statements, every row stored, history in order."""
+    with database(kind, tmp_path, "cut") as url:
+        store = SQLModelStorageBackend(url, flush_interval=3600)
+        store.rows_array_bytes = 3000
+        statements: list[str] = []
+        sa.event.listen(store.engine, "before_cursor_execute", lambda c, cur, st, *a: statements.append(st))
+        clock = ManualClock(NOW)
+        s = FastScheduler(storage=store, quiet=True, clock=clock, timezone="UTC", max_history=1000)
+        for i in range(200):
+            s.every(5).seconds.do(tick, i, "x" * 50)
+        s.every(5).seconds.id("kw").do(tick, big="y" * 5000)  # a record made in Python, alone
+        s.every(5).seconds.id("fails").retries(0).do(_fails_long)
+        s.start()
+        clock.advance(5)
+        s.stop()
+        state = SQLModelStorageBackend(url).read(Limits(max_history=1000))
+    inserts = [st for st in statements if st.lstrip().upper().startswith("INSERT INTO FASTSCHEDULER_JOBS")]
+    assert len(inserts) > 10
+    assert len(state.jobs) == 202 and state.jobs["kw"]["kwargs"] == {"big": "y" * 5000}
+    assert len(state.history) == 202 and any(h["status"] == "failed" for h in state.history)
+
+
+def _fails_long() -> None:
+    raise RuntimeError("e" * 2000)
+
+
+def test_history_records_kept_from_a_failed_batch_stay_before_newer_rows() -> None:
+    from fastscheduler._saver import _history_as_records
+
+    older = Changes(history=[{"v": 1, "job_id": "h1"}])
+    older.merge(
+        Changes(history_rows=[_doc([["h2", "completed", NOW, json.dumps({"v": 1, "job_id": "h2"})]])])
+    )
+    merged = _history_as_records(older)
+    merged.merge(Changes(history=[{"v": 1, "job_id": "h3"}]))
+    assert [h["job_id"] for h in merged.history] == ["h1", "h2", "h3"]

@@ -304,13 +304,15 @@ def encode_job_records(engine: Engine, jobs: list[Job]) -> tuple[bytes, list[int
     positions of the jobs left to the caller (keyword arguments, arguments that are not plain
     values, not in the engine)."""
 
-def encode_job_rows(engine: Engine, jobs: list[Job]) -> tuple[bytes, list[int]]:
-    """A SQL store's rows of ``jobs`` as the comma-separated elements of a JSON array:
-    ``["<job_id>", "<record JSON text>", <next_run or null>]`` (the records as
+def encode_job_rows(engine: Engine, jobs: list[Job], max_bytes: int) -> tuple[list[bytes], list[int]]:
+    """A SQL store's rows of ``jobs`` as JSON arrays of at most ``max_bytes`` each (a longer row
+    alone): ``["<job_id>", "<record JSON text>", <next_run or null>]`` (the records as
     ``encode_job_records`` writes them, with ``"defaults": 1``), and the positions of the jobs
     left to the caller."""
 
-def encode_record_rows(records: list[Any], fields: list[str], version: int, columns: list[str]) -> bytes:
-    """A SQL store's rows of ``records`` as the comma-separated elements of a JSON array: the
-    ``columns`` fields' values, then the JSON text ``{"v": version, field: value, ...}``;
-    ValueError as for ``encode_records``."""
+def encode_record_rows(
+    records: list[Any], fields: list[str], version: int, columns: list[str], max_bytes: int
+) -> list[bytes]:
+    """A SQL store's rows of ``records`` as JSON arrays of at most ``max_bytes`` each (a longer
+    row alone): the ``columns`` fields' values, then the JSON text
+    ``{"v": version, field: value, ...}``; ValueError as for ``encode_records``."""

@@ -43,8 +43,6 @@ __all__ = ["InFlight", "JobState", "Retry"]
 _SLOT_MASK: Final = 0xFFFF_FFFF
 Armed = Literal["armed", "paused", "missed"]
 _PLAIN: Final = frozenset({str, int, float, bool, type(None)})
-#: Rows per JSON array for a SQL store (under MySQL's default 16 MiB packet, with room).
-_ROWS_DOC_BYTES: Final = 4 << 20
 
 
 @dataclass(slots=True)
@@ -354,27 +352,26 @@ class JobState:
         return b"".join(parts), count, records, deleted
 
     def store_rows(
-        self, ids: set[str], *, ordered: bool, max_id_length: int | None
+        self, ids: set[str], *, ordered: bool, max_id_length: int | None, max_bytes: int
     ) -> tuple[list[bytes], int, dict[str, dict[str, Any]], set[str]]:
         """The saver's view of dirty jobs for a store that takes rows (SQL): the whole records of
         registered jobs as JSON arrays of ``[job_id, record JSON text, next_run]`` rows serialised
-        in Rust (at most ~4 MiB each; in job id order if ``ordered``: a shared database's writers
-        then lock rows in one order, and sorting 100,000 ids holds the GIL for about 20 ms), how
-        many rows, the records of the jobs Rust leaves to Python and of jobs whose id is longer
-        than ``max_id_length`` as dicts (see :meth:`store_record_lines`), and the ids to delete.
-        In chunks (taking the lock itself), so the lock is never held for long."""
-        docs: list[bytes] = []
-        parts: list[bytes] = []
-        size = count = 0
+        in Rust (at most ``max_bytes`` each; in job id order if ``ordered``: a shared database's
+        writers then lock rows in one order, and sorting 100,000 ids holds the GIL for about
+        20 ms), how many rows, the records of the jobs Rust leaves to Python and of jobs whose id
+        is longer than ``max_id_length`` as dicts (see :meth:`store_record_lines`), and the ids to
+        delete. 1,000 ids at a time under the lock (taking it itself), so it is never held long."""
+        arrays: list[bytes] = []
+        count = 0
         records: dict[str, dict[str, Any]] = {}
         deleted: set[str] = set()
         pending = sorted(ids) if ordered else list(ids)
         registry = self.registry
         longest = max_id_length if max_id_length is not None else float("inf")
-        for start in range(0, len(pending), 2000):
+        for start in range(0, len(pending), 1000):
             with self.lock:
                 jobs = []
-                for job_id in pending[start : start + 2000]:
+                for job_id in pending[start : start + 1000]:
                     job = registry.get(job_id)
                     if job is None:
                         if job_id not in self.stored:  # an orphan keeps its record
@@ -384,20 +381,13 @@ class JobState:
                     else:
                         jobs.append(job)
                 if jobs:
-                    part, others = encode_job_rows(self.engine, jobs)
-                    if part:
-                        parts.append(part)
-                        size += len(part)
-                        count += len(jobs) - len(others)
+                    chunk, others = encode_job_rows(self.engine, jobs, max_bytes)
+                    arrays += chunk
+                    count += len(jobs) - len(others)
                     for i in others:
                         records[jobs[i].job_id] = self.store_record(jobs[i])
-            if size >= _ROWS_DOC_BYTES:
-                docs.append(b"[" + b",".join(parts) + b"]")
-                parts, size = [], 0
             time.sleep(0.001)  # a thread waiting for the lock (a due fire) gets it: locks are not fair
-        if parts:
-            docs.append(b"[" + b",".join(parts) + b"]")
-        return docs, count, records, deleted
+        return arrays, count, records, deleted
 
     def store_states(self, jobs: list[Job]) -> tuple[bytes, int, dict[str, dict[str, Any]], set[str]]:
         """The saver's view of jobs whose state changed, for a store that takes job states: the
@@ -424,8 +414,12 @@ class JobState:
                         if registry.get(job_id) is None and job_id not in self.stored:
                             deleted.add(job_id)
                 if live:
-                    parts.append(encode_job_states(self.engine, live))
-                    count += len(live)
+                    try:
+                        parts.append(encode_job_states(self.engine, live))
+                        count += len(live)
+                    except UnicodeError:  # a lone surrogate in an id: Python writes them
+                        for job in live:
+                            records[job.job_id] = self.store_record(job)
             time.sleep(0.001)  # a thread waiting for the lock (a due fire) gets it: locks are not fair
         return b"".join(parts), count, records, deleted
 

@@ -98,8 +98,9 @@ class Persistence:
         if not self.storage.accepts_rows:
             return None
         ordered, longest = self.storage.multi_instance, self.storage.max_job_id_length
+        size = self.storage.rows_array_bytes
         store_rows = self._jobs.store_rows
-        return lambda ids: store_rows(ids, ordered=ordered, max_id_length=longest)
+        return lambda ids: store_rows(ids, ordered=ordered, max_id_length=longest, max_bytes=size)
 
     def jobs_changed(self, job_ids: list[str]) -> None:
         if self.saver is not None:

@@ -360,8 +360,8 @@ class Runtime:
             EventType.STATE_SAVED,
             None,
             total_runs=totals.get("runs"),
-            jobs=len(changes.jobs) + changes.job_line_count + changes.state_count,
+            jobs=len(changes.jobs) + changes.job_line_count + changes.state_count + changes.job_row_count,
             deleted=len(changes.deleted_jobs),
-            history=len(changes.history) + changes.history_count,
+            history=len(changes.history) + changes.history_count + changes.history_row_count,
             dead_letters=len(changes.dead_letters),
         )

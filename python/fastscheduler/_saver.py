@@ -265,10 +265,14 @@ class Saver:
         changes = Changes(dead_letters=[record(d) for d in dead], clear_dead_letters=cleared)
         if history and self._job_rows is not None:
             try:
-                rows = encode_record_rows(
-                    history, list(HISTORY_NAMES), FORMAT_VERSION, list(_HISTORY_COLUMNS)
+                changes.history_rows = encode_record_rows(
+                    history,
+                    list(HISTORY_NAMES),
+                    FORMAT_VERSION,
+                    list(_HISTORY_COLUMNS),
+                    self._backend.rows_array_bytes,
                 )
-                changes.history_rows, changes.history_row_count = [b"[" + rows + b"]"], len(history)
+                changes.history_row_count = len(history)
                 return changes
             except (ValueError, TypeError, OverflowError):
                 pass  # NaN, a lone surrogate, a huge int: as dicts, which json writes
@@ -396,13 +400,14 @@ class Saver:
 
 
 def _history_as_records(batch: Changes) -> Changes:
-    """``batch`` with its history lines or rows turned back into records (records must follow
-    them)."""
+    """``batch`` with its history lines or rows turned back into records, after its records (so
+    that newer records can follow)."""
     lines = batch.history_lines.decode("utf-8").splitlines()
+    # (a batch's records come before its lines or rows: records never follow them in a merge)
     batch.history = (
-        [json.loads(line)["history"] for line in lines]
+        batch.history
+        + [json.loads(line)["history"] for line in lines]
         + [json.loads(row[3]) for rows in batch.history_rows for row in json.loads(rows)]
-        + batch.history
     )
     batch.history_lines, batch.history_count = b"", 0
     batch.history_rows, batch.history_row_count = [], 0

@@ -18,6 +18,7 @@ functions, MySQL before 8.0.4, MariaDB before 10.6), the rows go through ``execu
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -31,6 +32,8 @@ from sqlalchemy.engine import Connection
 from fastscheduler.stores.schema import HISTORY, JOBS, MAX_JOB_ID_LENGTH, STATUS_LENGTH
 
 __all__ = ["CHUNK", "BulkRows", "chunks", "upsert"]
+
+log = logging.getLogger("fastscheduler")
 
 CHUNK = 500
 """Keys per ``... IN (...)`` statement."""
@@ -89,16 +92,23 @@ class BulkRows:
         self.unpack = unpack and dialect in _DIALECTS
 
     @classmethod
-    def for_connection(cls, conn: Connection) -> BulkRows:
-        """For ``conn``'s database: unpacking on the server where a probe query shows it can."""
+    def for_connection(cls, conn: Connection, where: str) -> BulkRows:
+        """For ``conn``'s database (a fresh connection, no transaction begun): unpacking on the
+        server where a probe query shows it can; else the fallback, logged once (``where``
+        names the database)."""
         dialect = conn.dialect.name
         statements = _DIALECTS.get(dialect)
         if statements is None:  # pragma: no cover - dialects fastscheduler does not test
             return cls(dialect, unpack=False)
         try:
-            with conn.begin_nested() if conn.in_transaction() else conn.begin():
+            with conn.begin():
                 conn.exec_driver_sql(statements[0]).all()
-        except sa_exc.DBAPIError:
+        except sa_exc.DBAPIError as exc:
+            log.info(
+                "fastscheduler: %s cannot unpack JSON arrays (%s); rows are written with executemany",
+                where,
+                " ".join(str(getattr(exc, "orig", exc)).split())[:200],
+            )
             return cls(dialect, unpack=False)
         return cls(dialect, unpack=True)
 
@@ -123,7 +133,7 @@ class BulkRows:
             return
         values = [
             {
-                "job_id": str(r[0])[:MAX_JOB_ID_LENGTH],
+                "job_id": None if r[0] is None else str(r[0])[:MAX_JOB_ID_LENGTH],
                 "status": None if r[1] is None else str(r[1])[:STATUS_LENGTH],
                 "timestamp": r[2],
                 "record": r[3],

@@ -95,7 +95,7 @@ class Changes:
     #: Rust, as JSON arrays of ``[job_id, record JSON text, next_run]`` rows (the record with
     #: ``"defaults": 1``, see :func:`~fastscheduler.stores._records.with_defaults`; ``next_run``
     #: null when there is none), applied after ``jobs``, in order. One array names a job at most
-    #: once; each is at most a few MiB.
+    #: once; each is at most ``StorageBackend.rows_array_bytes`` (unless it is one longer row).
     job_rows: list[bytes] = field(default_factory=list)
     #: How many rows ``job_rows`` holds.
     job_row_count: int = 0
@@ -194,6 +194,10 @@ class StorageBackend(ABC):
     #: :meth:`write` takes whole job records and history records as rows serialised in Rust
     #: (:attr:`Changes.job_rows`, :attr:`Changes.history_rows`: the SQL store). False: as dicts.
     accepts_rows: bool = False
+
+    #: The largest JSON array of rows (bytes) a backend that takes rows gets: arrays are cut
+    #: there (a single longer row comes alone).
+    rows_array_bytes: int = 4 << 20
 
     #: The longest job id the backend stores (None: any). Jobs with longer ids come as records
     #: in :attr:`Changes.jobs`, never in rows, so that the backend can refuse them by name.

@@ -18,6 +18,7 @@ import json
 import os
 import stat
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +116,8 @@ class SQLModelStorageBackend(StorageBackend):
     database (``sqlite://``) lives in one connection shared by all threads, until :meth:`close`.
 
     ``flush_interval`` is the least time between two writes, in seconds (default 1): changes
-    gather meanwhile and go in one transaction, each table's rows in one ``executemany``. A kill
+    gather meanwhile and go in one transaction, each table's rows as JSON arrays the server
+    unpacks, one statement per array (``stores/_bulk.py``). A kill
     -9 loses at most the changes of that long; ``stop()`` writes everything first. ValueError if
     it is not a number from 0 to 3600.
 
@@ -126,6 +128,8 @@ class SQLModelStorageBackend(StorageBackend):
     validates_records = True
     accepts_rows = True
     max_job_id_length = MAX_JOB_ID_LENGTH
+    #: Under MySQL's default ``max_allowed_packet`` (16 MiB), with room for the statement.
+    rows_array_bytes = 4 << 20
     #: Changes gather for a second between writes (``flush_interval``).
     min_write_interval = 1.0
 
@@ -175,6 +179,8 @@ class SQLModelStorageBackend(StorageBackend):
         self._open = False
         self._limits = Limits()
         self._prune_counts = True
+        #: How rows are written (set by :meth:`open`, which asks the server what it can do).
+        self._bulk = BulkRows(url.get_backend_name(), unpack=False)
         #: The ``fastscheduler_meta`` row :meth:`write` keeps the stats in. Cluster instances each
         #: write their own (``stats:<instance id>``); :meth:`open` returns the sum of all of them.
         self.stats_key = "stats"
@@ -274,7 +280,7 @@ class SQLModelStorageBackend(StorageBackend):
     def _bulk_writer(self) -> BulkRows:
         try:
             with self.engine.connect() as conn:
-                return BulkRows.for_connection(conn)
+                return BulkRows.for_connection(conn, f"The database {self.display_url}")
         except sa_exc.SQLAlchemyError as exc:
             raise StorageError(f"cannot open the database {self.display_url}: {_describe(exc)}") from exc
 
@@ -351,25 +357,27 @@ class SQLModelStorageBackend(StorageBackend):
                         f"{MAX_JOB_ID_LENGTH} characters; nothing of the batch was stored"
                     )
             rows = [
-                [job_id, _encode(record), _number(record.get("next_run"))]
+                _encode([job_id, _encode(record), _number(record.get("next_run"))])
                 for job_id, record in sorted(changes.jobs.items())
             ]
-            for chunk in chunks(rows, 5000):
-                self._bulk.jobs(conn, _encode(chunk), now)
+            for array in _arrays(rows, self.rows_array_bytes):
+                self._bulk.jobs(conn, array, now)
         for doc in changes.job_rows:
             self._bulk.jobs(conn, doc, now)
         if changes.history:
             rows = [
-                [
-                    _text(h.get("job_id"), MAX_JOB_ID_LENGTH) or "",
-                    _text(h.get("status"), STATUS_LENGTH),
-                    _number(h.get("timestamp")),
-                    _encode(h),
-                ]
+                _encode(
+                    [
+                        _text(h.get("job_id"), MAX_JOB_ID_LENGTH) or "",
+                        _text(h.get("status"), STATUS_LENGTH),
+                        _number(h.get("timestamp")),
+                        _encode(h),
+                    ]
+                )
                 for h in changes.history
             ]
-            for chunk in chunks(rows, 5000):
-                self._bulk.history(conn, _encode(chunk))
+            for array in _arrays(rows, self.rows_array_bytes):
+                self._bulk.history(conn, array)
         for doc in changes.history_rows:
             self._bulk.history(conn, doc)
         if changes.clear_dead_letters:
@@ -429,6 +437,19 @@ def _keep_newest(conn: Connection, table: sa.Table, keep: int) -> None:
     ).scalar_one_or_none()
     if cutoff is not None:
         conn.execute(sa.delete(table).where(table.c.id < cutoff))
+
+
+def _arrays(rows: list[str], max_bytes: int) -> Iterator[str]:
+    """``rows`` (JSON texts) as JSON arrays of at most ``max_bytes`` characters each (a longer
+    row alone)."""
+    start, size = 0, 2
+    for i, row in enumerate(rows):
+        if i > start and size + len(row) + 1 > max_bytes:
+            yield "[" + ",".join(rows[start:i]) + "]"
+            start, size = i, 2
+        size += len(row) + 1
+    if start < len(rows):
+        yield "[" + ",".join(rows[start:]) + "]"
 
 
 def _encode(record: Any) -> str:

@@ -297,7 +297,11 @@ fn collect_records<'py>(
             others.push(i);
             continue;
         }
-        let fields = this.journal_fields(py)?;
+        // A text that is not valid Unicode (a lone surrogate in a name): Python writes the job.
+        let Ok(fields) = this.journal_fields(py) else {
+            others.push(i);
+            continue;
+        };
         if fields.key.is_none() {
             others.push(i);
             continue;
@@ -320,7 +324,11 @@ fn collect_records<'py>(
         let spec_index = match part_of.get(&pair) {
             Some(&k) => k,
             None => {
-                parts.push(spec_part(func.bind(py), spec.bind(py))?);
+                let Ok(part) = spec_part(func.bind(py), spec.bind(py)) else {
+                    others.push(i);
+                    continue;
+                };
+                parts.push(part);
                 part_of.insert(pair, parts.len() - 1);
                 parts.len() - 1
             }
@@ -405,9 +413,52 @@ fn encode_job_records<'py>(
     Ok((PyBytes::new(py, &bytes), others))
 }
 
-/// A SQL store's rows of `jobs`, as the comma-separated elements of a JSON array (no brackets):
-/// `["<job_id>","<record>",<next_run>]` per job, `<record>` being the JSON text of the whole
-/// record as [`encode_job_records`] writes it (with `"defaults":1`) and `<next_run>` epoch
+/// Rows appended to JSON arrays of at most `max_bytes` each (a row larger than that alone).
+struct Arrays {
+    max_bytes: usize,
+    done: Vec<Vec<u8>>,
+    current: Vec<u8>,
+}
+
+impl Arrays {
+    fn new(max_bytes: usize) -> Self {
+        Arrays {
+            max_bytes,
+            done: Vec::new(),
+            current: Vec::new(),
+        }
+    }
+
+    /// Append one row (a JSON array's element, without separator).
+    fn push(&mut self, row: &[u8]) {
+        if !self.current.is_empty() && self.current.len() + row.len() + 2 > self.max_bytes {
+            self.close();
+        }
+        self.current
+            .push(if self.current.is_empty() { b'[' } else { b',' });
+        self.current.extend_from_slice(row);
+    }
+
+    fn close(&mut self) {
+        if !self.current.is_empty() {
+            self.current.push(b']');
+            self.done.push(std::mem::take(&mut self.current));
+        }
+    }
+
+    fn finish(mut self) -> Vec<Vec<u8>> {
+        self.close();
+        self.done
+    }
+}
+
+fn to_bytes<'py>(py: Python<'py>, arrays: Vec<Vec<u8>>) -> Vec<Bound<'py, PyBytes>> {
+    arrays.iter().map(|a| PyBytes::new(py, a)).collect()
+}
+
+/// A SQL store's rows of `jobs`, as JSON arrays of at most `max_bytes` each (a longer row
+/// alone): `["<job_id>","<record>",<next_run>]` per job, `<record>` being the JSON text of the
+/// whole record as [`encode_job_records`] writes it (with `"defaults":1`) and `<next_run>` epoch
 /// seconds or `null`; and the positions of the jobs left to the caller (as for
 /// `encode_job_records`). Formatted detached.
 #[pyfunction]
@@ -415,46 +466,47 @@ fn encode_job_rows<'py>(
     py: Python<'py>,
     engine: &Bound<'py, PyEngine>,
     jobs: Vec<Bound<'py, PyJob>>,
-) -> PyResult<(Bound<'py, PyBytes>, Vec<usize>)> {
+    max_bytes: usize,
+) -> PyResult<(Vec<Bound<'py, PyBytes>>, Vec<usize>)> {
     let Collected {
         parts,
         records,
         states,
         others,
     } = collect_records(py, engine, &jobs)?;
-    let bytes = crate::detached(py, move || {
-        let mut out = Vec::with_capacity(records.len() * 300);
+    let arrays = crate::detached(py, move || {
+        let mut arrays = Arrays::new(max_bytes);
         let mut scratch = Vec::with_capacity(256);
         let mut text = Vec::with_capacity(256);
-        for (k, (record, state)) in records.iter().zip(states).enumerate() {
+        let mut row = Vec::with_capacity(512);
+        for (record, state) in records.iter().zip(states) {
             text.clear();
             write_record(&mut text, &mut scratch, &parts, record, state);
-            if k > 0 {
-                out.push(b',');
-            }
-            out.push(b'[');
-            let _ = serde_json::to_writer(&mut out, &record.fields.id);
-            out.push(b',');
+            row.clear();
+            row.push(b'[');
+            let _ = serde_json::to_writer(&mut row, &record.fields.id);
+            row.push(b',');
             // Only JSON text went into `text`: valid UTF-8.
-            let _ = serde_json::to_writer(&mut out, std::str::from_utf8(&text).unwrap_or_default());
+            let _ = serde_json::to_writer(&mut row, &*String::from_utf8_lossy(&text));
             match (state, record.fields.finished) {
                 (Some((Some(us), ..)), false) => {
-                    out.push(b',');
-                    let _ = serde_json::to_writer(&mut out, &to_secs(us));
+                    row.push(b',');
+                    let _ = serde_json::to_writer(&mut row, &to_secs(us));
                 }
-                _ => out.extend_from_slice(b",null"),
+                _ => row.extend_from_slice(b",null"),
             }
-            out.push(b']');
+            row.push(b']');
+            arrays.push(&row);
         }
-        out
+        arrays.finish()
     });
-    Ok((PyBytes::new(py, &bytes), others))
+    Ok((to_bytes(py, arrays), others))
 }
 
-/// A SQL store's rows of `records` (history entries, dead letters), as the comma-separated
-/// elements of a JSON array (no brackets): `[<column>,...,"<record>"]` per record, the values
-/// of the `columns` fields first, then the JSON text `{"v":<version>,"<field>":<value>,...}` of
-/// its `fields` (as [`encode_records`] writes them; the same errors).
+/// A SQL store's rows of `records` (history entries, dead letters), as JSON arrays of at most
+/// `max_bytes` each (a longer row alone): `[<column>,...,"<record>"]` per record, the values of
+/// the `columns` fields first, then the JSON text `{"v":<version>,"<field>":<value>,...}` of its
+/// `fields` (as [`encode_records`] writes them; the same errors).
 #[pyfunction]
 fn encode_record_rows<'py>(
     py: Python<'py>,
@@ -462,31 +514,32 @@ fn encode_record_rows<'py>(
     fields: Vec<Bound<'py, PyString>>,
     version: u64,
     columns: Vec<Bound<'py, PyString>>,
-) -> PyResult<Bound<'py, PyBytes>> {
+    max_bytes: usize,
+) -> PyResult<Vec<Bound<'py, PyBytes>>> {
     let (names, values) = record_values(&records, &fields)?;
     let (_, leading) = record_values(&records, &columns)?;
     let lead = columns.len();
-    let bytes = crate::detached(py, move || {
+    let arrays = crate::detached(py, move || {
         let width = names.len().max(1);
-        let mut out = Vec::with_capacity(values.len() * 32);
+        let mut arrays = Arrays::new(max_bytes);
         let mut text = Vec::with_capacity(256);
-        for (k, row) in values.chunks(width).enumerate() {
-            if k > 0 {
-                out.push(b',');
-            }
-            out.push(b'[');
+        let mut row = Vec::with_capacity(512);
+        for (k, values) in values.chunks(width).enumerate() {
+            row.clear();
+            row.push(b'[');
             for value in &leading[k * lead..(k + 1) * lead] {
-                write_scalar(&mut out, value);
-                out.push(b',');
+                write_scalar(&mut row, value);
+                row.push(b',');
             }
             text.clear();
-            write_object(&mut text, version, &names, row);
-            let _ = serde_json::to_writer(&mut out, std::str::from_utf8(&text).unwrap_or_default());
-            out.push(b']');
+            write_object(&mut text, version, &names, values);
+            let _ = serde_json::to_writer(&mut row, &*String::from_utf8_lossy(&text));
+            row.push(b']');
+            arrays.push(&row);
         }
-        out
+        arrays.finish()
     });
-    Ok(PyBytes::new(py, &bytes))
+    Ok(to_bytes(py, arrays))
 }
 
 enum Failure {

@@ -1,11 +1,11 @@
 //! `Job`, `RunState` and `Registry`: every registered job, by id, kept small for a million jobs.
 //!
-//! Ids are `module.qualname:schedule` for the first registration of a function on a schedule and
-//! `...#2`, `...#3` for the next ones (registration order), unless `.id()` gave one. A job of such a
-//! series stores its series' base id and its number, not its id text; the id is spelled out when
-//! someone reads it. Registering many jobs of one function on one builder (`.do(f, i)` in a loop)
-//! takes the fast path: the last (function, spec) pair is remembered, so such a registration is a
-//! pointer comparison, one `Job` object and one push.
+//! Ids are `module.qualname:schedule` (control characters as `?`) for the first registration of
+//! a function on a schedule and `...#2`, `...#3` for the next ones (registration order), unless
+//! `.id()` gave one. A job of such a series stores its series' base id and its number, not its id
+//! text; the id is spelled out when someone reads it. Registering many jobs of one function on
+//! one builder (`.do(f, i)` in a loop) takes the fast path: the last (function, spec) pair is
+//! remembered, so such a registration is a pointer comparison, one `Job` object and one push.
 //!
 //! `Job` objects are taken out of Python's cycle collector (PyO3 classes are GC types): with a
 //! million jobs the collector otherwise took more time than registering them. The price: a
@@ -466,7 +466,12 @@ impl PyRegistry {
                         None => func.repr()?.to_str()?.to_owned(),
                     },
                 };
-                let base = format!("{module}.{qualname}:{}", key.str()?.to_str()?);
+                // Control characters (which `id()` refuses) as `?`: ids appear in logs, and a
+                // NUL would be cut by SQLite's JSON functions.
+                let base: String = format!("{module}.{qualname}:{}", key.str()?.to_str()?)
+                    .chars()
+                    .map(|c| if c < ' ' || c == '\x7f' { '?' } else { c })
+                    .collect();
                 let is_async = is_async_fn.bind(py).call1((func,))?.is_truthy()?;
                 (base, is_async)
             }
