@@ -4,26 +4,39 @@ scheduler writes always passes; nesting is bounded on write as on load."""
 
 from __future__ import annotations
 
+import copy
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fastscheduler import FastScheduler, ManualClock
 from fastscheduler.stores import Limits, StorageFormatError, StoredState
 from fastscheduler.stores._records import (
+    DEFAULTS_KEY,
+    JOB_DEFAULTS,
     MAX_DEPTH,
+    MAX_TIME,
+    MIN_TIME,
+    SPEC_DEFAULTS,
     check_state,
     cluster_row_problem,
+    complete_jobs,
     dead_letter_problem,
     history_problem,
     in_words,
     job_problem,
+    newer_version,
+    state_newer_version,
     state_problem,
     stats_problem,
     too_deep,
+    with_defaults,
 )
+from fastscheduler.stores.base import FORMAT_VERSION
 from fastscheduler.stores.json_file import JSONStorageBackend
 
 T0 = 1_780_000_000.0
@@ -391,3 +404,111 @@ def test_arguments_nested_deeper_than_a_store_reads_are_left_out(tmp_path: Path)
     s2.start()  # and the file loads again
     assert {j["job_id"] for j in s2.get_jobs()} == {ok, too, very}
     s2.stop()
+
+
+# --------------------------------------------------------------------------------------------------
+# complete_jobs: the Rust fast path of loading (defaults put back, the records it vouches for). It
+# must never vouch for a record the Python check refuses or finds newer, and must put back exactly
+# what with_defaults puts back.
+
+
+def _unsure(records: dict[str, Any]) -> list[str]:
+    return complete_jobs(copy.deepcopy(records))
+
+
+def test_the_fast_path_vouches_for_valid_records_and_compact_ones_get_their_defaults() -> None:
+    nulls = {k: None for k in ("name", "func_name", "next_run", "last_run", "args", "kwargs", "spec")}
+    valid = {
+        JOB["job_id"]: JOB,
+        "a": {"job_id": "a"},
+        "b": {"job_id": "b", **nulls},
+        "c": {"job_id": "c", "from_a_later_release": {"x": [1, 2]}, "args": deep(MAX_DEPTH)},
+        "d": {"job_id": "d", "next_run": MIN_TIME, "last_run": MAX_TIME, "run_count": 2**63 - 1},
+    }
+    assert _unsure(valid) == []
+    compact = {"job_id": "e", DEFAULTS_KEY: 1, "func_name": "f", "spec": {"interval": 5}}
+    jobs = {"e": dict(compact, spec=dict(compact["spec"])), "f": {**compact, "job_id": "f"}}
+    expected = copy.deepcopy(jobs)
+    for record in expected.values():
+        with_defaults(record)
+    assert complete_jobs(jobs) == [] and jobs == expected
+    assert jobs["e"]["name"] == "f" and jobs["e"]["spec"]["retries"] == 3
+    assert jobs["e"]["recent"] is not jobs["f"]["recent"]  # fresh lists and dicts, as copy.copy
+    assert jobs["e"]["kwargs"] is not JOB_DEFAULTS["kwargs"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [(b[1], b[2]) for b in BAD if b[0] == "job"],
+    ids=[f"{b[1]}-{i}" for i, b in enumerate(BAD) if b[0] == "job"],
+)
+def test_the_fast_path_never_vouches_for_a_damaged_record(field: str, value: Any) -> None:
+    record = {**JOB, field: value}
+    assert job_problem(JOB["job_id"], record) is not None
+    assert _unsure({"ok": {"job_id": "ok"}, JOB["job_id"]: record}) == [JOB["job_id"]]
+
+
+def test_the_fast_path_hands_back_newer_odd_and_missing_records_in_order() -> None:
+    jobs: dict[str, Any] = {
+        "newer": {"job_id": "newer", "v": FORMAT_VERSION + 1, "next_run": "whatever"},
+        "fine": {"job_id": "fine"},
+        "no id": {"name": "x"},
+        "list": [1, 2],
+        "big": {"job_id": "big", "run_count": 2**70},
+        "sub": {"job_id": "sub", "paused": 1},
+    }
+    assert _unsure(jobs) == ["newer", "no id", "list", "big", "sub"]
+    state = StoredState(jobs=copy.deepcopy(jobs))
+    unsure = complete_jobs(state.jobs)
+    assert state_newer_version(state, unsure) == FORMAT_VERSION + 1
+    assert state_problem(state, unsure) == state_problem(StoredState(jobs=copy.deepcopy(jobs)))
+
+
+_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**65), max_value=2**65),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([MIN_TIME, MAX_TIME, MIN_TIME - 1, MAX_TIME + 1, 0.0, -0.0, 2**63 - 1, 2**63]),
+    st.text(max_size=3),
+    st.sampled_from(["completed", "failed", "interval", "cron", "date", "k"]),
+)
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=2), inner, max_size=3),
+    max_leaves=6,
+)
+_FIELDS = st.sampled_from([*JOB_DEFAULTS, *JOB, "other"])
+_SPEC_FIELDS = st.sampled_from([*SPEC_DEFAULTS, "other"])
+
+
+@st.composite
+def _records(draw: st.DrawFn) -> dict[str, Any]:
+    record: dict[str, Any] = {"job_id": "j"} if draw(st.booleans()) else {}
+    if draw(st.booleans()):
+        record.update(copy.deepcopy(JOB), job_id="j")
+    for name in draw(st.lists(_FIELDS, max_size=4)):
+        record[name] = draw(_VALUES)
+    if draw(st.booleans()):
+        spec = record["spec"] if isinstance(record.get("spec"), dict) else {}
+        for name in draw(st.lists(_SPEC_FIELDS, max_size=3)):
+            spec[name] = draw(_VALUES)
+        record["spec"] = spec
+    if draw(st.booleans()):
+        record["recent"] = draw(st.lists(st.sampled_from(["completed", "failed", "x", 1]), max_size=3))
+    if draw(st.booleans()):
+        record[DEFAULTS_KEY] = 1
+    return record
+
+
+@settings(max_examples=600, deadline=None)
+@given(_records())
+def test_the_fast_path_agrees_with_the_python_check(record: dict[str, Any]) -> None:
+    fast = {"j": copy.deepcopy(record)}
+    unsure = complete_jobs(fast)
+    slow = copy.deepcopy(record)
+    if DEFAULTS_KEY in slow:
+        with_defaults(slow)
+    assert repr(fast["j"]) == repr(slow)  # (NaN is not equal to itself: the reprs are compared)
+    if job_problem("j", slow) is not None or newer_version(slow) is not None:
+        assert unsure == ["j"]

@@ -17,6 +17,7 @@ __all__ = [
     "DueBatch",
     "Engine",
     "Job",
+    "JobRecordCheck",
     "Registry",
     "Run",
     "RunState",
@@ -316,3 +317,22 @@ def encode_record_rows(
     """A SQL store's rows of ``records`` as JSON arrays of at most ``max_bytes`` each (a longer
     row alone): the ``columns`` fields' values, then the JSON text
     ``{"v": version, field: value, ...}``; ValueError as for ``encode_records``."""
+
+@final
+class JobRecordCheck:
+    """The fast path of loading stored job records (``stores._records`` stays the definition)."""
+
+    def __new__(
+        cls,
+        job_defaults: dict[str, Any],
+        spec_defaults: dict[str, Any],
+        defaults_key: str,
+        statuses: list[str],
+        max_version: int,
+        min_time: float,
+        max_time: float,
+        max_depth: int,
+    ) -> Self: ...
+    def complete(self, jobs: dict[str, Any]) -> list[str]:
+        """Put back the defaults of the compact records of ``jobs`` in place; the ids, in order,
+        of the records this check cannot vouch for (valid and not newer than ``max_version``)."""

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final
 
+from fastscheduler import _core
 from fastscheduler.models import JobStatus
 from fastscheduler.stores.base import FORMAT_VERSION, StorageFormatError, StoredState
 
@@ -51,6 +52,15 @@ SPEC_DEFAULTS: Final[dict[str, Any]] = {
 }
 
 
+def complete_jobs(jobs: dict[str, Any]) -> list[str]:
+    """Put back the defaults of every compact record in ``jobs`` (as :func:`with_defaults` does)
+    and return the ids, in order, of the records that need :func:`job_problem` and
+    :func:`newer_version`: every other record is valid and not newer than this code (a check in
+    Rust, ``_core.JobRecordCheck``, vouches for them; it hands back anything unusual, so the
+    verdicts and messages stay this module's)."""
+    return _RECORD_CHECK.complete(jobs)
+
+
 def with_defaults(record: dict[str, Any]) -> None:
     """Put back, in place, what a compact job record (one with :data:`DEFAULTS_KEY`: the JSON
     store's journal and snapshot, the SQL store's rows) left out, and drop the key."""
@@ -76,6 +86,7 @@ __all__ = [
     "SPEC_DEFAULTS",
     "check_state",
     "cluster_row_problem",
+    "complete_jobs",
     "dead_letter_problem",
     "history_problem",
     "in_words",
@@ -417,9 +428,11 @@ def newer_format_message(where: str, version: int, reads: int = FORMAT_VERSION) 
     )
 
 
-def _records(state: StoredState) -> Iterator[tuple[str, Any]]:
-    """Every record of ``state`` with its kind (``jobs``, ``history``, ``dead_letters``, ``stats``)."""
-    for record in state.jobs.values():
+def _records(state: StoredState, job_ids: Iterable[str] | None = None) -> Iterator[tuple[str, Any]]:
+    """Every record of ``state`` with its kind (``jobs``, ``history``, ``dead_letters``, ``stats``);
+    of the jobs, only those of ``job_ids`` if given."""
+    jobs = state.jobs
+    for record in jobs.values() if job_ids is None else (jobs[i] for i in job_ids):
         yield "jobs", record
     for record in state.history:
         yield "history", record
@@ -429,21 +442,26 @@ def _records(state: StoredState) -> Iterator[tuple[str, Any]]:
         yield "stats", state.stats
 
 
-def state_newer_version(state: StoredState) -> int | None:
-    """The newest format version among the records of ``state`` if it is newer than this code's."""
+def state_newer_version(state: StoredState, job_ids: Iterable[str] | None = None) -> int | None:
+    """The newest format version among the records of ``state`` if it is newer than this code's
+    (of the jobs, only those of ``job_ids`` if given: the ones :func:`complete_jobs` returned)."""
     newest = None
-    for _, record in _records(state):
+    for _, record in _records(state, job_ids):
         version = newer_version(record)
         if version is not None and (newest is None or version > newest):
             newest = version
     return newest
 
 
-def state_problem(state: StoredState) -> str | None:
+def state_problem(state: StoredState, job_ids: Iterable[str] | None = None) -> str | None:
     """What is wrong with the first record of ``state`` that is not usable, as a path in a JSON
     state file and a reason (``jobs['a'].run_count is 'lots', not an integer from 0 to 2**63-1``,
-    ``history[3].timestamp is missing``), or None if every record is usable."""
-    for job_id, record in state.jobs.items():
+    ``history[3].timestamp is missing``), or None if every record is usable. Of the jobs, only
+    those of ``job_ids`` (in order) are checked if it is given: the ones :func:`complete_jobs`
+    returned."""
+    jobs = state.jobs
+    for job_id in jobs if job_ids is None else job_ids:
+        record = jobs[job_id]
         reason = job_problem(job_id, record)
         if reason is not None:
             return _at(f"jobs[{job_id!r}]", reason)
@@ -492,6 +510,18 @@ def check_state(state: StoredState, where: str) -> None:
     problem = state_problem(state)
     if problem is not None:
         raise StorageFormatError(f"{where} holds a damaged record: {problem}")
+
+
+_RECORD_CHECK: Final = _core.JobRecordCheck(
+    JOB_DEFAULTS,
+    SPEC_DEFAULTS,
+    DEFAULTS_KEY,
+    sorted(_STATUSES),
+    FORMAT_VERSION,
+    MIN_TIME,
+    MAX_TIME,
+    MAX_DEPTH,
+)
 
 
 def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:

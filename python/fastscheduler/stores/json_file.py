@@ -27,10 +27,10 @@ from fastscheduler.stores._records import (
     DEFAULTS_KEY,
     JOB_DEFAULTS,
     SPEC_DEFAULTS,
+    complete_jobs,
     newer_format_message,
     state_newer_version,
     state_problem,
-    with_defaults,
 )
 from fastscheduler.stores.base import (
     Changes,
@@ -676,14 +676,12 @@ class JSONStorageBackend(StorageBackend):
                     )
                 ) from None
             segments[number] = len(data)
-        for record in state.jobs.values():
-            if type(record) is dict and DEFAULTS_KEY in record:
-                with_defaults(record)
+        unsure = complete_jobs(state.jobs)  # defaults put back; the records to check in Python
         # A record newer than this code is not damaged, only new: left alone, whatever else it holds.
-        newer = state_newer_version(state)
+        newer = state_newer_version(state, unsure)
         if newer is not None:
             raise StorageFormatError(newer_format_message(f"The JSON state file {self.path}", newer))
-        problem = state_problem(state)
+        problem = state_problem(state, unsure)
         if problem is not None:
             self._quarantine(f"record {problem}")
         return _Loaded(state, version, covers, len(raw or b""), segments, stale, max(numbers, default=0))

@@ -35,7 +35,7 @@ except ImportError as _exc:  # pragma: no cover - exercised only without the ext
 
 from fastscheduler.stores._bulk import CHUNK, BulkRows, chunks, upsert
 from fastscheduler.stores._records import (
-    DEFAULTS_KEY,
+    complete_jobs,
     dead_letter_problem,
     history_problem,
     in_words,
@@ -43,7 +43,6 @@ from fastscheduler.stores._records import (
     newer_format_message,
     newer_version,
     stats_problem,
-    with_defaults,
 )
 from fastscheduler.stores.base import (
     Changes,
@@ -301,12 +300,12 @@ class SQLModelStorageBackend(StorageBackend):
 
         try:
             with self.engine.connect() as conn:
+                jobs = state.jobs
                 for job_id, text in conn.execute(sa.select(_JOBS.c.job_id, _JOBS.c.record)):
-                    what = f"{_JOBS.name} row {job_id!r}"
-                    record = state.jobs[job_id] = _decode(text, where, what)
-                    if DEFAULTS_KEY in record:  # a row written from Rust: defaults left out
-                        with_defaults(record)
-                    check(job_problem(job_id, record), what)
+                    jobs[job_id] = _decode(text, where, f"{_JOBS.name} row {job_id!r}")
+                # Defaults put back (rows written from Rust leave them out); the rows to check.
+                for job_id in complete_jobs(jobs):
+                    check(job_problem(job_id, jobs[job_id]), f"{_JOBS.name} row {job_id!r}")
                 if limits.max_history > 0:
                     rows = conn.execute(
                         sa.select(_HISTORY.c.id, _HISTORY.c.record)

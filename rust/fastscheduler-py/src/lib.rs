@@ -9,6 +9,7 @@ mod cron;
 mod engine;
 mod errors;
 mod journal;
+mod records;
 mod registry;
 mod run;
 mod trigger;
@@ -34,5 +35,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     registry::register(m)?;
     run::register(m)?;
     journal::register(m)?;
+    records::register(m)?;
     Ok(())
 }
