@@ -293,6 +293,51 @@ def test_changes_are_coalesced_into_few_writes() -> None:
     assert set(stored) == set(ids)
 
 
+def test_a_restart_writes_only_the_jobs_whose_stored_record_changed() -> None:
+    """Persistence costs what changed: a restart gives the store the records of new jobs and of
+    jobs whose definition changed (arguments compared with their types), not of the others."""
+    backend = _SlowCountingBackend(delay=0)
+    clock = ManualClock(T0)
+    s1 = FastScheduler(storage=backend, quiet=True, clock=clock)
+    s1.every(10).seconds.id("same").do(tick_with, 1)
+    s1.every(10).seconds.id("args").do(tick_with, 2)
+    s1.every(10).seconds.id("type").do(tick_with, True)
+    s1.every(10).seconds.id("every").do(tick)
+    s1.every(10).seconds.id("paused").do(tick)
+    s1.start()
+    clock.advance(10)
+    s1.stop()
+
+    def written(s: FastScheduler) -> set[str]:
+        backend.writes.clear()
+        s.start()
+        s.stop()
+        return {job_id for changes in backend.writes for job_id in changes.jobs}
+
+    s2 = FastScheduler(storage=backend, quiet=True, clock=ManualClock(T0 + 15))
+    s2.every(10).seconds.id("same").do(tick_with, 1)
+    s2.every(10).seconds.id("args").do(tick_with, 3)
+    s2.every(10).seconds.id("type").do(tick_with, 1)  # 1 is not True
+    s2.every(20).seconds.id("every").do(tick)
+    s2.every(10).seconds.id("paused").do(tick)
+    s2.pause_job("paused")  # before start()
+    s2.every(10).seconds.id("new").do(tick)
+    assert written(s2) == {"args", "type", "every", "paused", "new"}
+    stored = backend.open(Limits()).jobs
+    assert stored["same"]["run_count"] == 1 and stored["same"]["args"] == [1]
+    assert stored["args"]["args"] == [3] and stored["type"]["args"] == [1]
+    assert stored["every"]["spec"]["interval"] == 20 and stored["paused"]["paused"] is True
+
+    s3 = FastScheduler(storage=backend, quiet=True, clock=ManualClock(T0 + 16))
+    for job_id, args in (("same", 1), ("args", 3), ("type", 1)):
+        s3.every(10).seconds.id(job_id).do(tick_with, args)
+    s3.every(20).seconds.id("every").do(tick)
+    s3.every(10).seconds.id("paused").do(tick)
+    s3.every(10).seconds.id("new").do(tick)
+    assert written(s3) == set()  # nothing changed, nothing written
+    assert s3.get_job("same")["run_count"] == 1  # type: ignore[index]
+
+
 class _FlakyBackend(MemoryStorageBackend):
     def __init__(self) -> None:
         super().__init__()

@@ -98,6 +98,13 @@ class JobState:
         #: ``(runs, failures, retries)`` of finished one-shot jobs restored from a store (they are
         #: never armed, so the engine holds no counters for them).
         self.finished_counters: dict[str, tuple[int, int, int]] = {}
+        #: While ``start()`` arms the jobs (else None): the ids of those whose whole record the
+        #: store must be given (new jobs, changed definitions, a cluster row that moved on); the
+        #: others are stored as they are, and a restart writes nothing for them.
+        self.to_write: list[str] | None = None
+        # During that arming: the stored form of each spec (by ``id``) and function (by ``id``).
+        self._spec_records: dict[int, dict[str, Any]] = {}
+        self._func_paths: dict[int, str] = {}
 
     # ------------------------------------------------------------------ lookups
 
@@ -134,10 +141,14 @@ class JobState:
         a one-shot job whose time passed before start() under ``.no_catch_up()`` (the caller
         records the missed fire), "paused" for a job paused before start(), else "armed"."""
         if job.key is not None or job.finished:
+            if self.to_write is not None:
+                self.to_write.append(job.job_id)
             return "armed"
         spec = job.spec
         stored = self.stored.pop(job.job_id, None) if self.stored else None
         row = self.rows.pop(job.job_id, None) if self.rows else None
+        if self.to_write is not None and (stored is None or not self._as_stored(job, stored, row)):
+            self.to_write.append(job.job_id)
         if row is not None:  # the cluster's row is the truth for time, pause and counters
             stored = {**(stored or {}), **_row_record(row, spec.kind)}
         if stored is not None:
@@ -163,9 +174,48 @@ class JobState:
         run = job.run
         if run.paused:  # paused before start(): the engine owns the flag from here
             run.paused = False
+            if self.to_write is not None:
+                self.to_write.append(job.job_id)
             self.engine.pause(key)
             return "paused"
         return "armed"
+
+    def _as_stored(self, job: Job, stored: dict[str, Any], row: ScheduleRow | None) -> bool:
+        """Whether ``stored``, the store's record of ``job``, is what the store would be given for
+        it once armed: the same definition (as :meth:`store_record` makes it; arguments compared
+        with their types), a next fire to restore and, in a cluster, the state of its row."""
+        if stored.get("v") != FORMAT_VERSION:
+            return False
+        if row is None:
+            if not isinstance(stored.get("next_run"), (int, float)) and not stored.get("finished"):
+                return False  # the engine plans a next fire the record does not have
+        elif _row_record(row, job.spec.kind) != {k: stored.get(k) for k in _ROW_FIELDS}:
+            return False
+        spec = job.spec
+        spec_record = self._spec_records.get(id(spec))
+        if spec_record is None:
+            spec_record = self._spec_records[id(spec)] = _spec_record(spec)
+        func_path = self._func_paths.get(id(job.func))
+        if func_path is None:
+            func_path = self._func_paths[id(job.func)] = _func_path(job.func)
+        args, kwargs = jsonable(job.args), jsonable(job.kwargs)
+        return (
+            stored.get("name") == job.name
+            and stored.get("func_name") == job.func_name
+            and stored.get("func") == func_path
+            and stored.get("kind") == spec.kind
+            and stored.get("schedule") == spec.schedule
+            and stored.get("spec") == spec_record
+            and _same_json(stored.get("args"), args)
+            and _same_json(stored.get("kwargs"), kwargs)
+        )
+
+    def arming_done(self) -> list[str]:
+        """End of ``start()``'s arming: the ids :attr:`to_write` gathered."""
+        to_write, self.to_write = self.to_write or [], None
+        self._spec_records.clear()
+        self._func_paths.clear()
+        return to_write
 
     def _restore(self, job: Job, stored: dict[str, Any], now: float) -> int | None:
         """Re-attach a stored job's state: counters, pause, last run and next fire time. A next
@@ -297,19 +347,10 @@ class JobState:
             "job_id": job.job_id,
             "name": job.name,
             "func_name": job.func_name,
-            "func": f"{getattr(job.func, '__module__', '?')}.{getattr(job.func, '__qualname__', '?')}",
+            "func": _func_path(job.func),
             "kind": spec.kind,
             "schedule": spec.schedule,
-            "spec": {
-                "interval": spec.interval,
-                "cron": spec.cron,
-                "at": spec.at,
-                "tz": spec.tz,
-                "timeout": spec.timeout,
-                "timeout_kill": spec.timeout_kill,
-                "retries": spec.retries,
-                "catch_up": spec.catch_up,
-            },
+            "spec": _spec_record(spec),
             "next_run": None if run.finished else next_run,
             "last_run": run.last_run,
             "run_count": runs,
@@ -560,6 +601,41 @@ def planned_next(spec: Any, now: float) -> float | None:
 @functools.lru_cache(maxsize=256)
 def _cron(expr: str, tz: str) -> CronExpr:
     return CronExpr(expr, tz=tz)
+
+
+def _func_path(func: Any) -> str:
+    """How a store names a job's function: ``module.qualname``."""
+    return f"{getattr(func, '__module__', '?')}.{getattr(func, '__qualname__', '?')}"
+
+
+def _spec_record(spec: Any) -> dict[str, Any]:
+    """A job spec as a store keeps it."""
+    return {
+        "interval": spec.interval,
+        "cron": spec.cron,
+        "at": spec.at,
+        "tz": spec.tz,
+        "timeout": spec.timeout,
+        "timeout_kill": spec.timeout_kill,
+        "retries": spec.retries,
+        "catch_up": spec.catch_up,
+    }
+
+
+def _same_json(stored: Any, current: Any) -> bool:
+    """Equal, types included (``[1]`` is not ``[True]``, ``1.0`` is not ``1``)."""
+    return bool(stored == current) and (stored is current or repr(stored) == repr(current))
+
+
+_ROW_FIELDS: Final = (
+    "next_run",
+    "paused",
+    "run_count",
+    "failure_count",
+    "retry_count",
+    "last_run",
+    "finished",
+)
 
 
 def _row_record(row: ScheduleRow, kind: str) -> dict[str, Any]:

@@ -221,6 +221,7 @@ class Runtime:
             paused: list[str] = []
             # Armed jobs the coordinator has no row of (alone: none to collect, it keeps no rows).
             unrowed: list[Job] | None = None if isinstance(coordinator, LocalCoordinator) else []
+            state.to_write = []
             for job in self.jobs:
                 armed = state.arm(job, now, triggers)
                 if armed == "missed":
@@ -230,12 +231,13 @@ class Runtime:
                     paused.append(job.job_id)
                 if unrowed is not None and job.key is not None and job.job_id not in row_ids:
                     unrowed.append(job)
+            to_write = state.arming_done()
             coordinator.register(unrowed or (), wait=True)
             self.control.paused_at_start(paused)
             # After arming, which freed the loaded records and rows: the pass walks what stays.
             collect_once()
             coordinator.start()
-            self._adopt_orphans()
+            self._adopt_orphans(to_write)
             if not isinstance(self.clock, ManualClock):
                 self.engine.start()
         return True
@@ -247,6 +249,7 @@ class Runtime:
         with self.lock:
             self.running = False
             STARTED.discard(self)
+            self.state.arming_done()
         steps: list[tuple[str, Callable[[], object]]] = [
             ("registration mode", self.update_quiet),
             ("engine", self.engine.stop),
@@ -263,14 +266,14 @@ class Runtime:
         self._joined = False
         self.stopped.set()
 
-    def _adopt_orphans(self) -> None:
-        """What is left of the stored jobs no code registered: orphans (kept, shown, never run)."""
+    def _adopt_orphans(self, to_write: list[str]) -> None:
+        """What is left of the stored jobs no code registered: orphans (kept, shown, never run).
+        The store is given the records of ``to_write`` (the jobs whose stored record is missing
+        or out of date) and, when orphans are removed, their deletion."""
         orphans = list(self.state.stored)
         if self.remove_orphaned:
             self.state.stored.clear()
-        self.persistence.jobs_changed(
-            [j.job_id for j in self.jobs] + (orphans if self.remove_orphaned else [])
-        )
+        self.persistence.jobs_changed(to_write + (orphans if self.remove_orphaned else []))
         if orphans:
             self.note(
                 logging.WARNING,
