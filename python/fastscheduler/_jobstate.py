@@ -184,14 +184,23 @@ class JobState:
         """Whether ``stored``, the store's record of ``job``, is what the store would be given for
         it once armed: the same definition (as :meth:`store_record` makes it; arguments compared
         with their types), a next fire to restore and, in a cluster, the state of its row."""
-        if stored.get("v") != FORMAT_VERSION:
-            return False
-        if row is None:
-            if not isinstance(stored.get("next_run"), (int, float)) and not stored.get("finished"):
-                return False  # the engine plans a next fire the record does not have
-        elif _row_record(row, job.spec.kind) != {k: stored.get(k) for k in _ROW_FIELDS}:
+        get = stored.get
+        if get("v") != FORMAT_VERSION:
             return False
         spec = job.spec
+        if row is None:
+            if not isinstance(get("next_run"), (int, float)) and not get("finished"):
+                return False  # the engine plans a next fire the record does not have
+        elif (
+            row.next_run != get("next_run")
+            or row.paused != get("paused")
+            or row.run_count != get("run_count")
+            or row.failure_count != get("failure_count")
+            or row.retry_count != get("retry_count")
+            or row.last_run != get("last_run")
+            or (row.next_run is None and spec.kind == "date") is not get("finished")
+        ):
+            return False
         spec_record = self._spec_records.get(id(spec))
         if spec_record is None:
             spec_record = self._spec_records[id(spec)] = _spec_record(spec)
@@ -625,17 +634,6 @@ def _spec_record(spec: Any) -> dict[str, Any]:
 def _same_json(stored: Any, current: Any) -> bool:
     """Equal, types included (``[1]`` is not ``[True]``, ``1.0`` is not ``1``)."""
     return bool(stored == current) and (stored is current or repr(stored) == repr(current))
-
-
-_ROW_FIELDS: Final = (
-    "next_run",
-    "paused",
-    "run_count",
-    "failure_count",
-    "retry_count",
-    "last_run",
-    "finished",
-)
 
 
 def _row_record(row: ScheduleRow, kind: str) -> dict[str, Any]:
