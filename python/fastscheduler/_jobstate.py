@@ -231,26 +231,27 @@ class JobState:
         fire in the past is due at once, and the engine coalesces the fires missed since into that
         one run (or skips it under ``.no_catch_up()``). Returns the engine key, or None for a
         one-shot job that already ran."""
-        run = job.run_state()
-        run.last_run = stored.get("last_run")
-        run.recent = tuple(stored.get("recent") or ())[-5:]
-        counters = (
-            int(stored.get("run_count", 0)),
-            int(stored.get("failure_count", 0)),
-            int(stored.get("retry_count", 0)),
-        )
-        if stored.get("finished"):
-            run.finished = True
+        get = stored.get
+        last_run, recent = get("last_run"), get("recent")
+        if last_run is not None or recent or job.has_run_state:
+            # (a job that never ran keeps no run state: a million restored idle jobs, no object each)
+            run = job.run_state()
+            run.last_run = last_run
+            run.recent = tuple(recent or ())[-5:]
+        counters = (int(get("run_count", 0)), int(get("failure_count", 0)), int(get("retry_count", 0)))
+        if get("finished"):
+            job.run_state().finished = True
             self.finished_counters[job.job_id] = counters
             return None
-        next_run = stored.get("next_run")
+        next_run = get("next_run")
         if isinstance(next_run, (int, float)):
             trigger = self.trigger(job, now, anchor=float(next_run))
             key = self.engine.add(trigger, float(next_run), inclusive=True)
         else:
             key = self.engine.add(self.trigger(job, now), now)
-        self.engine.set_counters(key, *counters)
-        if stored.get("paused"):
+        if counters != (0, 0, 0):  # (a new engine entry counts from zero)
+            self.engine.set_counters(key, *counters)
+        if get("paused"):
             self.engine.pause(key)
         return key
 

@@ -301,8 +301,14 @@ class SQLModelStorageBackend(StorageBackend):
         try:
             with self.engine.connect() as conn:
                 jobs = state.jobs
+                loads = json.loads
                 for job_id, text in _driver_rows(conn, sa.select(_JOBS.c.job_id, _JOBS.c.record)):
-                    jobs[job_id] = _parse(text, where, f"{_JOBS.name} row {job_id!r}")
+                    try:
+                        record = jobs[job_id] = loads(text)
+                    except (TypeError, ValueError, RecursionError):
+                        record = None
+                    if type(record) is not dict:  # (parsed again to say why)
+                        _parse(text, where, f"{_JOBS.name} row {job_id!r}")
                 # Defaults put back (rows written from Rust leave them out); the rows to check.
                 unsure = complete_jobs(jobs)
                 for job_id in unsure:

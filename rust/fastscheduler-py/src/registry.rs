@@ -246,6 +246,12 @@ impl PyJob {
         self.run.as_ref().is_some_and(|run| run.borrow(py).finished)
     }
 
+    /// Whether the job has its own run state yet (see `run_state`).
+    #[getter]
+    fn has_run_state(&self) -> bool {
+        self.run.is_some()
+    }
+
     /// Run state: the job's own once it has one (see `run_state`), else a fresh all-zero one
     /// that belongs to nobody (changing it changes nothing).
     #[getter]
