@@ -512,3 +512,13 @@ def test_the_fast_path_agrees_with_the_python_check(record: dict[str, Any]) -> N
     assert repr(fast["j"]) == repr(slow)  # (NaN is not equal to itself: the reprs are compared)
     if job_problem("j", slow) is not None or newer_version(slow) is not None:
         assert unsure == ["j"]
+
+
+def test_the_fast_path_refuses_an_unbounded_depth_and_survives_deep_values() -> None:
+    from fastscheduler import _core
+
+    with pytest.raises(ValueError, match="max_depth must be at most 1024, got 100000"):
+        _core.JobRecordCheck({}, {}, DEFAULTS_KEY, [], 1, MIN_TIME, MAX_TIME, 100_000)
+    check = _core.JobRecordCheck({}, {}, DEFAULTS_KEY, [], 1, MIN_TIME, MAX_TIME, 1024)
+    assert check.complete({"a": {"job_id": "a", "args": deep(200_000)}}) == ["a"]
+    assert complete_jobs({"a": {"job_id": "a", "args": deep(200_000)}}) == ["a"]

@@ -6,8 +6,13 @@
 //! vouch for (anything unusual, not only what is wrong) is handed back to it, so messages and
 //! verdicts are Python's. It only ever says "valid" for a record the Python check accepts; the
 //! tests compare both on valid and damaged records.
+use crate::errors::py_result;
+use fastscheduler_core::CoreError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString};
+
+/// The deepest nesting a checker may be asked to accept.
+const MAX_DEPTH_LIMIT: usize = 1024;
 
 /// The checker, configured once from the Python module's constants (they stay the source).
 #[pyclass(module = "fastscheduler._core", name = "JobRecordCheck", frozen)]
@@ -237,6 +242,12 @@ impl PyJobRecordCheck {
         max_time: f64,
         max_depth: usize,
     ) -> PyResult<Self> {
+        // The depth check recurses once per level: bounded, so no input can exhaust the stack.
+        if max_depth > MAX_DEPTH_LIMIT {
+            return py_result(Err(CoreError::InvalidArgument(format!(
+                "max_depth must be at most {MAX_DEPTH_LIMIT}, got {max_depth}"
+            ))));
+        }
         Ok(Self {
             job_defaults: pairs(job_defaults)?,
             spec_defaults: pairs(spec_defaults)?,
