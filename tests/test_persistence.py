@@ -338,6 +338,34 @@ def test_a_restart_writes_only_the_jobs_whose_stored_record_changed() -> None:
     assert s3.get_job("same")["run_count"] == 1  # type: ignore[index]
 
 
+def test_a_pause_before_start_of_a_finished_one_shot_is_written() -> None:
+    backend = _SlowCountingBackend(delay=0)
+    clock = ManualClock(T0)
+    s1 = FastScheduler(storage=backend, quiet=True, clock=clock)
+    s1.once(5).id("once").do(tick)
+    s1.start()
+    clock.advance(10)
+    s1.stop()
+    assert backend.open(Limits()).jobs["once"]["finished"] is True
+    s2 = FastScheduler(storage=backend, quiet=True, clock=ManualClock(T0 + 20))
+    s2.once(5).id("once").do(tick)
+    s2.pause_job("once")
+    s2.start()
+    s2.stop()
+    assert backend.open(Limits()).jobs["once"]["paused"] is True
+
+
+def test_a_driver_error_while_reading_job_rows_is_a_sqlalchemy_error(tmp_path: Path) -> None:
+    """The job rows are read through the driver's cursor; its errors still reach the store's
+    handling (``StorageError``) as SQLAlchemy's."""
+    from fastscheduler.stores.sql import _driver_rows
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    with engine.connect() as conn, pytest.raises(sa.exc.DBAPIError, match="no such table: nope"):
+        list(_driver_rows(conn, sa.select(sa.table("nope", sa.column("x")))))
+    engine.dispose()
+
+
 class _FlakyBackend(MemoryStorageBackend):
     def __init__(self) -> None:
         super().__init__()

@@ -153,7 +153,9 @@ class JobState:
             stored = {**(stored or {}), **_row_record(row, spec.kind)}
         if stored is not None:
             key = self._restore(job, stored, now)
-            if key is None:
+            if key is None:  # a finished one-shot; paused before start(), its record says so
+                if self.to_write is not None and job.has_run_state and job.run.paused:
+                    self.to_write.append(job.job_id)
                 return "armed"
         elif spec.kind == "date" and spec.at is not None and spec.at <= now:
             # A one-shot whose time passed before start(): a late fire like any other, due at
@@ -189,18 +191,21 @@ class JobState:
             return False
         spec = job.spec
         if row is None:
-            if not isinstance(get("next_run"), (int, float)) and not get("finished"):
-                return False  # the engine plans a next fire the record does not have
-        elif (
-            row.next_run != get("next_run")
-            or row.paused != get("paused")
-            or row.run_count != get("run_count")
-            or row.failure_count != get("failure_count")
-            or row.retry_count != get("retry_count")
-            or row.last_run != get("last_run")
-            or (row.next_run is None and spec.kind == "date") is not get("finished")
-        ):
-            return False
+            next_run, finished = get("next_run"), get("finished")
+        else:
+            next_run, finished = row.next_run, row.next_run is None and spec.kind == "date"
+            if (
+                next_run != get("next_run")
+                or row.paused != get("paused")
+                or row.run_count != get("run_count")
+                or row.failure_count != get("failure_count")
+                or row.retry_count != get("retry_count")
+                or row.last_run != get("last_run")
+                or finished is not get("finished")
+            ):
+                return False
+        if not isinstance(next_run, (int, float)) and not finished:
+            return False  # the engine plans a next fire the record does not have
         spec_record = self._spec_records.get(id(spec))
         if spec_record is None:
             spec_record = self._spec_records[id(spec)] = _spec_record(spec)

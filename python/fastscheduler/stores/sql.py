@@ -483,12 +483,16 @@ def _parse(text: Any, where: str, what: str) -> dict[str, Any]:
 
 def _driver_rows(conn: Connection, statement: sa.Select[Any], size: int = 10_000) -> Iterator[Any]:
     """Every row of ``statement`` (no parameters) as the driver's tuples, ``size`` at a time: at
-    a million job rows, SQLAlchemy's own rows cost seconds."""
+    a million job rows, SQLAlchemy's own rows cost seconds. A driver error is raised as
+    SQLAlchemy's ``DBAPIError``, which the callers turn into ``StorageError``."""
+    sql = str(statement.compile(dialect=conn.dialect))
     cursor = conn.connection.cursor()
     try:
-        cursor.execute(str(statement.compile(dialect=conn.dialect)))
+        cursor.execute(sql)
         while batch := cursor.fetchmany(size):
             yield from batch
+    except conn.dialect.loaded_dbapi.Error as exc:  # as SQLAlchemy's own calls raise it
+        raise sa_exc.DBAPIError(sql, None, exc) from exc
     finally:
         cursor.close()
 
