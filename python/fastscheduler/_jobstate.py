@@ -147,15 +147,17 @@ class JobState:
         spec = job.spec
         stored = self.stored.pop(job.job_id, None) if self.stored else None
         row = self.rows.pop(job.job_id, None) if self.rows else None
-        if self.to_write is not None and (stored is None or not self._as_stored(job, stored, row)):
+        if self.to_write is not None and (
+            stored is None
+            or (job.has_run_state and job.run.paused)  # paused before start(): the record must say so
+            or not self._as_stored(job, stored, row)
+        ):
             self.to_write.append(job.job_id)
         if row is not None:  # the cluster's row is the truth for time, pause and counters
             stored = {**(stored or {}), **_row_record(row, spec.kind)}
         if stored is not None:
             key = self._restore(job, stored, now)
-            if key is None:  # a finished one-shot; paused before start(), its record says so
-                if self.to_write is not None and job.has_run_state and job.run.paused:
-                    self.to_write.append(job.job_id)
+            if key is None:
                 return "armed"
         elif spec.kind == "date" and spec.at is not None and spec.at <= now:
             # A one-shot whose time passed before start(): a late fire like any other, due at
@@ -176,8 +178,6 @@ class JobState:
         run = job.run
         if run.paused:  # paused before start(): the engine owns the flag from here
             run.paused = False
-            if self.to_write is not None:
-                self.to_write.append(job.job_id)
             self.engine.pause(key)
             return "paused"
         return "armed"
@@ -212,16 +212,15 @@ class JobState:
         func_path = self._func_paths.get(id(job.func))
         if func_path is None:
             func_path = self._func_paths[id(job.func)] = _func_path(job.func)
-        args, kwargs = jsonable(job.args), jsonable(job.kwargs)
         return (
-            stored.get("name") == job.name
-            and stored.get("func_name") == job.func_name
-            and stored.get("func") == func_path
-            and stored.get("kind") == spec.kind
-            and stored.get("schedule") == spec.schedule
-            and stored.get("spec") == spec_record
-            and _same_json(stored.get("args"), args)
-            and _same_json(stored.get("kwargs"), kwargs)
+            get("name") == job.name
+            and get("func_name") == job.func_name
+            and get("func") == func_path
+            and get("kind") == spec.kind
+            and get("schedule") == spec.schedule
+            and get("spec") == spec_record
+            and _same_json(get("args"), jsonable(job.args))
+            and _same_json(get("kwargs"), jsonable(job.kwargs))
         )
 
     def arming_done(self) -> list[str]:
