@@ -592,3 +592,58 @@ def test_a_one_shot_whose_time_passed_before_start_runs_at_start_or_is_missed(t0
         "1 run(s) missed: the scheduler was not running at its time, and catch-up is off for this job"
     )
     assert missed.scheduled_time == pytest.approx(t0 + 5, abs=1e-6)
+
+
+class _SlowArmingClock(ManualClock):
+    """A manual clock that moves ``step`` seconds each time it is read while ``ticking``: a
+    start() whose arming takes a while, without waiting."""
+
+    def __init__(self, start: float, step: float) -> None:
+        super().__init__(start)
+        self.step = step
+        self.ticking = False
+
+    def now(self) -> float:
+        if self.ticking:
+            self._now += self.step
+        return self._now
+
+
+def test_a_new_interval_job_does_not_fall_due_while_start_is_still_arming() -> None:
+    """Arming 3,000 jobs reads the clock every 1,024 jobs; here each read moves it 2 s, so the
+    arming "takes" 6 s. A new every(1) job armed first would be due 5 s before the arming ended:
+    it is armed again from the end, one interval later; longer intervals keep the time they were
+    armed at, and a stored job's next fire is restored as it was (due at once, caught up)."""
+    clock = _SlowArmingClock(T0, 2.0)
+    s = FastScheduler(storage="memory", quiet=True, clock=clock)
+    ran: list[float] = []
+    s.every(1).seconds.id("fast").do(lambda: ran.append(clock.now()))
+    s.every(1).seconds.id("fast-paused").do(lambda: None)
+    s.pause_job("fast-paused")
+    for i in range(2998):
+        s.every(3600).seconds.id(f"slow-{i}").do(lambda: None)
+    clock.ticking = True
+    s.start()
+    clock.ticking = False
+    end = clock.now()
+    try:
+        fast = s.get_job("fast")
+        assert fast is not None and fast["next_run_timestamp"] == pytest.approx(end + 1, abs=1e-3)
+        assert end == T0 + 4 * 2.0  # the start, two reads while arming, the read at its end
+        paused = s.get_job("fast-paused")
+        assert (
+            paused is not None
+            and paused["paused"]
+            and paused["next_run_timestamp"] == pytest.approx(end + 1, abs=1e-3)
+        )
+        # Armed before the first read moved the clock, and after it: their own arming time.
+        first = s.get_job("slow-0")
+        assert first is not None and first["next_run_timestamp"] == pytest.approx(T0 + 2.0 + 3600, abs=1e-3)
+        last = s.get_job("slow-2997")
+        assert last is not None and last["next_run_timestamp"] == pytest.approx(T0 + 6.0 + 3600, abs=1e-3)
+        clock.advance(0.5)
+        assert ran == []  # nothing was due at the start
+        clock.advance(0.5)
+        assert ran == [end + 1]
+    finally:
+        s.stop()

@@ -43,6 +43,7 @@ __all__ = ["InFlight", "JobState", "Retry"]
 _SLOT_MASK: Final = 0xFFFF_FFFF
 Armed = Literal["armed", "paused", "missed"]
 _PLAIN: Final = frozenset({str, int, float, bool, type(None)})
+_NOTHING: Final[dict[str, Any]] = {}
 
 
 @dataclass(slots=True)
@@ -102,7 +103,10 @@ class JobState:
         #: store must be given (new jobs, changed definitions, a cluster row that moved on); the
         #: others are stored as they are, and a restart writes nothing for them.
         self.to_write: list[str] | None = None
-        # During that arming: the stored form of each spec (by ``id``) and function (by ``id``).
+        # During that arming: the new interval jobs armed at each time (their first fire is one
+        # interval later), the stored form of each spec (by ``id``) and function (by ``id``).
+        self._fresh: dict[float, list[Job]] = {}
+        self._shortest = float("inf")  # the shortest interval among them
         self._spec_records: dict[int, dict[str, Any]] = {}
         self._func_paths: dict[int, str] = {}
 
@@ -153,10 +157,8 @@ class JobState:
             or not self._as_stored(job, stored, row)
         ):
             self.to_write.append(job.job_id)
-        if row is not None:  # the cluster's row is the truth for time, pause and counters
-            stored = {**(stored or {}), **_row_record(row, spec.kind)}
-        if stored is not None:
-            key = self._restore(job, stored, now)
+        if stored is not None or row is not None:
+            key = self._restore(job, stored, row, now)
             if key is None:
                 return "armed"
         elif spec.kind == "date" and spec.at is not None and spec.at <= now:
@@ -174,6 +176,13 @@ class JobState:
                 if trigger is None:
                     trigger = triggers[id(spec)] = self.trigger(job, now)
             key = self.engine.add(trigger, now)
+            if spec.kind == "interval" and self.to_write is not None:
+                fresh = self._fresh.get(now)
+                if fresh is None:
+                    fresh = self._fresh[now] = []
+                fresh.append(job)
+                if spec.interval < self._shortest:
+                    self._shortest = spec.interval
         self._place(job, key)
         run = job.run
         if run.paused:  # paused before start(): the engine owns the flag from here
@@ -223,31 +232,82 @@ class JobState:
             and _same_json(get("kwargs"), jsonable(job.kwargs))
         )
 
+    def rearm_fresh(self, end: float) -> int:
+        """Near the end of ``start()``'s arming, at ``end``: a new interval job whose first fire
+        (one interval after it was armed) is not after ``end`` is armed again from ``end``, so
+        a long arming (a million jobs take seconds) does not make a short-interval job's first
+        run late; a restored job keeps its stored time. Returns how many were armed again."""
+        count = 0
+        for at, jobs in self._fresh.items():
+            if at + self._shortest > end:
+                continue
+            for job in jobs:
+                spec, key = job.spec, job.key
+                if key is None or spec.interval is None or at + spec.interval > end:
+                    continue
+                paused = self.engine.is_paused(key)
+                self._unplace(job)
+                key = self.engine.add(Trigger.interval(spec.interval, end + spec.interval), end)
+                self._place(job, key)
+                if paused:
+                    self.engine.pause(key)
+                count += 1
+        self._fresh.clear()
+        self._shortest = float("inf")
+        return count
+
     def arming_done(self) -> list[str]:
         """End of ``start()``'s arming: the ids :attr:`to_write` gathered."""
         to_write, self.to_write = self.to_write or [], None
+        self._fresh.clear()
+        self._shortest = float("inf")
         self._spec_records.clear()
         self._func_paths.clear()
         return to_write
 
-    def _restore(self, job: Job, stored: dict[str, Any], now: float) -> int | None:
-        """Re-attach a stored job's state: counters, pause, last run and next fire time. A next
-        fire in the past is due at once, and the engine coalesces the fires missed since into that
+    def _restore(
+        self,
+        job: Job,
+        stored: dict[str, Any] | None,
+        row: ScheduleRow | None,
+        now: float,
+        counters: tuple[int, int, int] | None = None,
+    ) -> int | None:
+        """Re-attach a stored job's state: counters, pause, last run and next fire time, from its
+        ``stored`` record or, in a cluster, from its shared ``row`` (the truth for all but the
+        recent outcomes, which only the record holds); ``counters`` overrides both. A next fire
+        in the past is due at once, and the engine coalesces the fires missed since into that
         one run (or skips it under ``.no_catch_up()``). Returns the engine key, or None for a
         one-shot job that already ran."""
-        get = stored.get
-        last_run, recent = get("last_run"), get("recent")
+        get = _NOTHING.get if stored is None else stored.get
+        recent = get("recent")
+        if row is None:
+            last_run, next_run, paused, finished = (
+                get("last_run"),
+                get("next_run"),
+                get("paused"),
+                get("finished"),
+            )
+            if counters is None:
+                counters = (
+                    int(get("run_count", 0)),
+                    int(get("failure_count", 0)),
+                    int(get("retry_count", 0)),
+                )
+        else:
+            last_run, next_run, paused = row.last_run, row.next_run, row.paused
+            finished = next_run is None and job.spec.kind == "date"
+            if counters is None:
+                counters = (row.run_count, row.failure_count, row.retry_count)
         if last_run is not None or recent or job.has_run_state:
             # (a job that never ran keeps no run state: a million restored idle jobs, no object each)
             run = job.run_state()
             run.last_run = last_run
             run.recent = tuple(recent or ())[-5:]
-        counters = (int(get("run_count", 0)), int(get("failure_count", 0)), int(get("retry_count", 0)))
-        if get("finished"):
+        if finished:
             job.run_state().finished = True
             self.finished_counters[job.job_id] = counters
             return None
-        next_run = get("next_run")
         if isinstance(next_run, (int, float)):
             trigger = self.trigger(job, now, anchor=float(next_run))
             key = self.engine.add(trigger, float(next_run), inclusive=True)
@@ -255,7 +315,7 @@ class JobState:
             key = self.engine.add(self.trigger(job, now), now)
         if counters != (0, 0, 0):  # (a new engine entry counts from zero)
             self.engine.set_counters(key, *counters)
-        if get("paused"):
+        if paused:
             self.engine.pause(key)
         return key
 
@@ -279,13 +339,7 @@ class JobState:
         state = self.engine.state(job.key)
         runs, failures, retries = state[2:] if state else (0, 0, 0)
         self._unplace(job)
-        record = {
-            **_row_record(row, job.spec.kind),
-            "run_count": runs,
-            "failure_count": failures,
-            "retry_count": retries,
-        }
-        key = self._restore(job, record, self._clock())
+        key = self._restore(job, None, row, self._clock(), (runs, failures, retries))
         if key is not None:
             self._place(job, key)
 
@@ -638,19 +692,13 @@ def _spec_record(spec: Any) -> dict[str, Any]:
 
 def _same_json(stored: Any, current: Any) -> bool:
     """Equal, types included (``[1]`` is not ``[True]``, ``1.0`` is not ``1``)."""
-    return bool(stored == current) and (stored is current or repr(stored) == repr(current))
-
-
-def _row_record(row: ScheduleRow, kind: str) -> dict[str, Any]:
-    return {
-        "next_run": row.next_run,
-        "paused": row.paused,
-        "run_count": row.run_count,
-        "failure_count": row.failure_count,
-        "retry_count": row.retry_count,
-        "last_run": row.last_run,
-        "finished": row.next_run is None and kind == "date",
-    }
+    if stored is current:
+        return True
+    if not bool(stored == current):
+        return False
+    if not current:  # (no arguments, the common case: no repr)
+        return type(stored) is type(current)
+    return repr(stored) == repr(current)
 
 
 def jsonable(value: Any) -> Any:

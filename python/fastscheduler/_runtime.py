@@ -222,8 +222,15 @@ class Runtime:
             # Armed jobs the coordinator has no row of (alone: none to collect, it keeps no rows).
             unrowed: list[Job] | None = None if isinstance(coordinator, LocalCoordinator) else []
             state.to_write = []
-            for job in self.jobs:
-                armed = state.arm(job, now, triggers)
+            # A new interval job first fires one interval after it is armed. Arming a million
+            # jobs takes seconds, so the time read moves on every 1,024 jobs, and a new job whose
+            # first fire came before the arming ended is armed again from its end (rearm_fresh).
+            at = now
+            for count, job in enumerate(self.jobs, 1):
+                if not count & 1023:
+                    at = self.clock.now()
+                    triggers.clear()  # (a new interval trigger starts from ``at``)
+                armed = state.arm(job, at, triggers)
                 if armed == "missed":
                     assert job.spec.at is not None
                     self.dispatcher.record_missed(job, job.spec.at, 1, LATE_ONE_SHOT)
@@ -231,6 +238,7 @@ class Runtime:
                     paused.append(job.job_id)
                 if unrowed is not None and job.key is not None and job.job_id not in row_ids:
                     unrowed.append(job)
+            state.rearm_fresh(self.clock.now())
             to_write = state.arming_done()
             coordinator.register(unrowed or (), wait=True)
             self.control.paused_at_start(paused)
