@@ -293,6 +293,35 @@ def test_changes_are_coalesced_into_few_writes() -> None:
     assert set(stored) == set(ids)
 
 
+def _add(a: int, *, b: int = 0) -> int:
+    return a + b
+
+
+def test_a_restart_compares_every_definition_field_a_stored_record_holds() -> None:
+    """``JobState._as_stored`` names the definition fields of a record a second time (to compare
+    them without building a record per job at start()). Any field ``store_record`` writes that
+    is not state must be one of them: a changed value makes the record out of date, so the
+    restart rewrites it. A field added to the record but not to the comparison fails here."""
+    s = FastScheduler(storage="memory", quiet=True, clock=ManualClock(T0))
+    s.every(10).seconds.id("j").name("named").retries(2).do(_add, 1, b=2)
+    s.start()
+    try:
+        state = s._rt.state
+        job = state.get("j")
+        assert job is not None
+        with state.lock:
+            record = state.store_record(job)
+            assert state._as_stored(job, dict(record), None)
+            state_fields = {"next_run", "last_run", "run_count", "failure_count", "retry_count"}
+            state_fields |= {"paused", "finished", "recent"}
+            # (job_id is the key the record is stored under, not compared)
+            for field in record.keys() - state_fields - {"job_id"}:
+                assert not state._as_stored(job, {**record, field: "changed"}, None), field
+            state.arming_done()
+    finally:
+        s.stop()
+
+
 def test_a_restart_writes_only_the_jobs_whose_stored_record_changed() -> None:
     """Persistence costs what changed: a restart gives the store the records of new jobs and of
     jobs whose definition changed (arguments compared with their types), not of the others."""
@@ -358,11 +387,11 @@ def test_a_pause_before_start_of_a_finished_one_shot_is_written() -> None:
 def test_a_driver_error_while_reading_job_rows_is_a_sqlalchemy_error(tmp_path: Path) -> None:
     """The job rows are read through the driver's cursor; its errors still reach the store's
     handling (``StorageError``) as SQLAlchemy's."""
-    from fastscheduler.stores.sql import _driver_rows
+    from fastscheduler.stores._bulk import driver_rows
 
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'x.db'}")
     with engine.connect() as conn, pytest.raises(sa.exc.DBAPIError, match="no such table: nope"):
-        list(_driver_rows(conn, sa.select(sa.table("nope", sa.column("x")))))
+        list(driver_rows(conn, sa.select(sa.table("nope", sa.column("x")))))
     engine.dispose()
 
 

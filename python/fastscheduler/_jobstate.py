@@ -194,7 +194,9 @@ class JobState:
     def _as_stored(self, job: Job, stored: dict[str, Any], row: ScheduleRow | None) -> bool:
         """Whether ``stored``, the store's record of ``job``, is what the store would be given for
         it once armed: the same definition (as :meth:`store_record` makes it; arguments compared
-        with their types), a next fire to restore and, in a cluster, the state of its row."""
+        with their types), a next fire to restore and, in a cluster, the state of its row. The
+        definition fields are named here a second time (no record is built per job at start());
+        a test fails if ``store_record`` writes one that is not compared."""
         get = stored.get
         if get("v") != FORMAT_VERSION:
             return False

@@ -67,6 +67,7 @@ from fastscheduler.coordination.base import (
     ScheduleRow,
     skip_reason,
 )
+from fastscheduler.stores._bulk import CHUNK, chunks, driver_rows
 from fastscheduler.stores._records import MAX_COUNT, MAX_TIME, MIN_TIME, cluster_row_problem
 from fastscheduler.stores.base import StorageError, StorageFormatError
 from fastscheduler.stores.schema import COMMANDS, COUNTS, INSTANCES, RUNS, SCHEDULE
@@ -88,7 +89,6 @@ __all__ = [
 ]
 
 _Request = tuple[float, int, tuple[str, ...], float | None, int, Callable[[], None] | None]
-_CHUNK = 500
 _NOTIFY_CHANNEL = "fastscheduler"
 # Waits between tries (epoch seconds): a claim that failed (re-queued), the maintenance thread, the
 # LISTEN connection, leaving.
@@ -135,11 +135,6 @@ class ClusterConfig:
             raise ValueError(
                 f"ClusterConfig.instance_id must be a string of 1-58 characters, got {self.instance_id!r}"
             )
-
-
-def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def _us(t: float) -> int:
@@ -239,7 +234,7 @@ class SQLCoordinator:
                 ):
                     self._seen[cid] = now
                 self._live = self._read_live(conn, now)
-                rows = _fetch_all(conn, _ROWS_ZEROED)
+                rows = list(driver_rows(conn, _ROWS_ZEROED))
         except Exception as exc:
             raise StorageError(f"cannot join the cluster on {self._where()}: {exc}") from exc
         try:
@@ -459,7 +454,7 @@ class SQLCoordinator:
             made_schedule: set[str] = set()
             made_counts: set[str] = set()
             with raw.cursor() as cur:
-                for chunk in _chunks(ids, _ARRAY_CHUNK):
+                for chunk in chunks(ids, _ARRAY_CHUNK):
                     statement = _PG_ENSURE_SCHEDULE
                     cur.execute(statement, (now, chunk, [first[j] for j in chunk]))
                     made_schedule.update(r[0] for r in cur.fetchall())
@@ -469,7 +464,7 @@ class SQLCoordinator:
                 rest = [j for j in ids if j not in made_schedule or j not in made_counts]
                 schedule: dict[str, tuple[Any, ...]] = {}
                 counts: dict[str, tuple[Any, ...]] = {}
-                for chunk in _chunks(rest, _ARRAY_CHUNK):
+                for chunk in chunks(rest, _ARRAY_CHUNK):
                     statement = _PG_READ_SCHEDULE
                     cur.execute(statement, (chunk,))
                     schedule.update((r[0], r[1:]) for r in cur.fetchall())
@@ -496,7 +491,7 @@ class SQLCoordinator:
         if not self._json_table:
             return None
         unsure: list[str] = []
-        for chunk in _chunks(ids, _ARRAY_CHUNK):
+        for chunk in chunks(ids, _ARRAY_CHUNK):
             rows = json.dumps([[j, first[j]] for j in chunk])
             made = conn.exec_driver_sql(_MY_ENSURE_SCHEDULE, (now, rows)).rowcount
             made_counts = conn.exec_driver_sql(_MY_ENSURE_COUNTS, (json.dumps(chunk),)).rowcount
@@ -510,7 +505,7 @@ class SQLCoordinator:
         """Any driver: ``INSERT IGNORE`` / ``ON CONFLICT DO NOTHING`` (``executemany``, which
         SQLAlchemy sends as multi-row statements) of ``_INSERT_CHUNK`` rows at a time."""
         unsure: list[str] = []
-        for chunk in _chunks(ids, _INSERT_CHUNK):
+        for chunk in chunks(ids, _INSERT_CHUNK):
             made = conn.execute(
                 self._insert_ignore(SCHEDULE),
                 [{"job_id": j, "next_run": first[j], "paused": False, "updated_at": now} for j in chunk],
@@ -529,7 +524,7 @@ class SQLCoordinator:
         filtered by a list of ids is planned badly on tables filled in the same transaction)."""
         schedule: dict[str, tuple[Any, ...]] = {}
         counts: dict[str, tuple[Any, ...]] = {}
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids, CHUNK):
             schedule.update(
                 (r[0], tuple(r[1:]))
                 for r in conn.execute(
@@ -667,7 +662,7 @@ class SQLCoordinator:
         nexts: dict[str, float | None] = {}
         lease_until = now + self.config.lease
         with self.engine.begin() as conn:
-            for chunk in _chunks(sorted(job_ids)):
+            for chunk in chunks(sorted(job_ids), CHUNK):
                 rows = conn.execute(
                     sa.select(SCHEDULE.c.job_id, SCHEDULE.c.next_run)
                     .where(
@@ -716,7 +711,7 @@ class SQLCoordinator:
             if not claims:
                 return [], busy
             claims = self._new_runs(conn, claims, now, lease_until)
-            for chunk in _chunks(sorted(nexts)):
+            for chunk in chunks(sorted(nexts), CHUNK):
                 conn.execute(
                     sa.update(SCHEDULE)
                     .where(SCHEDULE.c.job_id.in_(chunk))
@@ -736,7 +731,7 @@ class SQLCoordinator:
         locks make impossible; the primary key would refuse them anyway)."""
         keys = [(c.job_id, c.scheduled_us) for c in claims]
         existing: set[tuple[str, int]] = set()
-        for chunk in _chunks(keys):
+        for chunk in chunks(keys, CHUNK):
             existing.update(
                 (j, u)
                 for j, u in conn.execute(
@@ -1159,23 +1154,6 @@ _ROWS_ZEROED = sa.select(
     COUNTS.c.last_run,
 ).select_from(SCHEDULE.outerjoin(COUNTS, COUNTS.c.job_id == SCHEDULE.c.job_id))
 _RowTuple = tuple[str, Any, Any, Any, Any, Any, Any]
-_COMPILED: dict[tuple[str, int], str] = {}
-
-
-def _fetch_all(conn: Connection, statement: sa.Select[Any]) -> list[_RowTuple]:
-    """Every row of ``statement`` (no parameters) as the driver's tuples."""
-    key = (conn.dialect.name, id(statement))
-    sql = _COMPILED.get(key)
-    if sql is None:
-        sql = _COMPILED[key] = str(
-            statement.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
-        )
-    cursor = conn.connection.cursor()
-    try:
-        cursor.execute(sql)
-        return list(cursor.fetchall())
-    finally:
-        cursor.close()
 
 
 _NUMBERS = frozenset({int, float})
@@ -1283,7 +1261,7 @@ def _copy(cursor: Any, table: str, columns: tuple[str, ...], data: Iterable[str]
 def _copy_lines(ids: Sequence[str], first: dict[str, float | None] | None, tail: str) -> Iterator[str]:
     """COPY text lines: each id (escaped), then its first fire (``first``; ``\\N`` for none),
     then ``tail`` (the other columns and the newline); joined ``_COPY_CHUNK`` lines at a time."""
-    for chunk in _chunks(ids, _COPY_CHUNK):
+    for chunk in chunks(ids, _COPY_CHUNK):
         texts: Sequence[str] = chunk
         joined = "".join(chunk)
         if "\\" in joined or "\t" in joined or "\n" in joined or "\r" in joined:

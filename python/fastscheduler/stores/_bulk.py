@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection
 
 from fastscheduler.stores.schema import HISTORY, JOBS, MAX_JOB_ID_LENGTH, STATUS_LENGTH
 
-__all__ = ["CHUNK", "BulkRows", "chunks", "upsert"]
+__all__ = ["CHUNK", "BulkRows", "chunks", "driver_rows", "upsert"]
 
 log = logging.getLogger("fastscheduler")
 
@@ -189,3 +189,19 @@ def upsert(conn: Connection, table: sa.Table, key: str, rows: list[dict[str, Any
 def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def driver_rows(conn: Connection, statement: sa.Select[Any], size: int = 10_000) -> Iterator[Any]:
+    """Every row of ``statement`` (its values bound in the SQL text) as the driver's tuples,
+    ``size`` at a time: at a million rows, SQLAlchemy's own rows cost seconds. A driver error is
+    raised as SQLAlchemy's ``DBAPIError``, as SQLAlchemy's own calls raise it."""
+    sql = str(statement.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql)
+        while batch := cursor.fetchmany(size):
+            yield from batch
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise sa_exc.DBAPIError(sql, None, exc) from exc
+    finally:
+        cursor.close()

@@ -33,7 +33,7 @@ except ImportError as _exc:  # pragma: no cover - exercised only without the ext
         "pip install 'fastscheduler[database]'"
     ) from _exc
 
-from fastscheduler.stores._bulk import CHUNK, BulkRows, chunks, upsert
+from fastscheduler.stores._bulk import CHUNK, BulkRows, chunks, driver_rows, upsert
 from fastscheduler.stores._records import (
     complete_jobs,
     dead_letter_problem,
@@ -302,7 +302,7 @@ class SQLModelStorageBackend(StorageBackend):
             with self.engine.connect() as conn:
                 jobs = state.jobs
                 loads = json.loads
-                for job_id, text in _driver_rows(conn, sa.select(_JOBS.c.job_id, _JOBS.c.record)):
+                for job_id, text in driver_rows(conn, sa.select(_JOBS.c.job_id, _JOBS.c.record)):
                     try:
                         record = jobs[job_id] = loads(text)
                     except (TypeError, ValueError, RecursionError):
@@ -479,22 +479,6 @@ def _parse(text: Any, where: str, what: str) -> dict[str, Any]:
     if not isinstance(record, dict):
         raise StorageFormatError(f"{where} holds a damaged record in {what}: not a JSON object")
     return record
-
-
-def _driver_rows(conn: Connection, statement: sa.Select[Any], size: int = 10_000) -> Iterator[Any]:
-    """Every row of ``statement`` (no parameters) as the driver's tuples, ``size`` at a time: at
-    a million job rows, SQLAlchemy's own rows cost seconds. A driver error is raised as
-    SQLAlchemy's ``DBAPIError``, which the callers turn into ``StorageError``."""
-    sql = str(statement.compile(dialect=conn.dialect))
-    cursor = conn.connection.cursor()
-    try:
-        cursor.execute(sql)
-        while batch := cursor.fetchmany(size):
-            yield from batch
-    except conn.dialect.loaded_dbapi.Error as exc:  # as SQLAlchemy's own calls raise it
-        raise sa_exc.DBAPIError(sql, None, exc) from exc
-    finally:
-        cursor.close()
 
 
 def _decode(text: Any, where: str, what: str) -> dict[str, Any]:
