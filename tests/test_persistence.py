@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from stores_support import ALL_KINDS, admin_engine, server_database
 
 from fastscheduler import FastScheduler, ManualClock
+from fastscheduler._core import encode_job_records
 from fastscheduler.stores import (
     Changes,
     Limits,
@@ -30,6 +31,7 @@ from fastscheduler.stores import (
     StorageFormatError,
     StorageLockedError,
 )
+from fastscheduler.stores._records import with_defaults
 from fastscheduler.stores.json_file import JSONStorageBackend
 
 T0 = 1_780_000_000.0  # 2026-05-28T20:26:40Z
@@ -304,6 +306,7 @@ def test_a_restart_compares_every_definition_field_a_stored_record_holds() -> No
     restart rewrites it. A field added to the record but not to the comparison fails here."""
     s = FastScheduler(storage="memory", quiet=True, clock=ManualClock(T0))
     s.every(10).seconds.id("j").name("named").retries(2).do(_add, 1, b=2)
+    s.every(10).seconds.id("plain").name("named").retries(2).do(_add, 1)
     s.start()
     try:
         state = s._rt.state
@@ -318,8 +321,44 @@ def test_a_restart_compares_every_definition_field_a_stored_record_holds() -> No
             for field in record.keys() - state_fields - {"job_id"}:
                 assert not state._as_stored(job, {**record, field: "changed"}, None), field
             state.arming_done()
+            # The saver writes records from Rust (of jobs without keyword arguments): the same
+            # fields once its defaults are back.
+            plain = state.get("plain")
+            assert plain is not None
+            lines, others = encode_job_records(state.engine, [plain])
+            assert others == []
+            written = json.loads(lines)["job"]
+            with_defaults(written)
+            assert written.keys() == state.store_record(plain).keys() == record.keys()
     finally:
         s.stop()
+
+
+@pytest.mark.parametrize(
+    ("stored", "current", "same"),
+    [
+        ([1], [1], True),
+        ([1], [True], False),
+        ([1.0], [1], False),
+        ([], [], True),
+        ({}, {}, True),
+        ({}, [], False),
+        (None, [], False),
+        ([[1]], [[True]], False),
+        ({"a": 1}, {"a": 1.0}, False),
+        (0.0, -0.0, False),
+        (0, False, False),
+        (None, None, True),
+    ],
+)
+def test_a_stored_argument_is_the_same_only_with_the_same_types(
+    stored: Any, current: Any, same: bool
+) -> None:
+    """A restart rewrites a record whose arguments changed type (``True`` where ``1`` was stored):
+    equal is not enough."""
+    from fastscheduler._jobstate import _same_json
+
+    assert _same_json(stored, current) is same
 
 
 def test_a_restart_writes_only_the_jobs_whose_stored_record_changed() -> None:

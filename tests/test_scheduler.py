@@ -6,6 +6,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -609,41 +610,80 @@ class _SlowArmingClock(ManualClock):
         return self._now
 
 
-def test_a_new_interval_job_does_not_fall_due_while_start_is_still_arming() -> None:
-    """Arming 3,000 jobs reads the clock every 1,024 jobs; here each read moves it 2 s, so the
-    arming "takes" 6 s. A new every(1) job armed first would be due 5 s before the arming ended:
-    it is armed again from the end, one interval later; longer intervals keep the time they were
-    armed at, and a stored job's next fire is restored as it was (due at once, caught up)."""
-    clock = _SlowArmingClock(T0, 2.0)
-    s = FastScheduler(storage="memory", quiet=True, clock=clock)
+def _noop() -> None:
+    pass
+
+
+def test_a_new_interval_job_does_not_fall_due_while_start_is_still_arming(tmp_path: Path) -> None:
+    """start() reads the clock every 1,024 jobs while it arms them; here each read moves it
+    0.25 s, so arming 12,000 jobs "takes" about 3 s. A new every(1) job armed first would be due
+    2 s before the arming ended: it is armed again from the end (its pause kept); the other jobs
+    keep the time they were armed at; a stored job's next fire is restored as it was (due at
+    once: a catch-up), not moved."""
+    path = str(tmp_path / "state.json")
+    before = FastScheduler(state_file=path, quiet=True, clock=ManualClock(T0 - 100))
+    before.every(1).seconds.id("stored").do(_noop)
+    before.start()
+    before.stop()
+    clock = _SlowArmingClock(T0, 0.25)
+    s = FastScheduler(state_file=path, quiet=True, clock=clock)
     ran: list[float] = []
     s.every(1).seconds.id("fast").do(lambda: ran.append(clock.now()))
-    s.every(1).seconds.id("fast-paused").do(lambda: None)
+    s.every(1).seconds.id("fast-paused").do(_noop)
     s.pause_job("fast-paused")
-    for i in range(2998):
-        s.every(3600).seconds.id(f"slow-{i}").do(lambda: None)
+    s.every(1).seconds.id("stored").do(_noop)
+    for i in range(12_000):
+        s.every(3600).seconds.id(f"slow-{i}").do(_noop)
     clock.ticking = True
     s.start()
     clock.ticking = False
-    end = clock.now()
+    returned = clock.now()
     try:
-        fast = s.get_job("fast")
-        assert fast is not None and fast["next_run_timestamp"] == pytest.approx(end + 1, abs=1e-3)
-        assert end == T0 + 4 * 2.0  # the start, two reads while arming, the read at its end
-        paused = s.get_job("fast-paused")
-        assert (
-            paused is not None
-            and paused["paused"]
-            and paused["next_run_timestamp"] == pytest.approx(end + 1, abs=1e-3)
-        )
-        # Armed before the first read moved the clock, and after it: their own arming time.
-        first = s.get_job("slow-0")
-        assert first is not None and first["next_run_timestamp"] == pytest.approx(T0 + 2.0 + 3600, abs=1e-3)
-        last = s.get_job("slow-2997")
-        assert last is not None and last["next_run_timestamp"] == pytest.approx(T0 + 6.0 + 3600, abs=1e-3)
-        clock.advance(0.5)
-        assert ran == []  # nothing was due at the start
-        clock.advance(0.5)
-        assert ran == [end + 1]
+        began = s._rt.start_time
+        assert began is not None
+        assert returned - began >= 2.5  # (the arming "took" that long)
+
+        def next_run(job_id: str) -> float:
+            job = s.get_job(job_id)
+            assert job is not None
+            return float(job["next_run_timestamp"])
+
+        assert returned < next_run("fast") <= returned + 1
+        assert next_run("fast-paused") == next_run("fast")
+        assert s.get_job("fast-paused")["paused"]  # type: ignore[index]
+        assert next_run("stored") == pytest.approx(T0 - 99, abs=1e-3)  # as stored
+        assert next_run("slow-0") == pytest.approx(began + 3600, abs=1e-3)
+        assert began + 3600 + 2 < next_run("slow-11999") <= returned + 3600
+        clock.advance(next_run("fast") - clock.now() - 0.01)
+        assert ran == []  # nothing of it was due at the start
+        clock.advance(0.01)
+        assert ran == [pytest.approx(next_run("fast") - 1, abs=1e-3)]
+    finally:
+        s.stop()
+
+
+def test_following_a_peers_row_keeps_the_jobs_recent_outcomes() -> None:
+    """A cluster row holds time, pause and counters, not outcomes: when an instance follows a
+    peer's row for a job (``JobState.adopt``), the job's last results stay."""
+    from fastscheduler.coordination.base import ScheduleRow
+
+    clock = ManualClock(T0)
+    s = FastScheduler(storage="memory", quiet=True, clock=clock)
+    s.every(10).seconds.id("j").do(_noop)
+    s.start()
+    try:
+        clock.advance(10)
+        assert s.get_job("j")["last_results"] == ["completed"]  # type: ignore[index]
+        state = s._rt.state
+        job = state.get("j")
+        assert job is not None
+        with state.lock:
+            state.adopt(job, ScheduleRow(next_run=T0 + 50, paused=False, run_count=7, last_run=T0 + 40))
+        view = s.get_job("j")
+        assert view is not None
+        assert view["next_run_timestamp"] == pytest.approx(T0 + 50, abs=1e-3)
+        assert view["run_count"] == 1  # (adopt keeps this instance's counters)
+        assert view["last_run_timestamp"] == pytest.approx(T0 + 40, abs=1e-3)
+        assert view["last_results"] == ["completed"]
     finally:
         s.stop()

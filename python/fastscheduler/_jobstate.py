@@ -236,20 +236,26 @@ class JobState:
 
     def rearm_fresh(self, end: float) -> int:
         """Near the end of ``start()``'s arming, at ``end``: a new interval job whose first fire
-        (one interval after it was armed) is not after ``end`` is armed again from ``end``, so
-        a long arming (a million jobs take seconds) does not make a short-interval job's first
-        run late; a restored job keeps its stored time. Returns how many were armed again."""
+        (one interval after it was armed) is not after ``end`` is armed again from ``end`` (a
+        pause kept), so a long arming (a million jobs take seconds) does not make a short-interval
+        job's first run late; a restored job keeps its stored time. Returns how many were armed
+        again."""
         count = 0
+        triggers: dict[int, Trigger] = {}  # one trigger per spec, as while arming
         for at, jobs in self._fresh.items():
             if at + self._shortest > end:
                 continue
             for job in jobs:
                 spec, key = job.spec, job.key
-                if key is None or spec.interval is None or at + spec.interval > end:
+                assert spec.interval is not None  # (an interval job)
+                if key is None or at + spec.interval > end:
                     continue
                 paused = self.engine.is_paused(key)
                 self._unplace(job)
-                key = self.engine.add(Trigger.interval(spec.interval, end + spec.interval), end)
+                trigger = triggers.get(id(spec))
+                if trigger is None:
+                    trigger = triggers[id(spec)] = self.trigger(job, end)
+                key = self.engine.add(trigger, end)
                 self._place(job, key)
                 if paused:
                     self.engine.pause(key)
@@ -277,10 +283,10 @@ class JobState:
     ) -> int | None:
         """Re-attach a stored job's state: counters, pause, last run and next fire time, from its
         ``stored`` record or, in a cluster, from its shared ``row`` (the truth for all but the
-        recent outcomes, which only the record holds); ``counters`` overrides both. A next fire
-        in the past is due at once, and the engine coalesces the fires missed since into that
-        one run (or skips it under ``.no_catch_up()``). Returns the engine key, or None for a
-        one-shot job that already ran."""
+        recent outcomes, which only the record holds: without one the job keeps its own);
+        ``counters`` overrides both. A next fire in the past is due at once, and the engine
+        coalesces the fires missed since into that one run (or skips it under
+        ``.no_catch_up()``). Returns the engine key, or None for a one-shot job that already ran."""
         get = _NOTHING.get if stored is None else stored.get
         recent = get("recent")
         if row is None:
@@ -305,7 +311,8 @@ class JobState:
             # (a job that never ran keeps no run state: a million restored idle jobs, no object each)
             run = job.run_state()
             run.last_run = last_run
-            run.recent = tuple(recent or ())[-5:]
+            if stored is not None:  # (a row has no outcomes: following a peer's keeps this one's)
+                run.recent = tuple(recent or ())[-5:]
         if finished:
             job.run_state().finished = True
             self.finished_counters[job.job_id] = counters
@@ -698,7 +705,7 @@ def _same_json(stored: Any, current: Any) -> bool:
         return True
     if not bool(stored == current):
         return False
-    if not current:  # (no arguments, the common case: no repr)
+    if not current and type(current) in (list, dict):  # (no arguments, the common case: no repr)
         return type(stored) is type(current)
     return repr(stored) == repr(current)
 
