@@ -234,13 +234,12 @@ class JobState:
             and _same_json(get("kwargs"), jsonable(job.kwargs))
         )
 
-    def rearm_fresh(self, end: float) -> int:
-        """Near the end of ``start()``'s arming, at ``end``: a new interval job whose first fire
-        (one interval after it was armed) is not after ``end`` is armed again from ``end`` (a
-        pause kept), so a long arming (a million jobs take seconds) does not make a short-interval
-        job's first run late; a restored job keeps its stored time. Returns how many were armed
-        again."""
-        count = 0
+    def rearm_fresh(self, end: float) -> None:
+        """Near the end of ``start()``'s arming, at ``end`` (before :meth:`arming_done`): a new
+        interval job whose first fire (one interval after it was armed) is not after ``end`` is
+        armed again from ``end`` (a pause kept), so a long arming (a million jobs take seconds)
+        does not make a short-interval job's first run late; a restored job keeps its stored
+        time."""
         triggers: dict[int, Trigger] = {}  # one trigger per spec, as while arming
         for at, jobs in self._fresh.items():
             if at + self._shortest > end:
@@ -259,10 +258,6 @@ class JobState:
                 self._place(job, key)
                 if paused:
                     self.engine.pause(key)
-                count += 1
-        self._fresh.clear()
-        self._shortest = float("inf")
-        return count
 
     def arming_done(self) -> list[str]:
         """End of ``start()``'s arming: the ids :attr:`to_write` gathered."""
