@@ -300,7 +300,7 @@ def _add(a: int, *, b: int = 0) -> int:
 
 
 def test_a_restart_compares_every_definition_field_a_stored_record_holds() -> None:
-    """``JobState._as_stored`` names the definition fields of a record a second time (to compare
+    """``JobState._same_definition`` names the definition fields of a record a second time (to compare
     them without building a record per job at start()). Any field ``store_record`` writes that
     is not state must be one of them: a changed value makes the record out of date, so the
     restart rewrites it. A field added to the record but not to the comparison fails here."""
@@ -314,12 +314,17 @@ def test_a_restart_compares_every_definition_field_a_stored_record_holds() -> No
         assert job is not None
         with state.lock:
             record = state.store_record(job)
-            assert state._as_stored(job, dict(record), None)
+            assert state._same_definition(job, dict(record))
             state_fields = {"next_run", "last_run", "run_count", "failure_count", "retry_count"}
             state_fields |= {"paused", "finished", "recent"}
-            # (job_id is the key the record is stored under, not compared)
-            for field in record.keys() - state_fields - {"job_id"}:
-                assert not state._as_stored(job, {**record, field: "changed"}, None), field
+            # (job_id is the key the record is stored under, not compared; the version is
+            # compared with the state, by _as_stored)
+            for field in record.keys() - state_fields - {"job_id", "v"}:
+                assert not state._same_definition(job, {**record, field: "changed"}), field
+            saved = (True, record["v"], 5.0, None, 0, 0, 0, False, False, ())
+            assert state._as_stored(saved, None, "interval")
+            assert not state._as_stored((True, "changed", *saved[2:]), None, "interval")
+            assert not state._as_stored((False, *saved[1:]), None, "interval")
             state.arming_done()
             # The saver writes records from Rust (of jobs without keyword arguments): the same
             # fields once its defaults are back.

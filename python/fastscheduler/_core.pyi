@@ -21,6 +21,7 @@ __all__ = [
     "Registry",
     "Run",
     "RunState",
+    "StoredJobs",
     "Trigger",
     "UnknownTimeZoneError",
     "__version__",
@@ -319,6 +320,41 @@ def encode_record_rows(
     """A SQL store's rows of ``records`` as JSON arrays of at most ``max_bytes`` each (a longer
     row alone): the ``columns`` fields' values, then the JSON text
     ``{"v": version, field: value, ...}``; ValueError as for ``encode_records``."""
+
+@final
+class StoredJobs:
+    """A SQL store's job records as loaded: JSON texts by job id, checked in Rust (the fast path
+    of ``stores._records``), in the order they were added (``stores._loaded.LoadedJobs``)."""
+
+    def __new__(cls, max_version: int, min_time: float, max_time: float, statuses: list[str]) -> Self: ...
+    def add_rows(self, rows: list[tuple[str, str]]) -> list[str]:
+        """Add ``(job_id, text)`` rows (a later one replaces an earlier one of the same id); the
+        ids, in order, of the records the fast path does not vouch for. ``TypeError`` (nothing
+        added) if a value is not a str."""
+    def insert(self, job_id: str, text: str | None = None) -> None:
+        """Add or replace a record Python holds (its text, if any, is not vouched for)."""
+    def text(self, job_id: str) -> str | None:
+        """The record's text (None: no record, or one only Python holds)."""
+    def vouched(self, job_id: str) -> bool:
+        """Whether the fast path vouched for the record."""
+    def discard(self, job_id: str) -> bool:
+        """Remove a record; whether there was one."""
+    def ids(self) -> list[str]:
+        """The ids, in the order they were added."""
+    def clear(self) -> None: ...
+    def __len__(self) -> int: ...
+    def __contains__(self, job_id: str) -> bool: ...
+    def take(
+        self, job: Job, compare: bool
+    ) -> (
+        tuple[bool, int, float | None, float | None, int, int, int, bool, bool, tuple[str, ...]] | str | None
+    ):
+        """Remove the record of ``job``: None if none; its text if not vouched for; else
+        ``(same_definition, v, next_run, last_run, run_count, failure_count, retry_count,
+        paused, finished, recent)``, ``same_definition`` (only if ``compare``) saying the stored
+        definition is byte for byte what the record writer writes for ``job`` now."""
+    def forget_parts(self) -> None:
+        """Drop the definition parts ``take`` cached (and the objects they hold)."""
 
 @final
 class JobRecordCheck:

@@ -16,7 +16,7 @@ import functools
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal
 
@@ -32,6 +32,7 @@ from fastscheduler._core import (
 from fastscheduler._registry import new_registry
 from fastscheduler.models import JobStatus, readable
 from fastscheduler.stores import FORMAT_VERSION
+from fastscheduler.stores._loaded import LoadedJobs, Saved
 from fastscheduler.stores._records import too_deep
 
 if TYPE_CHECKING:
@@ -43,7 +44,6 @@ __all__ = ["InFlight", "JobState", "Retry"]
 _SLOT_MASK: Final = 0xFFFF_FFFF
 Armed = Literal["armed", "paused", "missed"]
 _PLAIN: Final = frozenset({str, int, float, bool, type(None)})
-_NOTHING: Final[dict[str, Any]] = {}
 
 
 @dataclass(slots=True)
@@ -91,7 +91,7 @@ class JobState:
         self._by_slot: list[Job | None] = []
         #: Stored job records no registered job has claimed yet: re-attached when a job with that
         #: id is registered, shown as orphaned (and never run) meanwhile.
-        self.stored: dict[str, dict[str, Any]] = {}
+        self.stored: MutableMapping[str, dict[str, Any]] = {}
         #: Shared rows (a cluster's) of jobs not armed yet: the truth for time, pause and counters.
         self.rows: dict[str, ScheduleRow] = {}
         #: Retries waiting in the engine, by their engine key.
@@ -149,16 +149,16 @@ class JobState:
                 self.to_write.append(job.job_id)
             return "armed"
         spec = job.spec
-        stored = self.stored.pop(job.job_id, None) if self.stored else None
+        saved = self._take_stored(job) if self.stored else None
         row = self.rows.pop(job.job_id, None) if self.rows else None
         if self.to_write is not None and (
-            stored is None
+            saved is None
             or (job.has_run_state and job.run.paused)  # paused before start(): the record must say so
-            or not self._as_stored(job, stored, row)
+            or not self._as_stored(saved, row, spec.kind)
         ):
             self.to_write.append(job.job_id)
-        if stored is not None or row is not None:
-            key = self._restore(job, stored, row, now)
+        if saved is not None or row is not None:
+            key = self._restore(job, saved, row, now)
             if key is None:
                 return "armed"
         elif spec.kind == "date" and spec.at is not None and spec.at <= now:
@@ -191,32 +191,67 @@ class JobState:
             return "paused"
         return "armed"
 
-    def _as_stored(self, job: Job, stored: dict[str, Any], row: ScheduleRow | None) -> bool:
-        """Whether ``stored``, the store's record of ``job``, is what the store would be given for
-        it once armed: the same definition (as :meth:`store_record` makes it; arguments compared
-        with their types), a next fire to restore and, in a cluster, the state of its row. The
-        definition fields are named here a second time (no record is built per job at start());
-        a test fails if ``store_record`` writes one that is not compared."""
-        get = stored.get
-        if get("v") != FORMAT_VERSION:
-            return False
-        spec = job.spec
-        if row is None:
-            next_run, finished = get("next_run"), get("finished")
+    def _take_stored(self, job: Job) -> Saved | None:
+        """Take the stored record of ``job`` out of :attr:`stored` (None: there is none), as what
+        arming needs of it (:data:`~fastscheduler.stores._loaded.Saved`). A SQL store's records
+        come from Rust as that tuple, the definition compared there; a record held as a dict is
+        compared here (only during ``start()``'s arming, which decides what to write)."""
+        stored, compare = self.stored, self.to_write is not None
+        if type(stored) is LoadedJobs:
+            taken = stored.take(job, compare)
+            if type(taken) is not dict:
+                return taken  # type: ignore[return-value]
+            record: dict[str, Any] | None = taken
         else:
-            next_run, finished = row.next_run, row.next_run is None and spec.kind == "date"
+            record = stored.pop(job.job_id, None)
+        if record is None:
+            return None
+        get = record.get
+        return (
+            compare and self._same_definition(job, record),
+            get("v"),
+            get("next_run"),
+            get("last_run"),
+            int(get("run_count", 0)),
+            int(get("failure_count", 0)),
+            int(get("retry_count", 0)),
+            get("paused"),
+            get("finished"),
+            tuple(get("recent") or ()),
+        )
+
+    @staticmethod
+    def _as_stored(saved: Saved, row: ScheduleRow | None, kind: str) -> bool:
+        """Whether the stored record, ``saved``, is what the store would be given for its job
+        once armed: the same definition (``saved[0]``), a next fire to restore and, in a cluster,
+        the state of its ``row``."""
+        same, version, next_run, last_run, runs, failures, retries, paused, finished, _ = saved
+        if not same or version != FORMAT_VERSION:
+            return False
+        if row is not None:
             if (
-                next_run != get("next_run")
-                or row.paused != get("paused")
-                or row.run_count != get("run_count")
-                or row.failure_count != get("failure_count")
-                or row.retry_count != get("retry_count")
-                or row.last_run != get("last_run")
-                or finished is not get("finished")
+                row.next_run != next_run
+                or row.paused != paused
+                or row.run_count != runs
+                or row.failure_count != failures
+                or row.retry_count != retries
+                or row.last_run != last_run
             ):
                 return False
-        if not isinstance(next_run, (int, float)) and not finished:
-            return False  # the engine plans a next fire the record does not have
+            next_run, stored_finished = row.next_run, finished
+            finished = row.next_run is None and kind == "date"
+            if finished is not stored_finished:
+                return False
+        # (False: the engine plans a next fire the record does not have)
+        return isinstance(next_run, (int, float)) or bool(finished)
+
+    def _same_definition(self, job: Job, stored: dict[str, Any]) -> bool:
+        """Whether the definition in ``stored`` (a record dict) is what :meth:`store_record`
+        makes for ``job`` (arguments compared with their types). The definition fields are
+        named here a second time (no record is built per job at start()); a test fails if
+        ``store_record`` writes one that is not compared."""
+        spec = job.spec
+        get = stored.get
         spec_record = self._spec_records.get(id(spec))
         if spec_record is None:
             spec_record = self._spec_records[id(spec)] = _spec_record(spec)
@@ -262,6 +297,8 @@ class JobState:
     def arming_done(self) -> list[str]:
         """End of ``start()``'s arming: the ids :attr:`to_write` gathered."""
         to_write, self.to_write = self.to_write or [], None
+        if type(self.stored) is LoadedJobs:
+            self.stored.forget_parts()
         self._fresh.clear()
         self._shortest = float("inf")
         self._spec_records.clear()
@@ -271,33 +308,26 @@ class JobState:
     def _restore(
         self,
         job: Job,
-        stored: dict[str, Any] | None,
+        saved: Saved | None,
         row: ScheduleRow | None,
         now: float,
         counters: tuple[int, int, int] | None = None,
     ) -> int | None:
         """Re-attach a stored job's state: counters, pause, last run and next fire time, from its
-        ``stored`` record or, in a cluster, from its shared ``row`` (the truth for all but the
+        ``saved`` record or, in a cluster, from its shared ``row`` (the truth for all but the
         recent outcomes, which only the record holds: without one the job keeps its own);
         ``counters`` overrides both. A next fire in the past is due at once, and the engine
         coalesces the fires missed since into that one run (or skips it under
         ``.no_catch_up()``). Returns the engine key, or None for a one-shot job that already ran."""
-        get = _NOTHING.get if stored is None else stored.get
-        recent = get("recent")
+        recent: tuple[str, ...] = ()
         if row is None:
-            last_run, next_run, paused, finished = (
-                get("last_run"),
-                get("next_run"),
-                get("paused"),
-                get("finished"),
-            )
+            assert saved is not None
+            _, _, next_run, last_run, runs, failures, retries, paused, finished, recent = saved
             if counters is None:
-                counters = (
-                    int(get("run_count", 0)),
-                    int(get("failure_count", 0)),
-                    int(get("retry_count", 0)),
-                )
+                counters = (runs, failures, retries)
         else:
+            if saved is not None:
+                recent = saved[9]
             last_run, next_run, paused = row.last_run, row.next_run, row.paused
             finished = next_run is None and job.spec.kind == "date"
             if counters is None:
@@ -306,8 +336,8 @@ class JobState:
             # (a job that never ran keeps no run state: a million restored idle jobs, no object each)
             run = job.run_state()
             run.last_run = last_run
-            if stored is not None:  # (a row has no outcomes: following a peer's keeps this one's)
-                run.recent = tuple(recent or ())[-5:]
+            if saved is not None:  # (a row has no outcomes: following a peer's keeps this one's)
+                run.recent = recent[-5:]
         if finished:
             job.run_state().finished = True
             self.finished_counters[job.job_id] = counters

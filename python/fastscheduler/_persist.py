@@ -17,6 +17,7 @@ from fastscheduler._jobstate import JobState
 from fastscheduler._runlog import RunLog
 from fastscheduler._saver import JobRows, Saver
 from fastscheduler.stores import Changes, Limits, StorageBackend
+from fastscheduler.stores._loaded import LoadedJobs
 from fastscheduler.stores._records import check_state
 
 __all__ = ["Persistence"]
@@ -68,7 +69,8 @@ class Persistence:
                 if not self.storage.validates_records:
                     check_state(state, f"The store {type(self.storage).__name__}")
                 self._runlog.load(state, shared=self._shared_counts)  # converts, then keeps
-                self._jobs.stored = dict(state.jobs)
+                # (a SQL store's records stay texts until read: kept as they are)
+                self._jobs.stored = state.jobs if isinstance(state.jobs, LoadedJobs) else dict(state.jobs)
                 self._loaded = True
             saver = None
             if self._persist:  # storage="memory": nothing to write, so no saver and no records built

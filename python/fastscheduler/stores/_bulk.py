@@ -195,12 +195,20 @@ def driver_rows(conn: Connection, statement: sa.Select[Any], size: int = 10_000)
     """Every row of ``statement`` (its values bound in the SQL text) as the driver's tuples,
     ``size`` at a time: at a million rows, SQLAlchemy's own rows cost seconds. A driver error is
     raised as SQLAlchemy's ``DBAPIError``, as SQLAlchemy's own calls raise it."""
+    for batch in driver_batches(conn, statement, size):
+        yield from batch
+
+
+def driver_batches(
+    conn: Connection, statement: sa.Select[Any], size: int = 10_000
+) -> Iterator[Sequence[Any]]:
+    """:func:`driver_rows` a list of at most ``size`` rows at a time."""
     sql = str(statement.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
     cursor = conn.connection.cursor()
     try:
         cursor.execute(sql)
         while batch := cursor.fetchmany(size):
-            yield from batch
+            yield batch
     except conn.dialect.loaded_dbapi.Error as exc:
         raise sa_exc.DBAPIError(sql, None, exc) from exc
     finally:

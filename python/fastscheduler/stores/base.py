@@ -17,6 +17,7 @@ and never while the scheduler holds a lock the engine needs.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,11 +50,12 @@ class Limits:
 class StoredState:
     """Everything a backend holds, as :meth:`StorageBackend.open` returns it.
 
-    ``jobs``: job records by job id. ``history``: run records, oldest first (within the limits).
+    ``jobs``: job records by job id (a dict, or a mapping that decodes a record when it is read:
+    a SQL store's ``LoadedJobs``). ``history``: run records, oldest first (within the limits).
     ``dead_letters``: oldest first. ``stats``: the scheduler's totals record (empty if none yet).
     """
 
-    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    jobs: MutableMapping[str, dict[str, Any]] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)

@@ -676,7 +676,9 @@ class JSONStorageBackend(StorageBackend):
                     )
                 ) from None
             segments[number] = len(data)
-        unsure = complete_jobs(state.jobs)  # defaults put back; the records to check in Python
+        unsure = complete_jobs(
+            cast(dict[str, Any], state.jobs)
+        )  # defaults put back; the records to check in Python
         # A record newer than this code is not damaged, only new: left alone, whatever else it holds.
         newer = state_newer_version(state, unsure)
         if newer is not None:

@@ -33,9 +33,10 @@ except ImportError as _exc:  # pragma: no cover - exercised only without the ext
         "pip install 'fastscheduler[database]'"
     ) from _exc
 
-from fastscheduler.stores._bulk import CHUNK, BulkRows, chunks, driver_rows, upsert
+from fastscheduler.stores._bulk import CHUNK, BulkRows, chunks, driver_batches, upsert
+from fastscheduler.stores._loaded import LoadedJobs
 from fastscheduler.stores._records import (
-    complete_jobs,
+    DEFAULTS_KEY,
     dead_letter_problem,
     history_problem,
     in_words,
@@ -43,6 +44,7 @@ from fastscheduler.stores._records import (
     newer_format_message,
     newer_version,
     stats_problem,
+    with_defaults,
 )
 from fastscheduler.stores.base import (
     Changes,
@@ -300,18 +302,24 @@ class SQLModelStorageBackend(StorageBackend):
 
         try:
             with self.engine.connect() as conn:
-                jobs = state.jobs
-                loads = json.loads
-                for job_id, text in driver_rows(conn, sa.select(_JOBS.c.job_id, _JOBS.c.record)):
+                # The records stay texts, checked in Rust (no dict per job); those the fast path
+                # does not vouch for are decoded here and checked by the Python validator.
+                jobs = state.jobs = LoadedJobs()
+                unsure: list[str] = []
+                for batch in driver_batches(conn, sa.select(_JOBS.c.job_id, _JOBS.c.record)):
                     try:
-                        record = jobs[job_id] = loads(text)
-                    except (TypeError, ValueError, RecursionError):
-                        record = None
-                    if type(record) is not dict:  # (parsed again to say why)
-                        _parse(text, where, f"{_JOBS.name} row {job_id!r}")
-                # Defaults put back (rows written from Rust leave them out); the rows to check.
-                unsure = complete_jobs(jobs)
+                        unsure += jobs.add_rows(batch)
+                    except (TypeError, UnicodeError):  # not a str (a driver's bytes), a lone surrogate
+                        for job_id, text in batch:
+                            record = _parse(text, where, f"{_JOBS.name} row {job_id!r}")
+                            jobs[job_id] = record
+                            unsure.append(job_id)
                 for job_id in unsure:
+                    text = jobs.text(job_id)
+                    if text is not None:
+                        jobs[job_id] = _parse(text, where, f"{_JOBS.name} row {job_id!r}")
+                    if DEFAULTS_KEY in jobs[job_id]:
+                        with_defaults(jobs[job_id])
                     version = newer_version(jobs[job_id])
                     if version is not None:
                         raise StorageFormatError(newer_format_message(where, version))

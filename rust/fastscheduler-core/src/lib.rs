@@ -12,6 +12,7 @@
 //! - [`runner`]: the engine thread: waits for the next deadline and hands out due jobs.
 //! - [`clock`]: the wall clock and the logic of watching it for jumps.
 //! - [`journal`]: the JSON store's snapshot and journal: compaction (a fold of both).
+//! - [`stored`]: a SQL store's job records checked and summarised without Python objects.
 #![forbid(unsafe_code)]
 
 pub mod backoff;
@@ -22,6 +23,7 @@ pub mod engine;
 pub mod error;
 pub mod journal;
 pub mod runner;
+pub mod stored;
 pub mod trigger;
 pub mod tz;
 pub mod wheel;

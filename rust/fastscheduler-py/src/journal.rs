@@ -88,7 +88,7 @@ fn encode_job_states<'py>(
 }
 
 /// A field value of a history entry or dead letter.
-enum Scalar {
+pub(crate) enum Scalar {
     Null,
     Bool(bool),
     Int(i64),
@@ -96,7 +96,7 @@ enum Scalar {
     Str(String),
 }
 
-fn scalar(value: &Bound<'_, PyAny>) -> PyResult<Scalar> {
+pub(crate) fn scalar(value: &Bound<'_, PyAny>) -> PyResult<Scalar> {
     if value.is_none() {
         return Ok(Scalar::Null);
     }
@@ -180,7 +180,7 @@ fn encode_records<'py>(
 
 /// The part of a job record that comes from its function and its `JobSpec` (shared by every job
 /// made from one builder: serialised once per pair), from `"name"` to the end of `"spec"`.
-fn spec_part(func: &Bound<'_, PyAny>, spec: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+pub(crate) fn spec_part(func: &Bound<'_, PyAny>, spec: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
     let py = func.py();
     let func_name = match func.getattr(intern!(py, "__name__")) {
         Ok(name) if name.is_truthy()? => name.str()?.to_str()?.to_owned(),
@@ -252,7 +252,7 @@ fn spec_part(func: &Bound<'_, PyAny>, spec: &Bound<'_, PyAny>) -> PyResult<Vec<u
     Ok(buf)
 }
 
-fn write_scalar(buf: &mut Vec<u8>, value: &Scalar) {
+pub(crate) fn write_scalar(buf: &mut Vec<u8>, value: &Scalar) {
     let _ = match value {
         Scalar::Null => serde_json::to_writer(&mut *buf, &()),
         Scalar::Bool(b) => serde_json::to_writer(&mut *buf, b),

@@ -12,6 +12,7 @@ mod journal;
 mod records;
 mod registry;
 mod run;
+mod stored;
 mod trigger;
 
 /// Run pure-Rust work with the GIL released. The only place the binding detaches.
@@ -36,5 +37,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     run::register(m)?;
     journal::register(m)?;
     records::register(m)?;
+    stored::register(m)?;
     Ok(())
 }

@@ -162,14 +162,19 @@ impl PyJob {
         (&self.func, &self.args, self.kwargs.as_ref(), &self.spec)
     }
 
-    /// What the JSON journal's state line needs of this job (`journal::encode_job_states`).
-    pub(crate) fn journal_fields(&self, py: Python<'_>) -> PyResult<crate::journal::JobFields> {
-        let id = match (&self.id, &self.base) {
+    /// The job's id as a Rust string (an error for a text that is not valid Unicode).
+    pub(crate) fn journal_id(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(match (&self.id, &self.base) {
             (Some(id), _) => id.bind(py).to_str()?.to_owned(),
             (None, Some(base)) if self.n == 1 => base.bind(py).to_str()?.to_owned(),
             (None, Some(base)) => numbered(base.bind(py).to_str()?, self.n as usize),
             (None, None) => String::new(),
-        };
+        })
+    }
+
+    /// What the JSON journal's state line needs of this job (`journal::encode_job_states`).
+    pub(crate) fn journal_fields(&self, py: Python<'_>) -> PyResult<crate::journal::JobFields> {
+        let id = self.journal_id(py)?;
         let mut fields = crate::journal::JobFields {
             id,
             key: self.key,
