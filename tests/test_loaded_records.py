@@ -307,3 +307,125 @@ def test_a_damaged_row_is_still_named_and_changes_nothing(tmp_path: Path) -> Non
     ):
         backend.open(Limits())
     backend.close()
+
+
+# ------------------------------------------------------------------ arming in Rust = in Python
+
+
+_TIMES = st.one_of(st.none(), st.sampled_from([T0 - 7.5, T0 + 3.0, T0 + 5.0, T0 + 1e6]))
+_COUNTS = st.sampled_from([0, 1, 7])
+
+
+@st.composite
+def _stored_job(draw: st.DrawFn) -> tuple[Any, Any]:
+    """One job's stored record text (or None) and cluster row (or None)."""
+    text = None
+    if draw(st.booleans()):
+        record: dict[str, Any] = json.loads(_written_line("j", 1))
+        record.pop("next_run", None)
+        for name, value in (
+            ("next_run", draw(_TIMES)),
+            ("last_run", draw(_TIMES)),
+            ("run_count", draw(_COUNTS)),
+            ("failure_count", draw(_COUNTS)),
+            ("paused", draw(st.booleans())),
+            ("finished", draw(st.sampled_from([False, False, True]))),
+            ("recent", draw(st.lists(st.sampled_from(["completed", "failed"]), max_size=7))),
+        ):
+            if value not in (None, 0, False, []):
+                record[name] = value
+        change = draw(st.sampled_from(["none", "none", "args", "v", "python", "schedule"]))
+        if change == "args":
+            record["args"] = [2]
+        elif change == "v":
+            record = {"v": 1, **record}  # (valid, not the writer's layout)
+        elif change == "python":
+            del record[DEFAULTS_KEY]  # a record Python decodes and checks
+            with_defaults_free = {"v": 1, "next_run": None, "paused": False, "finished": False}
+            record = {**with_defaults_free, **record, "recent": record.get("recent", [])}
+        elif change == "schedule":
+            record["schedule"] = "Every 6 seconds"
+        text = json.dumps(record, separators=(",", ":"))
+    row = None
+    if draw(st.booleans()):
+        row = ("j", draw(_TIMES), draw(st.booleans()), draw(_COUNTS), draw(_COUNTS), 0, draw(_TIMES))
+    return text, row
+
+
+def _armed(stored: list[tuple[Any, Any]], kinds: list[str], in_rust: bool) -> list[Any]:
+    """Arm jobs j0, j1, ... (their records and rows as given) the way start() does, in Rust where
+    it can (in_rust) or all in Python; what each job ends with."""
+    from fastscheduler.coordination.base import ScheduleRow
+    from fastscheduler.stores._records import MAX_TIME, MIN_TIME
+
+    s = FastScheduler(storage="memory", quiet=True, clock=ManualClock(T0))
+    for i, kind in enumerate(kinds):
+        builder = s.every(5).seconds if kind == "interval" else s.cron("*/5 * * * *")
+        builder.id(f"j{i}").do(tick, 1)
+    state = s._rt.state
+    jobs = LoadedJobs()
+    rows = _core.ClusterRows(ScheduleRow, MIN_TIME, MAX_TIME)
+    for i, (text, row) in enumerate(stored):
+        if text is not None:
+            text = text.replace('"job_id":"j"', f'"job_id":"j{i}"')
+            if jobs.add_rows([(f"j{i}", text)]):
+                jobs[f"j{i}"] = json.loads(text)  # (as the store does: decoded, defaults back)
+                if DEFAULTS_KEY in jobs[f"j{i}"]:
+                    with_defaults(jobs[f"j{i}"])
+        if row is not None:
+            assert rows.add_rows([(f"j{i}", *row[1:])])
+    with state.lock:
+        state.stored, state.rows, state.to_write = jobs, rows, []
+        had_row = {f"j{i}" for i, (_, row) in enumerate(stored) if row is not None}
+        registered = list(state.registry)
+        left, rowless = state.arm_stored(registered, T0) if in_rust else (registered, [])
+        unrowed = [j.job_id for j in rowless]
+        for job in left:
+            state.arm(job, T0, {})
+            if job.key is not None and job.job_id not in had_row:
+                unrowed.append(job.job_id)
+        to_write = state.arming_done()
+        out = []
+        for job in registered:
+            run = job.run
+            engine = state.engine.state(job.key) if job.key is not None else None
+            out.append(
+                (
+                    job.job_id,
+                    engine,
+                    run.last_run,
+                    tuple(run.recent),
+                    run.finished,
+                    state.finished_counters.get(job.job_id),
+                    job.job_id in to_write,
+                    job.job_id in unrowed,
+                )
+            )
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(_stored_job(), min_size=1, max_size=4),
+    st.lists(st.sampled_from(["interval", "interval", "cron"]), min_size=4, max_size=4),
+)
+def test_arming_in_rust_ends_where_arming_in_python_does(stored: list[Any], kinds: list[str]) -> None:
+    kinds = kinds[: len(stored)]
+    assert _armed(stored, kinds, in_rust=True) == _armed(stored, kinds, in_rust=False)
+
+
+def test_arming_in_rust_restores_what_the_record_and_the_row_say() -> None:
+    record = json.loads(_written_line("j", 1))
+    record.update(next_run=T0 - 7.5, last_run=T0 - 10, run_count=3, recent=["failed"] * 3 + ["completed"] * 4)
+    text = json.dumps(record, separators=(",", ":"))
+    (only,) = _armed([(text, None)], ["interval"], in_rust=True)
+    _, engine, last_run, recent, finished, _, write, _ = only
+    # Due at once (its fire passed), on its own grid; counters and the last 5 outcomes back.
+    assert engine == (T0 - 7.5, False, 3, 0, 0) and last_run == T0 - 10 and not finished
+    assert recent == ("failed",) + ("completed",) * 4 and not write
+    row = ("j", T0 + 5.0, True, 4, 1, 0, T0 - 1)
+    (only,) = _armed([(text, row)], ["interval"], in_rust=True)
+    _, engine, last_run, recent, _, _, write, unrowed = only
+    # The row is the truth for time, pause and counters; the record, out of date, is rewritten.
+    assert engine == (T0 + 5.0, True, 4, 1, 0) and last_run == T0 - 1 and write and not unrowed
+    assert recent == ("failed",) + ("completed",) * 4

@@ -431,11 +431,11 @@ def test_a_pause_before_start_of_a_finished_one_shot_is_written() -> None:
 def test_a_driver_error_while_reading_job_rows_is_a_sqlalchemy_error(tmp_path: Path) -> None:
     """The job rows are read through the driver's cursor; its errors still reach the store's
     handling (``StorageError``) as SQLAlchemy's."""
-    from fastscheduler.stores._bulk import driver_rows
+    from fastscheduler.stores._bulk import driver_batches
 
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'x.db'}")
     with engine.connect() as conn, pytest.raises(sa.exc.DBAPIError, match="no such table: nope"):
-        list(driver_rows(conn, sa.select(sa.table("nope", sa.column("x")))))
+        list(driver_batches(conn, sa.select(sa.table("nope", sa.column("x")))))
     engine.dispose()
 
 

@@ -1,7 +1,7 @@
 """Type stubs for the compiled core, ``fastscheduler._core`` (checked by ``mypy.stubtest``)."""
 
 import contextvars
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, Literal, TypeVar, final
 
@@ -12,6 +12,7 @@ _T = TypeVar("_T")
 __all__ = [
     "TZDB_VERSION",
     "Backoff",
+    "ClusterRows",
     "CronError",
     "CronExpr",
     "DueBatch",
@@ -34,6 +35,7 @@ __all__ = [
     "encode_job_states",
     "encode_record_rows",
     "encode_records",
+    "restore_jobs",
     "run_context_var",
     "untracked_record",
 ]
@@ -343,7 +345,7 @@ class StoredJobs:
         """The ids, in the order they were added."""
     def clear(self) -> None: ...
     def __len__(self) -> int: ...
-    def __contains__(self, job_id: str) -> bool: ...
+    def __contains__(self, key: str, /) -> bool: ...
     def take(
         self, job: Job, compare: bool
     ) -> (
@@ -355,6 +357,32 @@ class StoredJobs:
         definition is byte for byte what the record writer writes for ``job`` now."""
     def forget_parts(self) -> None:
         """Drop the definition parts ``take`` cached (and the objects they hold)."""
+
+@final
+class ClusterRows:
+    """A cluster's shared rows by job id, held in Rust (``SQLCoordinator.join``)."""
+
+    def __new__(cls, row_type: Callable[..., Any], min_time: float, max_time: float) -> Self: ...
+    def add_rows(self, rows: Sequence[Sequence[Any]]) -> bool:
+        """Add ``(job_id, next_run, paused, run_count, failure_count, retry_count, last_run)``
+        rows; all or nothing: False (none added) if a value is one the validator might refuse."""
+    def pop(self, job_id: str, default: Any = None) -> Any:
+        """Take the row of ``job_id`` as ``row_type(next_run, paused, run_count, failure_count,
+        retry_count, last_run)``, or return ``default``."""
+    def __contains__(self, key: str, /) -> bool:
+        """Whether a row of ``job_id`` was read (taken since or not)."""
+    def __len__(self) -> int:
+        """Rows not taken yet."""
+    def forget_taken(self) -> None:
+        """Forget the ids of the rows taken."""
+
+def restore_jobs(
+    engine: Engine, jobs: list[Job], stored: StoredJobs | None, rows: ClusterRows | None, compare: bool
+) -> tuple[list[int | None], list[int]]:
+    """Arm in Rust the jobs restored from a vouched-for record or a row that need nothing of
+    Python (interval jobs, no run state, a next fire to restore): each job's engine key (None:
+    left to Python, nothing taken) and flags (1: the store must be given its record, only if
+    ``compare``; 2: it had no row)."""
 
 @final
 class JobRecordCheck:

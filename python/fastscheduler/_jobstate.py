@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from fastscheduler._core import (
+    ClusterRows,
     CronExpr,
     Engine,
     Job,
@@ -28,6 +29,7 @@ from fastscheduler._core import (
     encode_job_records,
     encode_job_rows,
     encode_job_states,
+    restore_jobs,
 )
 from fastscheduler._registry import new_registry
 from fastscheduler.models import JobStatus, readable
@@ -37,7 +39,7 @@ from fastscheduler.stores._records import too_deep
 
 if TYPE_CHECKING:
     from fastscheduler._saver import Saver
-    from fastscheduler.coordination.base import Claim, ScheduleRow
+    from fastscheduler.coordination.base import Claim, Rows, ScheduleRow
 
 __all__ = ["InFlight", "JobState", "Retry"]
 
@@ -93,7 +95,7 @@ class JobState:
         #: id is registered, shown as orphaned (and never run) meanwhile.
         self.stored: MutableMapping[str, dict[str, Any]] = {}
         #: Shared rows (a cluster's) of jobs not armed yet: the truth for time, pause and counters.
-        self.rows: dict[str, ScheduleRow] = {}
+        self.rows: Rows = {}
         #: Retries waiting in the engine, by their engine key.
         self.retries: dict[int, Retry] = {}
         #: ``(runs, failures, retries)`` of finished one-shot jobs restored from a store (they are
@@ -190,6 +192,32 @@ class JobState:
             self.engine.pause(key)
             return "paused"
         return "armed"
+
+    def arm_stored(self, jobs: list[Job], now: float) -> tuple[list[Job], list[Job]]:
+        """During ``start()``: arm in Rust (``_core.restore_jobs``) those of ``jobs`` whose state
+        is restored from a record a SQL store loaded (vouched for in Rust) or a cluster row, and
+        that need nothing of Python (interval jobs, no run state yet, a next fire to restore), as
+        :meth:`arm` would; returns the jobs left for :meth:`arm` (all of them when the records or
+        rows are dicts) and those armed that had no cluster row."""
+        stored, rows = self.stored, self.rows
+        texts = stored.texts if type(stored) is LoadedJobs else None
+        table = rows if type(rows) is ClusterRows else None
+        if (texts is None and stored) or (table is None and rows) or (not stored and not rows):
+            return jobs, []
+        keys, flags = restore_jobs(self.engine, jobs, texts, table, self.to_write is not None)
+        left: list[Job] = []
+        rowless: list[Job] = []
+        to_write = self.to_write
+        for job, key, flag in zip(jobs, keys, flags, strict=True):
+            if key is None:
+                left.append(job)
+                continue
+            self._place(job, key)
+            if flag & 1 and to_write is not None:
+                to_write.append(job.job_id)
+            if flag & 2:
+                rowless.append(job)
+        return left, rowless
 
     def _take_stored(self, job: Job) -> Saved | None:
         """Take the stored record of ``job`` out of :attr:`stored` (None: there is none), as what
@@ -299,6 +327,8 @@ class JobState:
         to_write, self.to_write = self.to_write or [], None
         if type(self.stored) is LoadedJobs:
             self.stored.forget_parts()
+        if type(self.rows) is ClusterRows:
+            self.rows.forget_taken()
         self._fresh.clear()
         self._shortest = float("inf")
         self._spec_records.clear()

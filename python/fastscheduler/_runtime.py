@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastscheduler._clock import ManualClock, SystemClock
 from fastscheduler._control import Controller
-from fastscheduler._core import DueBatch, Engine, Job, Trigger
+from fastscheduler._core import ClusterRows, DueBatch, Engine, Job, Trigger
 from fastscheduler._dispatch import LATE_ONE_SHOT, Dispatcher
 from fastscheduler._finish import Finisher
 from fastscheduler._jobstate import InFlight, JobState
@@ -210,7 +210,8 @@ class Runtime:
             self._use(coordinator)
             state = self.state
             state.rows = rows
-            row_ids = set(rows)  # arming takes the rows out of state.rows
+            # (arming takes the rows out of state.rows; a ClusterRows still knows the ids it had)
+            had_row = rows.__contains__ if isinstance(rows, ClusterRows) else set(rows).__contains__
             self.dispatcher.start_executors(app_loop)
             self.running = True
             self.update_quiet()  # from here on, registrations take the lock and arm their job
@@ -225,19 +226,27 @@ class Runtime:
             # A new interval job first fires one interval after it is armed. Arming a million
             # jobs takes seconds, so the time read moves on every 1,024 jobs, and a new job whose
             # first fire came before the arming ended is armed again from its end (rearm_fresh).
+            # Jobs restored from a record or a row are armed in Rust a chunk at a time
+            # (JobState.arm_stored); the others (new, cron, paused before start()...) one by one.
             at = now
-            for count, job in enumerate(self.jobs, 1):
-                if not count & 1023:
+            jobs = list(self.jobs)
+            for begin in range(0, len(jobs), 1024):
+                if begin:
                     at = self.clock.now()
                     triggers.clear()  # (a new interval trigger starts from ``at``)
-                armed = state.arm(job, at, triggers)
-                if armed == "missed":
-                    assert job.spec.at is not None
-                    self.dispatcher.record_missed(job, job.spec.at, 1, LATE_ONE_SHOT)
-                elif armed == "paused":
-                    paused.append(job.job_id)
-                if unrowed is not None and job.key is not None and job.job_id not in row_ids:
-                    unrowed.append(job)
+                left, rowless = state.arm_stored(jobs[begin : begin + 1024], at)
+                if unrowed is not None:
+                    unrowed += rowless
+                for job in left:
+                    armed = state.arm(job, at, triggers)
+                    if armed == "missed":
+                        assert job.spec.at is not None
+                        self.dispatcher.record_missed(job, job.spec.at, 1, LATE_ONE_SHOT)
+                    elif armed == "paused":
+                        paused.append(job.job_id)
+                    if unrowed is not None and job.key is not None and not had_row(job.job_id):
+                        unrowed.append(job)
+            del jobs
             state.rearm_fresh(self.clock.now())
             to_write = state.arming_done()
             coordinator.register(unrowed or (), wait=True)

@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from fastscheduler._core import ClusterRows
+
 if TYPE_CHECKING:
     from fastscheduler._builders import JobSpec
     from fastscheduler._core import Job
@@ -38,6 +40,7 @@ __all__ = [
     "Coordinator",
     "Finish",
     "FireSink",
+    "Rows",
     "ScheduleRow",
     "skip_reason",
 ]
@@ -137,6 +140,12 @@ class ScheduleRow:
     last_run: float | None = None
 
 
+Rows = dict[str, ScheduleRow] | ClusterRows
+"""The shared rows :meth:`Coordinator.join` returns, by job id: a dict, or (a SQL cluster's
+million rows) ``_core.ClusterRows``, which holds them in Rust and hands one out as a
+:class:`ScheduleRow` from ``pop``."""
+
+
 class FireSink(Protocol):
     """What a coordinator calls back (the scheduler's dispatcher implements it)."""
 
@@ -177,7 +186,7 @@ class Coordinator(Protocol):
     #: Whether :meth:`record` wants the outcomes of its claims (False: runs carry no claim).
     records: bool
 
-    def join(self, sink: FireSink) -> dict[str, ScheduleRow]:
+    def join(self, sink: FireSink) -> Rows:
         """Connect (``start()``): remember ``sink`` and return the shared row of every job
         (empty when alone). Raises if the shared database cannot be reached."""
 

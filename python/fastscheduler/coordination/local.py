@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from fastscheduler.coordination.base import Claim, Command, Finish, FireSink, ScheduleRow, skip_reason
+from fastscheduler.coordination.base import Claim, Command, Finish, FireSink, Rows, skip_reason
 
 if TYPE_CHECKING:
     from fastscheduler._core import Job
@@ -25,7 +25,7 @@ class LocalCoordinator:
     def __init__(self) -> None:
         self._sink: FireSink | None = None
 
-    def join(self, sink: FireSink) -> dict[str, ScheduleRow]:
+    def join(self, sink: FireSink) -> Rows:
         self._sink = sink
         return {}
 

@@ -43,7 +43,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from itertools import starmap
 from operator import itemgetter
 from typing import Any
@@ -55,7 +55,7 @@ from sqlalchemy.dialects import postgresql as sa_postgresql
 from sqlalchemy.engine import Connection, Engine
 
 from fastscheduler._builders import JobSpec
-from fastscheduler._core import Backoff, CronExpr, Job, Trigger
+from fastscheduler._core import Backoff, ClusterRows, CronExpr, Job, Trigger
 from fastscheduler._retry import Outage, retry
 from fastscheduler.coordination.base import (
     Claim,
@@ -67,7 +67,7 @@ from fastscheduler.coordination.base import (
     ScheduleRow,
     skip_reason,
 )
-from fastscheduler.stores._bulk import CHUNK, chunks, driver_rows
+from fastscheduler.stores._bulk import CHUNK, chunks, driver_batches
 from fastscheduler.stores._records import MAX_COUNT, MAX_TIME, MIN_TIME, cluster_row_problem
 from fastscheduler.stores.base import StorageError, StorageFormatError
 from fastscheduler.stores.schema import COMMANDS, COUNTS, INSTANCES, RUNS, SCHEDULE
@@ -220,11 +220,14 @@ class SQLCoordinator:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def join(self, sink: FireSink) -> dict[str, ScheduleRow]:
+    def join(self, sink: FireSink) -> ClusterRows:
         """Register this instance, and return every job's row by job id (the store made the tables
-        when it opened). Raises :class:`~fastscheduler.stores.StorageError` if the database cannot
-        be reached."""
+        when it opened), held in Rust (a million rows, no Python object each). Raises
+        :class:`~fastscheduler.stores.StorageError` if the database cannot be reached, and
+        :class:`~fastscheduler.stores.StorageFormatError` naming a damaged row."""
         self._sink = sink
+        table = ClusterRows(ScheduleRow, MIN_TIME, MAX_TIME)
+        doubtful: list[Sequence[_RowTuple]] = []  # batches the validator must look at
         try:
             now = self._clock()
             with self.engine.begin() as conn:
@@ -234,11 +237,19 @@ class SQLCoordinator:
                 ):
                     self._seen[cid] = now
                 self._live = self._read_live(conn, now)
-                rows = list(driver_rows(conn, _ROWS_ZEROED))
+                for batch in driver_batches(conn, _ROWS_ZEROED):
+                    if not table.add_rows(batch):
+                        doubtful.append(batch)
         except Exception as exc:
             raise StorageError(f"cannot join the cluster on {self._where()}: {exc}") from exc
         try:
-            return self._checked_rows(rows)
+            for batch in doubtful:  # (raises naming the first bad row; else the rows as it reads them)
+                checked = self._checked({r[0]: _row_dict(r) for r in batch})
+                if not table.add_rows([(job_id, *astuple(row)) for job_id, row in checked.items()]):
+                    raise StorageFormatError(
+                        f"The database {self._where()} holds cluster rows it cannot read"
+                    )
+            return table
         except StorageFormatError:
             self.leave(5.0)  # joined, but cannot run with these rows: out again
             raise

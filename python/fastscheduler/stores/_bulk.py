@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection
 
 from fastscheduler.stores.schema import HISTORY, JOBS, MAX_JOB_ID_LENGTH, STATUS_LENGTH
 
-__all__ = ["CHUNK", "BulkRows", "chunks", "driver_rows", "upsert"]
+__all__ = ["CHUNK", "BulkRows", "chunks", "driver_batches", "upsert"]
 
 log = logging.getLogger("fastscheduler")
 
@@ -191,18 +191,13 @@ def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
-def driver_rows(conn: Connection, statement: sa.Select[Any], size: int = 10_000) -> Iterator[Any]:
-    """Every row of ``statement`` (its values bound in the SQL text) as the driver's tuples,
-    ``size`` at a time: at a million rows, SQLAlchemy's own rows cost seconds. A driver error is
-    raised as SQLAlchemy's ``DBAPIError``, as SQLAlchemy's own calls raise it."""
-    for batch in driver_batches(conn, statement, size):
-        yield from batch
-
-
 def driver_batches(
     conn: Connection, statement: sa.Select[Any], size: int = 10_000
 ) -> Iterator[Sequence[Any]]:
-    """:func:`driver_rows` a list of at most ``size`` rows at a time."""
+    """Every row of ``statement`` (its values bound in the SQL text) as the driver's tuples, in
+    lists of at most ``size``: at a million rows, SQLAlchemy's own rows cost seconds, and a
+    batch at a time is freed before the next is read. A driver error is raised as SQLAlchemy's
+    ``DBAPIError``, as SQLAlchemy's own calls raise it."""
     sql = str(statement.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
     cursor = conn.connection.cursor()
     try:

@@ -76,6 +76,11 @@ class LoadedJobs(MutableMapping[str, dict[str, Any]]):
             return decode(taken)
         return taken
 
+    @property
+    def texts(self) -> _core.StoredJobs:
+        """The records held in Rust (for ``_core.restore_jobs``)."""
+        return self._texts
+
     def forget_parts(self) -> None:
         """Drop what :meth:`take` cached while comparing definitions (end of an arming)."""
         self._texts.forget_parts()
@@ -87,11 +92,11 @@ class LoadedJobs(MutableMapping[str, dict[str, Any]]):
             if text is None:
                 raise KeyError(job_id)
             record = self._dicts[job_id] = decode(text)
+            self._texts.insert(job_id, text)  # (held as a dict from now on: arming takes the dict)
         return record
 
     def __setitem__(self, job_id: str, record: dict[str, Any]) -> None:
-        if job_id not in self._texts:
-            self._texts.insert(job_id)
+        self._texts.insert(job_id)  # (its place kept if it had one)
         self._dicts[job_id] = record
 
     def __delitem__(self, job_id: str) -> None:

@@ -148,7 +148,11 @@ pub struct PyEngine {
 
 impl PyEngine {
     /// Run a table change; the runner wakes its thread when the earliest deadline moved earlier.
-    fn mutate<R: Send>(&self, py: Python<'_>, f: impl FnOnce(&mut JobTable) -> R + Send) -> R {
+    pub(crate) fn mutate<R: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut JobTable) -> R + Send,
+    ) -> R {
         let runner = &*self.runner;
         with_lock(py, runner.table(), |t| runner.change(t, f))
     }

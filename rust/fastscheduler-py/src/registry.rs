@@ -162,6 +162,32 @@ impl PyJob {
         (&self.func, &self.args, self.kwargs.as_ref(), &self.spec)
     }
 
+    /// Whether the job is in the engine or has a run state (then Python arms it).
+    pub(crate) fn armed_or_run(&self) -> bool {
+        self.key.is_some() || self.run.is_some()
+    }
+
+    /// The job's `JobSpec`.
+    pub(crate) fn spec_object(&self) -> &Py<PyAny> {
+        &self.spec
+    }
+
+    /// Restore a stored job's last run and (when a record gave them) recent outcomes.
+    pub(crate) fn restore_run(
+        &mut self,
+        py: Python<'_>,
+        last_run: Option<f64>,
+        recent: Option<Bound<'_, PyTuple>>,
+    ) -> PyResult<()> {
+        let run = self.run_state(py)?;
+        let mut run = run.borrow_mut(py);
+        run.last_run = last_run;
+        if let Some(recent) = recent {
+            run.recent = recent.unbind();
+        }
+        Ok(())
+    }
+
     /// The job's id as a Rust string (an error for a text that is not valid Unicode).
     pub(crate) fn journal_id(&self, py: Python<'_>) -> PyResult<String> {
         Ok(match (&self.id, &self.base) {

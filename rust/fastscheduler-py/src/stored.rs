@@ -2,11 +2,16 @@
 //! (`fastscheduler_core::stored`), so that a million records make no Python object each. Python
 //! (`fastscheduler.stores._loaded.LoadedJobs`) decodes a record only when it is read as a dict,
 //! and arming a job takes what it needs of its record as one tuple (`take`).
+use crate::convert::to_us;
+use crate::engine::PyEngine;
+use crate::errors::py_result;
 use crate::journal::{scalar, spec_part, write_scalar};
 use crate::registry::PyJob;
 use fastscheduler_core::stored::{vouch, Limits, Summary};
+use fastscheduler_core::trigger::Trigger;
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyString, PyTuple};
+use pyo3::types::{PyBool, PyFloat, PyInt, PyString, PyTuple};
 use std::collections::HashMap;
 
 struct Entry {
@@ -232,6 +237,354 @@ impl PyStoredJobs {
     }
 }
 
+/// A job's shared row in a cluster (`coordination.base.ScheduleRow`'s fields).
+#[derive(Clone, Copy, PartialEq)]
+struct Row {
+    next_run: Option<f64>,
+    paused: bool,
+    counts: [u64; 3],
+    last_run: Option<f64>,
+}
+
+/// The cluster rows read when joining (`SQLCoordinator.join`), by job id, held in Rust: what
+/// arming needs of each, without a Python object per row. `pop` hands one out as a
+/// `ScheduleRow` (the class given); an id stays known (`in`) once its row was taken, so that
+/// `start()` can tell the jobs that had a row.
+#[pyclass(module = "fastscheduler._core", name = "ClusterRows")]
+pub struct PyClusterRows {
+    row_type: Py<PyAny>,
+    min_time: f64,
+    max_time: f64,
+    rows: HashMap<Box<str>, Option<Row>>,
+    live: usize,
+}
+
+impl PyClusterRows {
+    fn time(&self, value: &Bound<'_, PyAny>) -> Option<Option<f64>> {
+        if value.is_none() {
+            return Some(None);
+        }
+        let t = if let Ok(f) = value.cast::<PyFloat>() {
+            f.value()
+        } else if value.is_instance_of::<PyInt>() && !value.is_instance_of::<PyBool>() {
+            value.extract::<i64>().ok()? as f64
+        } else {
+            return None;
+        };
+        (self.min_time <= t && t <= self.max_time).then_some(Some(t))
+    }
+
+    fn row(&self, item: &Bound<'_, PyAny>) -> Option<(String, Row)> {
+        let t = item.cast::<PyTuple>().ok()?;
+        if t.len() != 7 {
+            return None;
+        }
+        let get = |i: usize| t.get_item(i).ok();
+        let id = get(0)?.cast::<PyString>().ok()?.to_str().ok()?.to_owned();
+        let paused = get(2)?;
+        let paused = if let Ok(b) = paused.cast::<PyBool>() {
+            b.is_true()
+        } else if paused.is_instance_of::<PyInt>() {
+            match paused.extract::<i64>().ok()? {
+                0 => false,
+                1 => true,
+                _ => return None,
+            }
+        } else {
+            return None;
+        };
+        let mut counts = [0u64; 3];
+        for (k, n) in counts.iter_mut().enumerate() {
+            let value = get(3 + k)?;
+            if value.is_instance_of::<PyBool>() || !value.is_instance_of::<PyInt>() {
+                return None;
+            }
+            *n = value
+                .extract::<u64>()
+                .ok()
+                .filter(|&n| n <= i64::MAX as u64)?;
+        }
+        Some((
+            id,
+            Row {
+                next_run: self.time(&get(1)?)?,
+                paused,
+                counts,
+                last_run: self.time(&get(6)?)?,
+            },
+        ))
+    }
+
+    /// The row of `job_id`, if there is one not taken yet.
+    fn peek(&self, job_id: &str) -> Option<Row> {
+        self.rows.get(job_id).copied().flatten()
+    }
+
+    fn take_row(&mut self, job_id: &str) -> Option<Row> {
+        let row = self.rows.get_mut(job_id)?.take();
+        if row.is_some() {
+            self.live -= 1;
+        }
+        row
+    }
+}
+
+#[pymethods]
+impl PyClusterRows {
+    /// Rows handed out as `row_type(next_run, paused, run_count, failure_count, retry_count,
+    /// last_run)`; times must lie within `[min_time, max_time]`.
+    #[new]
+    fn new(row_type: Py<PyAny>, min_time: f64, max_time: f64) -> Self {
+        PyClusterRows {
+            row_type,
+            min_time,
+            max_time,
+            rows: HashMap::new(),
+            live: 0,
+        }
+    }
+
+    /// Add rows read as `(job_id, next_run, paused, run_count, failure_count, retry_count,
+    /// last_run)` tuples. All or nothing: False (none added) if one holds a value the validator
+    /// might refuse (a time that is not a number from `min_time` to `max_time`, a counter that is
+    /// not an int from 0 to 2**63-1, a pause flag that is not a bool, 0 or 1): the caller asks
+    /// the validator, which names the row.
+    fn add_rows(&mut self, rows: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let mut parsed = Vec::new();
+        for item in rows.try_iter()? {
+            match self.row(&item?) {
+                Some(row) => parsed.push(row),
+                None => return Ok(false),
+            }
+        }
+        for (id, row) in parsed {
+            if self
+                .rows
+                .insert(id.into_boxed_str(), Some(row))
+                .flatten()
+                .is_none()
+            {
+                self.live += 1;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Take the row of `job_id` (as `row_type`), or return `default`.
+    #[pyo3(signature = (job_id, default=None))]
+    fn pop<'py>(
+        &mut self,
+        py: Python<'py>,
+        job_id: &str,
+        default: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let Some(r) = self.take_row(job_id) else {
+            return Ok(default);
+        };
+        let [runs, failures, retries] = r.counts;
+        let args = (r.next_run, r.paused, runs, failures, retries, r.last_run);
+        Ok(Some(self.row_type.bind(py).call1(args)?))
+    }
+
+    /// Whether a row of `job_id` was read (taken since or not).
+    fn __contains__(&self, job_id: &str) -> bool {
+        self.rows.contains_key(job_id)
+    }
+
+    /// How many rows are not taken yet.
+    fn __len__(&self) -> usize {
+        self.live
+    }
+
+    /// Forget the ids of the rows taken (`in` is then False for them).
+    fn forget_taken(&mut self) {
+        self.rows.retain(|_, row| row.is_some());
+    }
+}
+
+/// Whether `spec` is an interval spec, and its seconds (cached by `JobSpec` object).
+fn interval_of(
+    py: Python<'_>,
+    cache: &mut HashMap<usize, (Py<PyAny>, Option<f64>)>,
+    spec: &Py<PyAny>,
+) -> PyResult<Option<f64>> {
+    let ptr = spec.as_ptr() as usize;
+    if let Some((_, seconds)) = cache.get(&ptr) {
+        return Ok(*seconds);
+    }
+    let bound = spec.bind(py);
+    let kind = bound.getattr(intern!(py, "kind"))?;
+    let seconds = if kind
+        .cast::<PyString>()
+        .is_ok_and(|k| k.to_str().is_ok_and(|k| k == "interval"))
+    {
+        bound
+            .getattr(intern!(py, "interval"))?
+            .extract::<f64>()
+            .ok()
+    } else {
+        None
+    };
+    cache.insert(ptr, (spec.clone_ref(py), seconds));
+    Ok(seconds)
+}
+
+/// What arming one job in Rust needs.
+struct Restore {
+    at: usize,
+    trigger: Trigger,
+    next_us: i64,
+    counts: [u64; 3],
+    paused: bool,
+}
+
+/// Arm, in Rust, the jobs of `jobs` restored from a stored record (`stored`, vouched for) or a
+/// cluster row (`rows`) that need nothing of Python: interval jobs not in the engine, without a
+/// run state, with a next fire to restore, not finished. As `JobState.arm` does for them: their
+/// record and row are taken, the row is the truth for time, pause and counters, the record for
+/// the recent outcomes; the next fire is restored on the job's grid (due at once if it passed).
+/// Returns each job's engine key (None: left to Python, nothing taken) and flags: 1 the store
+/// must be given its record (only when `compare`, as `JobState._as_stored` decides: no record,
+/// another definition, a record that is not the row's state), 2 it had no row.
+#[pyfunction]
+#[pyo3(signature = (engine, jobs, stored, rows, compare))]
+fn restore_jobs(
+    py: Python<'_>,
+    engine: &Bound<'_, PyEngine>,
+    jobs: Vec<Bound<'_, PyJob>>,
+    stored: Option<Bound<'_, PyStoredJobs>>,
+    rows: Option<Bound<'_, PyClusterRows>>,
+    compare: bool,
+) -> PyResult<(Vec<Option<u64>>, Vec<u8>)> {
+    let mut stored = stored.as_ref().map(|s| s.borrow_mut());
+    let mut rows = rows.as_ref().map(|r| r.borrow_mut());
+    let mut keys = vec![None; jobs.len()];
+    let mut flags = vec![0u8; jobs.len()];
+    let mut specs = HashMap::new();
+    let mut pending = Vec::new();
+    for (at, job) in jobs.iter().enumerate() {
+        let (busy, spec) = {
+            let this = job.borrow();
+            (this.armed_or_run(), this.spec_object().clone_ref(py))
+        };
+        if busy {
+            continue;
+        }
+        let Some(seconds) = interval_of(py, &mut specs, &spec)? else {
+            continue;
+        };
+        let Ok(id) = job.borrow().journal_id(py) else {
+            continue;
+        };
+        let summary = match stored.as_ref().and_then(|s| s.entries.get(id.as_str())) {
+            Some(Entry { summary: None, .. }) => continue, // (Python checked it, or holds a dict)
+            Some(entry) => entry.summary.clone(),
+            None => None,
+        };
+        let summary = summary.as_ref();
+        let row = rows.as_ref().and_then(|r| r.peek(&id));
+        if (summary.is_none() && row.is_none()) || summary.is_some_and(|s| s.finished) {
+            continue;
+        }
+        let state = row.unwrap_or_else(|| {
+            let s = summary.expect("a record or a row");
+            Row {
+                next_run: s.next_run,
+                paused: s.paused,
+                counts: s.counts,
+                last_run: s.last_run,
+            }
+        });
+        let Some(next_run) = state.next_run else {
+            continue;
+        };
+        let recent = summary.map(|s| s.recent.clone()).unwrap_or_default();
+        let definition = summary.and_then(|s| s.definition);
+        let version = summary.map(|s| s.version);
+        let stored_state = summary.map(|s| Row {
+            next_run: s.next_run,
+            paused: s.paused,
+            counts: s.counts,
+            last_run: s.last_run,
+        });
+        let mut write = false;
+        if compare {
+            // `JobState._as_stored`, for an interval job (never finished by its row).
+            let same = match (stored.as_mut(), definition) {
+                (Some(s), Some((start, end))) => {
+                    let expected = s.definition(py, job);
+                    let text = s.entries.get(id.as_str()).and_then(|e| e.text.as_deref());
+                    match (expected, text) {
+                        (Some(d), Some(t)) => {
+                            t.as_bytes().get(start as usize..end as usize) == Some(&d[..])
+                        }
+                        _ => false,
+                    }
+                }
+                _ => false,
+            };
+            let max_version = stored.as_ref().map(|s| s.limits.max_version);
+            write =
+                !(same && version == max_version && row.is_none_or(|r| Some(r) == stored_state));
+        }
+        let period = to_us(py, "interval seconds", seconds)?;
+        let next_us = to_us(py, "next_run", next_run)?;
+        let trigger = py_result(Trigger::interval(period, next_us))?;
+        // Decided: take the record and the row.
+        if let Some(s) = stored.as_mut() {
+            s.remove(&id);
+        }
+        let had_row = match rows.as_mut() {
+            Some(r) => r.take_row(&id).is_some(),
+            None => false,
+        };
+        if state.last_run.is_some() || !recent.is_empty() {
+            let tuple = match (summary.is_some(), stored.as_ref()) {
+                (true, Some(s)) => {
+                    let names: Vec<&Py<PyString>> = recent
+                        .iter()
+                        .skip(recent.len().saturating_sub(5))
+                        .filter_map(|&i| s.statuses.get(i as usize))
+                        .collect();
+                    Some(PyTuple::new(py, names)?)
+                }
+                _ => None,
+            };
+            job.borrow_mut().restore_run(py, state.last_run, tuple)?;
+        }
+        flags[at] = u8::from(write) | (u8::from(!had_row) << 1);
+        pending.push(Restore {
+            at,
+            trigger,
+            next_us,
+            counts: state.counts,
+            paused: state.paused,
+        });
+    }
+    let added = engine.get().mutate(py, move |t| {
+        pending
+            .into_iter()
+            .map(|r| {
+                let key = t.add(r.trigger, r.next_us - 1)?;
+                let [runs, failures, retries] = r.counts;
+                if r.counts != [0, 0, 0] {
+                    t.set_counters(key, runs, failures, retries);
+                }
+                if r.paused {
+                    t.pause(key);
+                }
+                Ok((r.at, key))
+            })
+            .collect::<Result<Vec<_>, _>>()
+    });
+    for (at, key) in py_result(added)? {
+        keys[at] = Some(key);
+    }
+    Ok((keys, flags))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<PyStoredJobs>()
+    m.add_class::<PyStoredJobs>()?;
+    m.add_class::<PyClusterRows>()?;
+    m.add_function(wrap_pyfunction!(restore_jobs, m)?)
 }
