@@ -337,8 +337,6 @@ class StoredJobs:
         """Add or replace a record Python holds (its text, if any, is not vouched for)."""
     def text(self, job_id: str) -> str | None:
         """The record's text (None: no record, or one only Python holds)."""
-    def vouched(self, job_id: str) -> bool:
-        """Whether the fast path vouched for the record."""
     def discard(self, job_id: str) -> bool:
         """Remove a record; whether there was one."""
     def ids(self) -> list[str]:
@@ -355,8 +353,9 @@ class StoredJobs:
         ``(same_definition, v, next_run, last_run, run_count, failure_count, retry_count,
         paused, finished, recent)``, ``same_definition`` (only if ``compare``) saying the stored
         definition is byte for byte what the record writer writes for ``job`` now."""
-    def forget_parts(self) -> None:
-        """Drop the definition parts ``take`` cached (and the objects they hold)."""
+    def compact(self) -> None:
+        """End of an arming: drop the definition parts ``take`` cached (and the objects they
+        hold), and give back the memory of the records taken."""
 
 @final
 class ClusterRows:
@@ -368,13 +367,13 @@ class ClusterRows:
         rows; all or nothing: False (none added) if a value is one the validator might refuse."""
     def pop(self, job_id: str, default: Any = None) -> Any:
         """Take the row of ``job_id`` as ``row_type(next_run, paused, run_count, failure_count,
-        retry_count, last_run)``, or return ``default``."""
+        retry_count, last_run)``, or return ``default`` (None unless given: never KeyError)."""
     def __contains__(self, key: str, /) -> bool:
         """Whether a row of ``job_id`` was read (taken since or not)."""
     def __len__(self) -> int:
         """Rows not taken yet."""
     def forget_taken(self) -> None:
-        """Forget the ids of the rows taken."""
+        """Forget the ids of the rows taken, and give back their memory."""
 
 def restore_jobs(
     engine: Engine, jobs: list[Job], stored: StoredJobs | None, rows: ClusterRows | None, compare: bool

@@ -326,7 +326,7 @@ class JobState:
         """End of ``start()``'s arming: the ids :attr:`to_write` gathered."""
         to_write, self.to_write = self.to_write or [], None
         if type(self.stored) is LoadedJobs:
-            self.stored.forget_parts()
+            self.stored.compact()
         if type(self.rows) is ClusterRows:
             self.rows.forget_taken()
         self._fresh.clear()

@@ -192,7 +192,7 @@ def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 
 
 def driver_batches(
-    conn: Connection, statement: sa.Select[Any], size: int = 10_000
+    conn: Connection, statement: sa.ClauseElement, size: int = 10_000
 ) -> Iterator[Sequence[Any]]:
     """Every row of ``statement`` (its values bound in the SQL text) as the driver's tuples, in
     lists of at most ``size``: at a million rows, SQLAlchemy's own rows cost seconds, and a

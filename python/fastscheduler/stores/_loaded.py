@@ -59,7 +59,8 @@ class LoadedJobs(MutableMapping[str, dict[str, Any]]):
         return self._texts.add_rows(list(rows))
 
     def text(self, job_id: str) -> str | None:
-        """The record's JSON text as loaded (None: no record, or one set as a dict)."""
+        """The record's JSON text as loaded (None: no record, or one set as a dict; a record
+        read as a dict keeps its text, but the dict is the record from then on)."""
         return self._texts.text(job_id)
 
     def take(self, job: _core.Job, compare: bool) -> Saved | dict[str, Any] | None:
@@ -81,9 +82,10 @@ class LoadedJobs(MutableMapping[str, dict[str, Any]]):
         """The records held in Rust (for ``_core.restore_jobs``)."""
         return self._texts
 
-    def forget_parts(self) -> None:
-        """Drop what :meth:`take` cached while comparing definitions (end of an arming)."""
-        self._texts.forget_parts()
+    def compact(self) -> None:
+        """End of an arming: drop what :meth:`take` cached while comparing definitions, and
+        give back the memory of the records taken."""
+        self._texts.compact()
 
     def __getitem__(self, job_id: str) -> dict[str, Any]:
         record = self._dicts.get(job_id)

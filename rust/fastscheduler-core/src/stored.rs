@@ -9,6 +9,7 @@
 //! a panic: every input is either vouched for or handed back.
 use serde::de::{self, Deserializer, IgnoredAny, Visitor};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::fmt;
 
@@ -148,8 +149,9 @@ struct Record<'a> {
     kind: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     schedule: Option<Cow<'a, str>>,
+    /// (raw: serde reads a struct from a JSON array too; the validator wants an object)
     #[serde(default, borrow)]
-    spec: Option<Spec<'a>>,
+    spec: Option<&'a RawValue>,
     #[serde(default)]
     args: Option<Vec<Plain>>,
     defaults: IgnoredAny,
@@ -205,14 +207,24 @@ const DEFAULTS: &str = ",\"defaults\":1";
 /// The summary of the record `text` stored under `job_id`, if this fast path vouches for it (see
 /// the module doc); None: the Python validator decides.
 pub fn vouch(job_id: &str, text: &str, limits: &Limits) -> Option<Summary> {
+    if !is_object(text) {
+        return None; // (serde would read a JSON array into the struct)
+    }
     let r: Record<'_> = serde_json::from_str(text).ok()?;
+    let spec = match r.spec {
+        Some(raw) if is_object(raw.get()) => {
+            Some(serde_json::from_str::<Spec<'_>>(raw.get()).ok()?)
+        }
+        Some(_) => return None,
+        None => None,
+    };
     let version = r.v.unwrap_or(1);
     let valid = r.job_id == job_id
         && (1..=limits.max_version).contains(&version)
         && r.kind
             .as_deref()
             .is_none_or(|k| matches!(k, "interval" | "cron" | "date"))
-        && r.spec.as_ref().is_none_or(|s| limits.spec(s))
+        && spec.as_ref().is_none_or(|s| limits.spec(s))
         && limits.time(r.next_run)
         && limits.time(r.last_run)
         && [r.run_count, r.failure_count, r.retry_count]
@@ -236,6 +248,12 @@ pub fn vouch(job_id: &str, text: &str, limits: &Limits) -> Option<Summary> {
         recent,
         definition: definition(job_id, text),
     })
+}
+
+/// Whether a JSON text is an object (not an array that serde would read into a struct).
+fn is_object(text: &str) -> bool {
+    text.trim_start_matches([' ', '\t', '\n', '\r'])
+        .starts_with('{')
 }
 
 /// Where the definition fields of `text` lie, if it has the writer's layout:
@@ -300,6 +318,9 @@ mod tests {
             CANON.replace("\"defaults\":1", "\"defaults\":1,\"kwargs\":{}"),
             CANON.replace("\"defaults\":1", "\"defaults\":1,\"other\":1"),
             CANON.replace("\"tz\"", "\"zone\""),
+            CANON.replace("{\"interval\":5.0,\"tz\":\"Etc/UTC\"}", "[]"),
+            CANON.replace("{\"interval\":5.0,\"tz\":\"Etc/UTC\"}", "[5.0]"),
+            r#"["a"]"#.into(),
             CANON.replace("\"interval\":5.0", "\"interval\":0"),
             CANON.replace("\"kind\":\"interval\"", "\"kind\":\"weekly\""),
             CANON.replace("\"kind\":\"interval\"", "\"kind\":null"),

@@ -252,7 +252,7 @@ pub(crate) fn spec_part(func: &Bound<'_, PyAny>, spec: &Bound<'_, PyAny>) -> PyR
     Ok(buf)
 }
 
-pub(crate) fn write_scalar(buf: &mut Vec<u8>, value: &Scalar) {
+fn write_scalar(buf: &mut Vec<u8>, value: &Scalar) {
     let _ = match value {
         Scalar::Null => serde_json::to_writer(&mut *buf, &()),
         Scalar::Bool(b) => serde_json::to_writer(&mut *buf, b),
@@ -349,6 +349,23 @@ fn collect_records<'py>(
     })
 }
 
+/// The definition part of a job's record, from after its id to before `"defaults"`: its
+/// function-and-spec `part` ([`spec_part`]) and its arguments. The one writer of it, for the
+/// records written and for comparing a stored one (`stored.rs`).
+pub(crate) fn write_definition(buf: &mut Vec<u8>, part: &[u8], args: &[Scalar]) {
+    buf.extend_from_slice(part);
+    if !args.is_empty() {
+        buf.extend_from_slice(b",\"args\":[");
+        for (k, arg) in args.iter().enumerate() {
+            if k > 0 {
+                buf.push(b',');
+            }
+            write_scalar(buf, arg);
+        }
+        buf.push(b']');
+    }
+}
+
 /// One whole record as a JSON object, `{"job_id":...,"defaults":1,...}`, appended to `buf`
 /// (`state_line`: scratch space).
 fn write_record(
@@ -360,17 +377,7 @@ fn write_record(
 ) {
     buf.extend_from_slice(b"{\"job_id\":");
     let _ = serde_json::to_writer(&mut *buf, &record.fields.id);
-    buf.extend_from_slice(&parts[record.spec]);
-    if !record.args.is_empty() {
-        buf.extend_from_slice(b",\"args\":[");
-        for (k, arg) in record.args.iter().enumerate() {
-            if k > 0 {
-                buf.push(b',');
-            }
-            write_scalar(buf, arg);
-        }
-        buf.push(b']');
-    }
+    write_definition(buf, &parts[record.spec], &record.args);
     buf.extend_from_slice(b",\"defaults\":1");
     // The state fields, as a state line has them: `{"state":{"job_id":..., <fields>}}`.
     state_line.clear();

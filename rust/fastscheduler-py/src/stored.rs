@@ -5,7 +5,7 @@
 use crate::convert::to_us;
 use crate::engine::PyEngine;
 use crate::errors::py_result;
-use crate::journal::{scalar, spec_part, write_scalar};
+use crate::journal::{scalar, spec_part, write_definition};
 use crate::registry::PyJob;
 use fastscheduler_core::stored::{vouch, Limits, Summary};
 use fastscheduler_core::trigger::Trigger;
@@ -19,8 +19,6 @@ struct Entry {
     text: Option<Box<str>>,
     /// What the fast path vouched for (None: the Python validator checked it).
     summary: Option<Summary>,
-    /// Its place in `order`.
-    at: usize,
 }
 
 /// The function-and-spec part of a definition, by (function, spec) object: the objects are
@@ -32,30 +30,32 @@ type Parts = HashMap<(usize, usize), (Py<PyAny>, Py<PyAny>, Option<Vec<u8>>)>;
 pub struct PyStoredJobs {
     limits: Limits,
     statuses: Vec<Py<PyString>>,
-    entries: HashMap<Box<str>, Entry>,
-    order: Vec<Option<Box<str>>>,
+    /// The records in the order they were added (None: taken), and each id's place there (a
+    /// small value per id: growing the map moves little).
+    entries: Vec<Option<Entry>>,
+    index: HashMap<Box<str>, usize>,
     parts: Parts,
 }
 
 impl PyStoredJobs {
     fn put(&mut self, job_id: Box<str>, text: Option<Box<str>>, summary: Option<Summary>) {
-        if let Some(entry) = self.entries.get_mut(&job_id) {
-            entry.text = text;
-            entry.summary = summary;
-            return;
+        let entry = Some(Entry { text, summary });
+        match self.index.get(&job_id) {
+            Some(&at) => self.entries[at] = entry,
+            None => {
+                self.entries.push(entry);
+                self.index.insert(job_id, self.entries.len() - 1);
+            }
         }
-        self.order.push(Some(job_id.clone()));
-        let at = self.order.len() - 1;
-        self.entries.insert(job_id, Entry { text, summary, at });
+    }
+
+    fn get(&self, job_id: &str) -> Option<&Entry> {
+        self.entries[*self.index.get(job_id)?].as_ref()
     }
 
     fn remove(&mut self, job_id: &str) -> Option<Entry> {
-        let entry = self.entries.remove(job_id)?;
-        self.order[entry.at] = None;
-        if self.entries.is_empty() {
-            self.order.clear();
-        }
-        Some(entry)
+        let at = self.index.remove(job_id)?;
+        self.entries[at].take()
     }
 
     /// The definition part of `job`'s record as the record writer writes it (from after the
@@ -72,18 +72,14 @@ impl PyStoredJobs {
             let part = spec_part(func.bind(py), spec.bind(py)).ok();
             (func.clone_ref(py), spec.clone_ref(py), part)
         });
-        let mut buf = part.2.clone()?;
+        let part = part.2.as_deref()?;
         let args = args.bind(py).cast::<PyTuple>().ok()?;
-        if !args.is_empty() {
-            buf.extend_from_slice(b",\"args\":[");
-            for (k, arg) in args.iter().enumerate() {
-                if k > 0 {
-                    buf.push(b',');
-                }
-                write_scalar(&mut buf, &scalar(&arg).ok()?);
-            }
-            buf.push(b']');
-        }
+        let values = args
+            .iter()
+            .map(|arg| scalar(&arg).ok())
+            .collect::<Option<Vec<_>>>()?;
+        let mut buf = Vec::with_capacity(part.len() + 16 * values.len());
+        write_definition(&mut buf, part, &values);
         Some(buf)
     }
 }
@@ -111,8 +107,8 @@ impl PyStoredJobs {
                 statuses,
             },
             statuses: interned,
-            entries: HashMap::new(),
-            order: Vec::new(),
+            entries: Vec::new(),
+            index: HashMap::new(),
             parts: HashMap::new(),
         }
     }
@@ -152,14 +148,7 @@ impl PyStoredJobs {
 
     /// The record's text (None: no such record, or one only Python holds).
     fn text(&self, job_id: &str) -> Option<&str> {
-        self.entries.get(job_id)?.text.as_deref()
-    }
-
-    /// Whether the fast path vouched for the record.
-    fn vouched(&self, job_id: &str) -> bool {
-        self.entries
-            .get(job_id)
-            .is_some_and(|e| e.summary.is_some())
+        self.get(job_id)?.text.as_deref()
     }
 
     /// Remove a record; whether there was one.
@@ -169,20 +158,22 @@ impl PyStoredJobs {
 
     /// The ids, in the order they were added.
     fn ids(&self) -> Vec<&str> {
-        self.order.iter().flatten().map(|s| &**s).collect()
+        let mut ids: Vec<(usize, &str)> = self.index.iter().map(|(id, &at)| (at, &**id)).collect();
+        ids.sort_unstable();
+        ids.into_iter().map(|(_, id)| id).collect()
     }
 
     fn clear(&mut self) {
-        self.entries.clear();
-        self.order.clear();
+        self.entries = Vec::new();
+        self.index = HashMap::new();
     }
 
     fn __len__(&self) -> usize {
-        self.entries.len()
+        self.index.len()
     }
 
     fn __contains__(&self, job_id: &str) -> bool {
-        self.entries.contains_key(job_id)
+        self.index.contains_key(job_id)
     }
 
     /// Take (remove) the record of `job` for arming it: None if there is none; its text if the
@@ -231,9 +222,20 @@ impl PyStoredJobs {
         Ok(Some(fields.into_pyobject(py)?.into_any()))
     }
 
-    /// Forget the definition parts cached by `take` (and the objects they hold).
-    fn forget_parts(&mut self) {
-        self.parts.clear();
+    /// End of an arming: forget the definition parts cached by `take` (and the objects they
+    /// hold), and give back the memory of the records taken.
+    fn compact(&mut self) {
+        self.parts = HashMap::new();
+        let mut places: Vec<(usize, &mut usize)> =
+            self.index.iter_mut().map(|(_, at)| (*at, at)).collect();
+        places.sort_unstable_by_key(|(old, _)| *old);
+        let mut kept = Vec::with_capacity(places.len());
+        for (old, at) in places {
+            *at = kept.len();
+            kept.push(self.entries[old].take());
+        }
+        self.entries = kept;
+        self.index.shrink_to_fit();
     }
 }
 
@@ -396,9 +398,11 @@ impl PyClusterRows {
         self.live
     }
 
-    /// Forget the ids of the rows taken (`in` is then False for them).
+    /// Forget the ids of the rows taken (`in` is then False for them), and give back their
+    /// memory.
     fn forget_taken(&mut self) {
         self.rows.retain(|_, row| row.is_some());
+        self.rows.shrink_to_fit();
     }
 }
 
@@ -431,11 +435,20 @@ fn interval_of(
 
 /// What arming one job in Rust needs.
 struct Restore {
-    at: usize,
     trigger: Trigger,
     next_us: i64,
     counts: [u64; 3],
     paused: bool,
+}
+
+/// What is done once a job is in the engine: its record and row taken, its run state restored.
+struct Restored {
+    at: usize,
+    id: String,
+    last_run: Option<f64>,
+    /// The record's recent outcomes (None: no record).
+    recent: Option<Vec<u8>>,
+    flags: u8,
 }
 
 /// Arm, in Rust, the jobs of `jobs` restored from a stored record (`stored`, vouched for) or a
@@ -462,6 +475,7 @@ fn restore_jobs(
     let mut flags = vec![0u8; jobs.len()];
     let mut specs = HashMap::new();
     let mut pending = Vec::new();
+    let mut restored = Vec::new();
     for (at, job) in jobs.iter().enumerate() {
         let (busy, spec) = {
             let this = job.borrow();
@@ -476,7 +490,7 @@ fn restore_jobs(
         let Ok(id) = job.borrow().journal_id(py) else {
             continue;
         };
-        let summary = match stored.as_ref().and_then(|s| s.entries.get(id.as_str())) {
+        let summary = match stored.as_ref().and_then(|s| s.get(&id)) {
             Some(Entry { summary: None, .. }) => continue, // (Python checked it, or holds a dict)
             Some(entry) => entry.summary.clone(),
             None => None,
@@ -513,7 +527,7 @@ fn restore_jobs(
             let same = match (stored.as_mut(), definition) {
                 (Some(s), Some((start, end))) => {
                     let expected = s.definition(py, job);
-                    let text = s.entries.get(id.as_str()).and_then(|e| e.text.as_deref());
+                    let text = s.get(&id).and_then(|e| e.text.as_deref());
                     match (expected, text) {
                         (Some(d), Some(t)) => {
                             t.as_bytes().get(start as usize..end as usize) == Some(&d[..])
@@ -530,17 +544,57 @@ fn restore_jobs(
         let period = to_us(py, "interval seconds", seconds)?;
         let next_us = to_us(py, "next_run", next_run)?;
         let trigger = py_result(Trigger::interval(period, next_us))?;
-        // Decided: take the record and the row.
-        if let Some(s) = stored.as_mut() {
-            s.remove(&id);
+        pending.push(Restore {
+            trigger,
+            next_us,
+            counts: state.counts,
+            paused: state.paused,
+        });
+        restored.push(Restored {
+            at,
+            id,
+            last_run: state.last_run,
+            recent: summary.map(|_| recent),
+            flags: u8::from(write) | (u8::from(row.is_none()) << 1),
+        });
+    }
+    // All in the engine, or none (an error takes out what this call added).
+    let added = engine.get().mutate(py, move |t| {
+        let mut keys = Vec::with_capacity(pending.len());
+        for r in pending {
+            match t.add(r.trigger, r.next_us - 1) {
+                Ok(key) => {
+                    let [runs, failures, retries] = r.counts;
+                    if r.counts != [0, 0, 0] {
+                        t.set_counters(key, runs, failures, retries);
+                    }
+                    if r.paused {
+                        t.pause(key);
+                    }
+                    keys.push(key);
+                }
+                Err(e) => {
+                    for key in keys {
+                        t.remove(key);
+                    }
+                    return Err(e);
+                }
+            }
         }
-        let had_row = match rows.as_mut() {
-            Some(r) => r.take_row(&id).is_some(),
-            None => false,
-        };
-        if state.last_run.is_some() || !recent.is_empty() {
-            let tuple = match (summary.is_some(), stored.as_ref()) {
-                (true, Some(s)) => {
+        Ok(keys)
+    });
+    // Then, and only then, the records and rows are taken and the run states restored.
+    for (r, key) in restored.into_iter().zip(py_result(added)?) {
+        if let Some(s) = stored.as_mut() {
+            s.remove(&r.id);
+        }
+        if let Some(rows) = rows.as_mut() {
+            rows.take_row(&r.id);
+        }
+        let recent = r.recent.as_deref().unwrap_or_default();
+        if r.last_run.is_some() || !recent.is_empty() {
+            let tuple = match (&r.recent, stored.as_ref()) {
+                (Some(recent), Some(s)) => {
                     let names: Vec<&Py<PyString>> = recent
                         .iter()
                         .skip(recent.len().saturating_sub(5))
@@ -550,35 +604,10 @@ fn restore_jobs(
                 }
                 _ => None,
             };
-            job.borrow_mut().restore_run(py, state.last_run, tuple)?;
+            jobs[r.at].borrow_mut().restore_run(py, r.last_run, tuple)?;
         }
-        flags[at] = u8::from(write) | (u8::from(!had_row) << 1);
-        pending.push(Restore {
-            at,
-            trigger,
-            next_us,
-            counts: state.counts,
-            paused: state.paused,
-        });
-    }
-    let added = engine.get().mutate(py, move |t| {
-        pending
-            .into_iter()
-            .map(|r| {
-                let key = t.add(r.trigger, r.next_us - 1)?;
-                let [runs, failures, retries] = r.counts;
-                if r.counts != [0, 0, 0] {
-                    t.set_counters(key, runs, failures, retries);
-                }
-                if r.paused {
-                    t.pause(key);
-                }
-                Ok((r.at, key))
-            })
-            .collect::<Result<Vec<_>, _>>()
-    });
-    for (at, key) in py_result(added)? {
-        keys[at] = Some(key);
+        keys[r.at] = Some(key);
+        flags[r.at] = r.flags;
     }
     Ok((keys, flags))
 }
