@@ -459,3 +459,32 @@ def test_arming_in_rust_restores_what_the_record_and_the_row_say() -> None:
     # The row is the truth for time, pause and counters; the record, out of date, is rewritten.
     assert engine == (T0 + 5.0, True, 4, 1, 0) and last_run == T0 - 1 and write and not unrowed
     assert recent == ("failed",) + ("completed",) * 4
+
+
+def test_a_job_id_that_is_not_text_is_named_not_a_crash(tmp_path: Path) -> None:
+    """SQLite stores what it is given: a BLOB job id (or record) is a damaged row, refused by name
+    like any other, never a TypeError out of start()."""
+    url = _sqlite(tmp_path)
+    s = FastScheduler(database_url=url, quiet=True, clock=ManualClock(T0))
+    s.every(10).seconds.id("a").do(tick)
+    s.start()
+    s.stop()
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO fastscheduler_jobs (job_id, record, updated_at) "
+                "VALUES (CAST('q' AS BLOB), :r, 0)"
+            ),
+            {"r": '{"job_id":"q","defaults":1}'},
+        )
+    engine.dispose()
+    s2 = FastScheduler(database_url=url, quiet=True, clock=ManualClock(T0))
+    s2.every(10).seconds.id("a").do(tick)
+    with pytest.raises(
+        StorageFormatError,
+        match=r"holds a damaged record in fastscheduler_jobs row b'q': its job id is not text; "
+        r"nothing was changed: fix or delete that row$",
+    ):
+        s2.start()
+    assert not s2.running

@@ -77,6 +77,7 @@ __all__ = [
 ]
 
 _JOBS, _HISTORY, _DEAD, _META = JOBS, HISTORY, DEAD_LETTERS, META
+_FIX = "; nothing was changed: fix or delete that row"
 
 _DRIVERS = {
     "postgresql": "postgresql+psycopg",
@@ -311,7 +312,12 @@ class SQLModelStorageBackend(StorageBackend):
                         unsure += jobs.add_rows(batch)
                     except (TypeError, UnicodeError):  # not a str (a driver's bytes), a lone surrogate
                         for job_id, text in batch:
-                            record = _parse(text, where, f"{_JOBS.name} row {job_id!r}")
+                            what = f"{_JOBS.name} row {job_id!r}"
+                            if type(job_id) is not str:  # (SQLite stores what it is given: a BLOB)
+                                raise StorageFormatError(
+                                    f"{where} holds a damaged record in {what}: its job id is not text{_FIX}"
+                                ) from None
+                            record = _parse(text, where, what)
                             jobs[job_id] = record
                             unsure.append(job_id)
                 for job_id in unsure:
@@ -360,7 +366,7 @@ class SQLModelStorageBackend(StorageBackend):
         except sa_exc.SQLAlchemyError as exc:
             raise StorageError(f"cannot read the database {self.display_url}: {_describe(exc)}") from exc
         if bad:
-            raise StorageFormatError(f"{bad[0]}; nothing was changed: fix or delete that row")
+            raise StorageFormatError(f"{bad[0]}{_FIX}")
         return state
 
     def _write(self, conn: Connection, changes: Changes, now: float) -> None:
@@ -481,11 +487,13 @@ def _parse(text: Any, where: str, what: str) -> dict[str, Any]:
     try:
         record = json.loads(text)
     except (TypeError, ValueError) as exc:
-        raise StorageFormatError(f"{where} holds a damaged record in {what}: {exc}") from None
+        raise StorageFormatError(f"{where} holds a damaged record in {what}: {exc}{_FIX}") from None
     except RecursionError:
-        raise StorageFormatError(f"{where} holds a damaged record in {what}: nested too deeply") from None
+        raise StorageFormatError(
+            f"{where} holds a damaged record in {what}: nested too deeply{_FIX}"
+        ) from None
     if not isinstance(record, dict):
-        raise StorageFormatError(f"{where} holds a damaged record in {what}: not a JSON object")
+        raise StorageFormatError(f"{where} holds a damaged record in {what}: not a JSON object{_FIX}")
     return record
 
 
