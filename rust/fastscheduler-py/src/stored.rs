@@ -1,7 +1,10 @@
-//! `StoredJobs`: a SQL store's job records as loaded, held as texts in Rust and checked there
-//! (`fastscheduler_core::stored`), so that a million records make no Python object each. Python
-//! (`fastscheduler.stores._loaded.LoadedJobs`) decodes a record only when it is read as a dict,
-//! and arming a job takes what it needs of its record as one tuple (`take`).
+//! What a restart loads, held in Rust so that a million stored jobs make no Python object each:
+//! - `StoredJobs`: a SQL store's job records, kept as texts and checked there
+//!   (`fastscheduler_core::stored`); Python (`fastscheduler.stores._loaded.LoadedJobs`) decodes a
+//!   record only when it is read as a dict, and arming one job takes what it needs as one tuple
+//!   (`take`).
+//! - `ClusterRows`: a cluster's shared rows, read when joining.
+//! - `restore_jobs`: arms the interval jobs restored from either, as `JobState.arm` would.
 use crate::convert::to_us;
 use crate::engine::PyEngine;
 use crate::errors::py_result;
