@@ -300,7 +300,9 @@ def test_a_sqlite_restart_restores_from_the_texts_and_rewrites_only_what_changed
     engine.dispose()
 
 
-def test_a_damaged_row_is_still_named_and_changes_nothing(tmp_path: Path) -> None:
+def _with_row(tmp_path: Path, job_id_sql: str, record: str) -> str:
+    """A SQLite store holding job "a" (registered, started, stopped) and a row inserted by hand:
+    its job id as the SQL expression ``job_id_sql``, its record text ``record``; the URL."""
     url = _sqlite(tmp_path)
     s = FastScheduler(database_url=url, quiet=True, clock=ManualClock(T0))
     s.every(10).seconds.id("a").do(tick)
@@ -309,10 +311,17 @@ def test_a_damaged_row_is_still_named_and_changes_nothing(tmp_path: Path) -> Non
     engine = sa.create_engine(url)
     with engine.begin() as conn:
         conn.execute(
-            sa.text("INSERT INTO fastscheduler_jobs (job_id, record, updated_at) VALUES ('b', :r, 0)"),
-            {"r": '{"job_id":"b","defaults":1,"run_count":"lots"}'},
+            sa.text(
+                f"INSERT INTO fastscheduler_jobs (job_id, record, updated_at) VALUES ({job_id_sql}, :r, 0)"
+            ),
+            {"r": record},
         )
     engine.dispose()
+    return url
+
+
+def test_a_damaged_row_is_still_named_and_changes_nothing(tmp_path: Path) -> None:
+    url = _with_row(tmp_path, "'b'", '{"job_id":"b","defaults":1,"run_count":"lots"}')
     backend = SQLModelStorageBackend(url)
     with pytest.raises(
         StorageFormatError,
@@ -464,21 +473,7 @@ def test_arming_in_rust_restores_what_the_record_and_the_row_say() -> None:
 def test_a_job_id_that_is_not_text_is_named_not_a_crash(tmp_path: Path) -> None:
     """SQLite stores what it is given: a BLOB job id (or record) is a damaged row, refused by name
     like any other, never a TypeError out of start()."""
-    url = _sqlite(tmp_path)
-    s = FastScheduler(database_url=url, quiet=True, clock=ManualClock(T0))
-    s.every(10).seconds.id("a").do(tick)
-    s.start()
-    s.stop()
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(
-            sa.text(
-                "INSERT INTO fastscheduler_jobs (job_id, record, updated_at) "
-                "VALUES (CAST('q' AS BLOB), :r, 0)"
-            ),
-            {"r": '{"job_id":"q","defaults":1}'},
-        )
-    engine.dispose()
+    url = _with_row(tmp_path, "CAST('q' AS BLOB)", '{"job_id":"q","defaults":1}')
     s2 = FastScheduler(database_url=url, quiet=True, clock=ManualClock(T0))
     s2.every(10).seconds.id("a").do(tick)
     with pytest.raises(

@@ -11,6 +11,7 @@ use serde::de::{self, Deserializer, IgnoredAny, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
 
 /// What a valid record may hold (the Python validator's constants).
@@ -106,29 +107,17 @@ struct Spec<'a> {
     catch_up: Option<bool>,
 }
 
-/// The state fields (what follows `"defaults"` in the writer's layout).
-// Some fields are only parsed: their type is the check.
-#[allow(dead_code)]
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct State<'a> {
-    #[serde(default)]
-    next_run: Option<f64>,
-    #[serde(default)]
-    last_run: Option<f64>,
-    #[serde(default, deserialize_with = "present")]
-    run_count: Option<u64>,
-    #[serde(default, deserialize_with = "present")]
-    failure_count: Option<u64>,
-    #[serde(default, deserialize_with = "present")]
-    retry_count: Option<u64>,
-    #[serde(default, deserialize_with = "present")]
-    paused: Option<bool>,
-    #[serde(default, deserialize_with = "present")]
-    finished: Option<bool>,
-    #[serde(default, borrow, deserialize_with = "present")]
-    recent: Option<Vec<Cow<'a, str>>>,
-}
+/// The state fields of a record (what follows `"defaults"` in the writer's layout).
+const STATE_FIELDS: [&str; 8] = [
+    "next_run",
+    "last_run",
+    "run_count",
+    "failure_count",
+    "retry_count",
+    "paused",
+    "finished",
+    "recent",
+];
 
 // Some fields are only parsed: their type is the check.
 #[allow(dead_code)]
@@ -266,9 +255,13 @@ fn definition(job_id: &str, text: &str) -> Option<(u32, u32)> {
     }
     let end = head + text.get(head..)?.find(DEFAULTS)?;
     let tail = text.get(end + DEFAULTS.len()..)?;
-    // Only state fields after the marker: `{` + the rest without its leading comma.
+    // Only state fields after the marker (their values were checked with the whole record):
+    // `{` + the rest without its leading comma, read as keys.
     let state_only = match tail.strip_prefix(',') {
-        Some(rest) => serde_json::from_str::<State<'_>>(&format!("{{{rest}")).is_ok(),
+        Some(rest) => {
+            serde_json::from_str::<HashMap<Cow<'_, str>, IgnoredAny>>(&format!("{{{rest}"))
+                .is_ok_and(|keys| keys.keys().all(|k| STATE_FIELDS.contains(&&**k)))
+        }
         None => tail == "}",
     };
     if !state_only {

@@ -60,31 +60,49 @@ impl PyStoredJobs {
         let at = self.index.remove(job_id)?;
         self.entries[at].take()
     }
+}
 
-    /// The definition part of `job`'s record as the record writer writes it (from after the
-    /// job id to before `"defaults"`), or None if the writer leaves the job to Python (keyword
-    /// arguments, arguments that are not plain values).
-    fn definition(&mut self, py: Python<'_>, job: &Bound<'_, PyJob>) -> Option<Vec<u8>> {
-        let this = job.borrow();
-        let (func, args, kwargs, spec) = this.record_parts();
-        if kwargs.is_some() {
-            return None;
-        }
-        let pair = (func.as_ptr() as usize, spec.as_ptr() as usize);
-        let part = self.parts.entry(pair).or_insert_with(|| {
-            let part = spec_part(func.bind(py), spec.bind(py)).ok();
-            (func.clone_ref(py), spec.clone_ref(py), part)
-        });
-        let part = part.2.as_deref()?;
-        let args = args.bind(py).cast::<PyTuple>().ok()?;
-        let values = args
-            .iter()
-            .map(|arg| scalar(&arg).ok())
-            .collect::<Option<Vec<_>>>()?;
-        let mut buf = Vec::with_capacity(part.len() + 16 * values.len());
-        write_definition(&mut buf, part, &values);
-        Some(buf)
+/// The definition part of `job`'s record as the record writer writes it (from after the job id
+/// to before `"defaults"`; its function-and-spec part cached in `parts`), or None if the writer
+/// leaves the job to Python (keyword arguments, arguments that are not plain values).
+fn definition(parts: &mut Parts, py: Python<'_>, job: &Bound<'_, PyJob>) -> Option<Vec<u8>> {
+    let this = job.borrow();
+    let (func, args, kwargs, spec) = this.record_parts();
+    if kwargs.is_some() {
+        return None;
     }
+    let pair = (func.as_ptr() as usize, spec.as_ptr() as usize);
+    let part = parts.entry(pair).or_insert_with(|| {
+        let part = spec_part(func.bind(py), spec.bind(py)).ok();
+        (func.clone_ref(py), spec.clone_ref(py), part)
+    });
+    let part = part.2.as_deref()?;
+    let args = args.bind(py).cast::<PyTuple>().ok()?;
+    let values = args
+        .iter()
+        .map(|arg| scalar(&arg).ok())
+        .collect::<Option<Vec<_>>>()?;
+    let mut buf = Vec::with_capacity(part.len() + 16 * values.len());
+    write_definition(&mut buf, part, &values);
+    Some(buf)
+}
+
+/// Whether the definition stored in `entry` (a vouched-for record in the writer's layout) is,
+/// byte for byte, what the record writer writes for `job` now.
+fn same_definition(
+    parts: &mut Parts,
+    py: Python<'_>,
+    job: &Bound<'_, PyJob>,
+    entry: &Entry,
+) -> bool {
+    let (Some(summary), Some(text)) = (&entry.summary, &entry.text) else {
+        return false;
+    };
+    let Some((start, end)) = summary.definition else {
+        return false;
+    };
+    definition(parts, py, job)
+        .is_some_and(|d| text.as_bytes().get(start as usize..end as usize) == Some(&d[..]))
 }
 
 #[pymethods]
@@ -194,16 +212,10 @@ impl PyStoredJobs {
         let Some(entry) = self.remove(&id) else {
             return Ok(None);
         };
+        let same = compare && same_definition(&mut self.parts, py, job, &entry);
         let Some(s) = entry.summary else {
             return Ok(entry.text.map(|t| PyString::new(py, &t).into_any()));
         };
-        let same = compare
-            && match (s.definition, &entry.text) {
-                (Some((start, end)), Some(text)) => self.definition(py, job).is_some_and(|d| {
-                    text.as_bytes().get(start as usize..end as usize) == Some(&d[..])
-                }),
-                _ => false,
-            };
         let recent: Vec<&Py<PyString>> = s
             .recent
             .iter()
@@ -503,44 +515,32 @@ fn restore_jobs(
         if (summary.is_none() && row.is_none()) || summary.is_some_and(|s| s.finished) {
             continue;
         }
-        let state = row.unwrap_or_else(|| {
-            let s = summary.expect("a record or a row");
-            Row {
-                next_run: s.next_run,
-                paused: s.paused,
-                counts: s.counts,
-                last_run: s.last_run,
-            }
-        });
-        let Some(next_run) = state.next_run else {
-            continue;
-        };
-        let recent = summary.map(|s| s.recent.clone()).unwrap_or_default();
-        let definition = summary.and_then(|s| s.definition);
-        let version = summary.map(|s| s.version);
         let stored_state = summary.map(|s| Row {
             next_run: s.next_run,
             paused: s.paused,
             counts: s.counts,
             last_run: s.last_run,
         });
+        let Some(state) = row.or(stored_state) else {
+            continue;
+        };
+        let Some(next_run) = state.next_run else {
+            continue;
+        };
+        let recent = summary.map(|s| s.recent.clone()).unwrap_or_default();
         let mut write = false;
         if compare {
             // `JobState._as_stored`, for an interval job (never finished by its row).
-            let same = match (stored.as_mut(), definition) {
-                (Some(s), Some((start, end))) => {
-                    let expected = s.definition(py, job);
-                    let text = s.get(&id).and_then(|e| e.text.as_deref());
-                    match (expected, text) {
-                        (Some(d), Some(t)) => {
-                            t.as_bytes().get(start as usize..end as usize) == Some(&d[..])
-                        }
-                        _ => false,
-                    }
-                }
-                _ => false,
-            };
+            let same = stored.as_mut().is_some_and(|s| {
+                let s = &mut **s;
+                let entry = s
+                    .index
+                    .get(id.as_str())
+                    .and_then(|&at| s.entries[at].as_ref());
+                entry.is_some_and(|e| same_definition(&mut s.parts, py, job, e))
+            });
             let max_version = stored.as_ref().map(|s| s.limits.max_version);
+            let version = summary.map(|s| s.version);
             write =
                 !(same && version == max_version && row.is_none_or(|r| Some(r) == stored_state));
         }
